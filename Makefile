@@ -1,0 +1,39 @@
+# Every chore of the project has a target here.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+
+.PHONY: run test test-fast lint format bench browser clean
+
+# The virtualenv is (re)built when pyproject.toml changes.
+$(INSTALLED): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(INSTALLED)
+
+## run: the app on embedded defaults (SQLite, ORM broker, simulator without an API key)
+run: $(INSTALLED)
+	$(PY) manage.py runplayground
+
+## test: the whole suite (unit, pipeline, end-to-end with real processes, browser)
+test: $(INSTALLED)
+	$(PY) -m pytest
+
+## test-fast: everything but the browser and end-to-end tests
+test-fast: $(INSTALLED)
+	$(PY) -m pytest -m "not browser and not e2e"
+
+lint: $(INSTALLED)
+	$(VENV)/bin/ruff check .
+
+format: $(INSTALLED)
+	$(VENV)/bin/ruff check --fix .
+
+## browser: install Debian's Chromium for the browser tests (needs root)
+browser:
+	command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts

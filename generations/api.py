@@ -1,0 +1,12 @@
+"""The configured WaveSpeed client, built from settings."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from generations.wavespeed import WaveSpeedClient
+
+
+def get_client() -> WaveSpeedClient:
+    """A client for the configured API (the simulator when no key is set)."""
+    return WaveSpeedClient(api_key=settings.WAVESPEED_API_KEY, base_url=settings.WAVESPEED_BASE_URL)

@@ -1,0 +1,52 @@
+"""The one place that turns API errors and task failures into words a user understands."""
+
+from __future__ import annotations
+
+from generations import wavespeed as ws
+
+_TASK_CODES = {
+    1200: "The API's content moderation refused this prompt or its result. "
+    "Rephrase the prompt, or lower the risk of unsafe content.",
+    1400: "The API said a required parameter was missing.",
+    1401: "The API refused one of the parameters as invalid.",
+    1402: "The API could not reach a media file it needed.",
+    1403: "The generation failed on the API's side.",
+    1405: "The generation failed on the API's side.",
+    5000: "The API had an internal error. Trying again usually works.",
+    5003: "The API is unavailable right now. Try again in a few minutes.",
+    5004: "The API took too long to answer.",
+}
+
+
+def describe_error(error: ws.WaveSpeedError) -> str:
+    """Words for a user about an error raised by the client."""
+    if isinstance(error, ws.AuthenticationError):
+        return "The server's WaveSpeed API key was refused. An administrator needs to fix it."
+    if isinstance(error, ws.InsufficientBalanceError):
+        return "The WaveSpeed account is out of funds. An administrator needs to top it up."
+    if isinstance(error, ws.RateLimitError):
+        return "The API is busy with this account's other requests (rate limit reached)."
+    if isinstance(error, ws.InvalidRequestError):
+        detail = f": {error.message}" if error.message else "."
+        return f"The API refused the request{detail}"
+    if isinstance(error, ws.AmbiguousSubmitError):
+        return "The API did not confirm the request."
+    if isinstance(error, ws.ServerError):
+        return "The API had a server error. Trying again usually works."
+    if isinstance(error, ws.NetworkError):
+        return "The API could not be reached."
+    return "The API gave an answer that could not be understood."
+
+
+def describe_task_failure(status: str, code: int | None, message: str) -> str:
+    """Words for a user about a prediction the API ended without images."""
+    if status == "timeout":
+        return "The API gave up on this generation (it timed out on their side)."
+    if status in {"cancelled", "deleted"}:
+        return f"The API reports this generation as {status}."
+    words = _TASK_CODES.get(code or 0)
+    if words is None:
+        words = "The API could not make this image."
+    if message and code not in (1200,):
+        return f"{words} (API said: {message[:300]})"
+    return words

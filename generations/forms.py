@@ -1,0 +1,50 @@
+"""The playground form: the model's parameters with the ranges of its API, stated once."""
+
+from __future__ import annotations
+
+from django import forms
+
+from generations.models import AspectRatio, SafetyTolerance
+
+PROMPT_MAX_LENGTH = 2000
+SEED_MIN, SEED_MAX = -1, 2_147_483_647
+GUIDANCE_MIN, GUIDANCE_MAX, GUIDANCE_DEFAULT = 1.0, 20.0, 3.5
+
+
+class GenerationForm(forms.Form):
+    prompt = forms.CharField(
+        max_length=PROMPT_MAX_LENGTH,
+        widget=forms.Textarea(attrs={
+            "rows": 4,
+            "autofocus": True,
+            "placeholder": "A [shot type] of [subject] [action] in [scene]. "
+            "[Lighting + mood]. [Camera/framing]. [Style cues].",
+        }),
+        error_messages={"required": "Describe the image you want: the prompt is required."},
+    )
+    aspect_ratio = forms.ChoiceField(choices=AspectRatio.choices, initial=AspectRatio.SQUARE)
+    seed = forms.IntegerField(
+        required=False,
+        min_value=SEED_MIN,
+        max_value=SEED_MAX,
+        help_text="Leave empty (or -1) for a random seed; the seed used is always recorded.",
+        widget=forms.NumberInput(attrs={"placeholder": "random", "inputmode": "numeric"}),
+    )
+    guidance_scale = forms.FloatField(
+        min_value=GUIDANCE_MIN,
+        max_value=GUIDANCE_MAX,
+        initial=GUIDANCE_DEFAULT,
+        help_text="How strictly to follow the prompt (1 to 20). Moderate values look more natural.",
+        widget=forms.NumberInput(attrs={"step": "0.1"}),
+    )
+    safety_tolerance = forms.ChoiceField(
+        choices=SafetyTolerance.choices,
+        initial=SafetyTolerance.STRICT,
+        help_text="1 is the strictest filtering, 5 the most permissive.",
+    )
+
+    def clean_prompt(self) -> str:
+        prompt = self.cleaned_data["prompt"].strip()
+        if not prompt:
+            raise forms.ValidationError("Describe the image you want: the prompt is required.")
+        return prompt

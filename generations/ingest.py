@@ -1,0 +1,67 @@
+"""Copying a completed prediction's outputs into our storage: WaveSpeed deletes them in 7 days."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from generations import imaging, lifecycle
+from generations.models import Generation, OutputImage
+
+log = logging.getLogger(__name__)
+
+S = Generation.Status
+MAX_INGEST_ATTEMPTS = 3
+
+
+def ingest_outputs(generation_id: int) -> None:
+    """Download, check and store every output of a generation, then mark it completed."""
+    generation = Generation.objects.filter(pk=generation_id, status=S.DOWNLOADING).first()
+    if generation is None:
+        return  # finished already, or deleted: a second delivery does nothing
+    Generation.objects.filter(pk=generation_id).update(
+        ingest_attempts=generation.ingest_attempts + 1, ingest_started_at=timezone.now())
+    stored = set(generation.images.values_list("index", flat=True))
+    for index, url in enumerate(generation.output_urls):
+        if index in stored:
+            continue
+        try:
+            _store_output(generation, index, url)
+        except imaging.ImageError as error:
+            log.warning("Generation %s output %s: %s", generation_id, index, error.message)
+            if error.permanent or generation.ingest_attempts + 1 >= MAX_INGEST_ATTEMPTS:
+                lifecycle.fail(generation_id, S.DOWNLOADING, error.message, detail=url[:500])
+            # Otherwise left in DOWNLOADING: the sweeper starts it again once it is stale.
+            return
+    Generation.objects.filter(pk=generation_id, status=S.DOWNLOADING).update(
+        status=S.COMPLETED, finished_at=timezone.now(), error="", updated_at=timezone.now())
+
+
+def _store_output(generation: Generation, index: int, url: str) -> None:
+    data = imaging.download(url, max_bytes=settings.DOWNLOAD_MAX_BYTES,
+                            timeout=settings.DOWNLOAD_TIMEOUT_SECONDS)
+    decoded = imaging.decode(data, max_pixels=settings.IMAGE_MAX_PIXELS)
+    thumbnail = imaging.make_thumbnail(data, max_size=settings.THUMBNAIL_MAX_SIZE)
+    flags = generation.nsfw_flags or []
+    # A missing or short flag list fails closed: the image counts as flagged.
+    nsfw = bool(flags[index]) if index < len(flags) and isinstance(flags[index], bool) else True
+    extension = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}[decoded.format]
+    image = OutputImage(
+        generation=generation, index=index, source_url=url[:2000], format=decoded.format,
+        width=decoded.width, height=decoded.height, size_bytes=len(data),
+        thumbnail_width=thumbnail.width, thumbnail_height=thumbnail.height, nsfw=nsfw,
+    )
+    # Storage picks a fresh name if one is taken, so a racing duplicate never overwrites.
+    image.original.save(f"{generation.pk}-{index}.{extension}", ContentFile(data), save=False)
+    image.thumbnail.save(f"{generation.pk}-{index}.webp", ContentFile(thumbnail.data), save=False)
+    try:
+        with transaction.atomic():
+            image.save()
+    except IntegrityError:
+        # Another delivery of this task stored the same output first: keep theirs.
+        image.original.delete(save=False)
+        image.thumbnail.delete(save=False)

@@ -1,0 +1,168 @@
+"""The sweeper: one task that follows every prediction in flight.
+
+django-q2 has no delayed enqueue and a task holds its worker until it returns, so a task per
+generation that sleeps between polls would need a worker per generation. Instead a single
+sweeper, guarded by a lease, polls every due prediction concurrently for a short slice, then
+re-enqueues itself behind whatever else is waiting. Two workers thus carry hundreds of
+generations. The same pass recovers work a broker lost: submits never taken, unconfirmed
+submits, and downloads whose worker died. A django-q2 schedule starts a sweep every minute
+as a safety net.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import close_old_connections, transaction
+from django.db.models import Min, Q
+from django.utils import timezone
+
+from generations import api, ingest, leases, lifecycle, queue
+from generations import wavespeed as ws
+from generations.models import Generation
+
+log = logging.getLogger(__name__)
+
+S = Generation.Status
+LEASE_NAME = "sweeper"
+BATCH_SIZE = 500
+# A download that has not finished in this long lost its worker: start it again.
+INGEST_STALE_SECONDS = 300
+
+# What the sweeper keeps looping for: predictions to poll, submits to settle or to retry.
+# Fresh submits and downloads have tasks of their own; the safety-net schedule covers those.
+WATCHED = (
+    Q(status=S.PROCESSING)
+    | Q(status=S.SUBMITTING, submit_ambiguous=True)
+    | Q(status=S.QUEUED, submit_attempts__gt=0)
+)
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    polled: int
+    settled: int
+    resubmitted: int
+    reingested: int
+
+
+def run_slice(max_seconds: float | None = None) -> None:
+    """Sweep repeatedly for up to `max_seconds` while anything is in flight."""
+    max_seconds = settings.SWEEP_SLICE_SECONDS if max_seconds is None else max_seconds
+    holder = uuid.uuid4().hex
+    if not leases.acquire(LEASE_NAME, holder, ttl_seconds=max_seconds + 60):
+        return  # another sweeper is running
+    started = time.monotonic()
+    try:
+        while True:
+            sweep_once(timezone.now())
+            wait = seconds_until_next_check(timezone.now())
+            remaining = max_seconds - (time.monotonic() - started)
+            if wait is None or remaining <= 0:
+                break
+            # Waiting for the next due check within the slice; never past its end.
+            time.sleep(min(max(0.05, wait), remaining))
+            leases.acquire(LEASE_NAME, holder, ttl_seconds=max_seconds + 60)
+    finally:
+        leases.release(LEASE_NAME, holder)
+    # Re-checked after the release: work that arrived while the lease was held, and whose
+    # own kick found it taken, is picked up here.
+    if seconds_until_next_check(timezone.now()) is not None:
+        queue.kick_sweeper()
+
+
+def seconds_until_next_check(now: datetime) -> float | None:
+    """Seconds until the next watched generation is due (0 if overdue), None if none is."""
+    due = Generation.objects.filter(WATCHED).aggregate(at=Min("next_check_at"))["at"]
+    if due is None:
+        return None
+    return max(0.0, (due - now).total_seconds())
+
+
+def sweep_once(now: datetime) -> SweepResult:
+    """One pass over everything that is due."""
+    resubmitted = _resubmit_due(now)
+    reingested = _reingest_stale(now)
+    with api.get_client() as client:
+        settled = _settle_due(client, now)
+        polled = _poll_due(client, now)
+    return SweepResult(polled=polled, settled=settled, resubmitted=resubmitted,
+                       reingested=reingested)
+
+
+def _resubmit_due(now: datetime) -> int:
+    due = list(Generation.objects.filter(status=S.QUEUED, next_check_at__lte=now)
+               .values_list("pk", flat=True)[:BATCH_SIZE])
+    for generation_id in due:
+        age = now - Generation.objects.get(pk=generation_id).created_at
+        if age > timedelta(seconds=settings.GENERATION_QUEUE_TIMEOUT_SECONDS):
+            lifecycle.fail(generation_id, S.QUEUED,
+                           "The API could not take this request for too long; try again later.")
+            continue
+        # Pushed forward so the next pass does not enqueue it again while it waits its turn.
+        Generation.objects.filter(pk=generation_id, status=S.QUEUED).update(
+            next_check_at=now + timedelta(seconds=lifecycle.SUBMIT_CLAIM_SECONDS))
+        queue.enqueue_submit(generation_id)
+    return len(due)
+
+
+def _reingest_stale(now: datetime) -> int:
+    stale = Generation.objects.filter(
+        status=S.DOWNLOADING,
+        ingest_started_at__lt=now - timedelta(seconds=INGEST_STALE_SECONDS),
+    )[:BATCH_SIZE]
+    count = 0
+    for generation in stale:
+        if generation.ingest_attempts >= ingest.MAX_INGEST_ATTEMPTS:
+            lifecycle.fail(generation.pk, S.DOWNLOADING,
+                           "The image could not be copied from the API after several tries.")
+            continue
+        if Generation.objects.filter(pk=generation.pk, status=S.DOWNLOADING,
+                                     ingest_started_at=generation.ingest_started_at).update(
+                                         ingest_started_at=now):
+            queue.enqueue_ingest(generation.pk)
+            count += 1
+    return count
+
+
+def _settle_due(client: ws.WaveSpeedClient, now: datetime) -> int:
+    # A claim that outlived its request without an answer means the worker died mid-submit.
+    Generation.objects.filter(status=S.SUBMITTING, submit_ambiguous=False,
+                              next_check_at__lte=now).update(submit_ambiguous=True)
+    due = list(Generation.objects.filter(status=S.SUBMITTING, submit_ambiguous=True)
+               .filter(Q(next_check_at__lte=now) | Q(next_check_at=None))[:BATCH_SIZE])
+    for generation in due:
+        lifecycle.settle(generation, client, now)
+    return len(due)
+
+
+def _poll_due(client: ws.WaveSpeedClient, now: datetime) -> int:
+    due = list(Generation.objects.filter(status=S.PROCESSING, next_check_at__lte=now)
+               .order_by("next_check_at")[:BATCH_SIZE])
+    if not due:
+        return 0
+
+    def fetch(generation: Generation) -> ws.Prediction | ws.WaveSpeedError:
+        try:
+            return client.get_result(generation.prediction_id)
+        except ws.WaveSpeedError as error:
+            return error
+
+    # Threads only wait on HTTP; every database write stays in this thread.
+    with ThreadPoolExecutor(max_workers=settings.SWEEP_CONCURRENCY) as pool:
+        answers = list(pool.map(fetch, due))
+    answered_at = timezone.now()
+    with transaction.atomic():
+        for generation, answer in zip(due, answers, strict=True):
+            if isinstance(answer, ws.WaveSpeedError):
+                lifecycle.note_poll_error(generation, answer, answered_at)
+            else:
+                lifecycle.apply_prediction(generation, answer, answered_at)
+    close_old_connections()
+    return len(due)

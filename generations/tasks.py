@@ -1,0 +1,17 @@
+"""django-q2 entry points: each loads ids and calls one function."""
+
+from __future__ import annotations
+
+from generations import ingest, lifecycle, sweeper
+
+
+def submit_generation(generation_id: int) -> None:
+    lifecycle.submit(generation_id)
+
+
+def sweep_predictions() -> None:
+    sweeper.run_slice()
+
+
+def ingest_generation(generation_id: int) -> None:
+    ingest.ingest_outputs(generation_id)

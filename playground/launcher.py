@@ -1,0 +1,140 @@
+"""Runs the whole app in the foreground: web server, task cluster, and the simulator if needed.
+
+Each child runs in its own session so that the launcher alone decides how they stop: on
+Ctrl-C (SIGINT) or SIGTERM every child's process group gets SIGTERM, then SIGKILL after a
+grace period, so no worker or server is left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+GRACE_SECONDS = 15.0
+READY_TIMEOUT_SECONDS = 60.0
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    process: subprocess.Popen | None = field(default=None, repr=False)
+
+
+@dataclass
+class Launcher:
+    children: list[Child]
+    cwd: Path
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    def start(self, child: Child) -> None:
+        # The argv is built from sys.executable and fixed arguments, never from input.
+        child.process = subprocess.Popen(child.argv, cwd=self.cwd, start_new_session=True)  # noqa: S603
+
+    def stop_all(self) -> None:
+        """SIGTERM every child's group, then SIGKILL whatever is still there."""
+        running = [c for c in self.children if c.process and c.process.poll() is None]
+        for child in running:
+            _signal_group(child.process, signal.SIGTERM)
+        deadline = time.monotonic() + GRACE_SECONDS
+        for child in running:
+            try:
+                child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                print(f"{child.name} did not stop in {GRACE_SECONDS:g}s; killing it", flush=True)
+        for child in self.children:
+            if child.process:
+                # Also catches grandchildren (the cluster's workers) left in the group.
+                _signal_group(child.process, signal.SIGKILL)
+                child.process.wait()
+
+    def watch(self) -> int:
+        """Wait until a signal arrives or a child dies; return the exit status."""
+        while not self.stopping.wait(0.5):
+            for child in self.children:
+                if child.process and child.process.poll() is not None:
+                    print(f"{child.name} exited with status {child.process.returncode}; "
+                          "stopping everything", flush=True)
+                    return 1
+        return 0
+
+
+def _signal_group(process: subprocess.Popen, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signum)
+
+
+def wait_for_http(url: str, timeout: float, process: subprocess.Popen | None = None) -> bool:
+    """Poll a URL until it answers, the process dies, or the timeout passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - our own loopback URL
+                return True
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.2)
+    return False
+
+
+def run(*, host: str, port: int, simulated: bool, simulator_port: int, base_dir: Path,
+        admin_message: str) -> int:
+    """Start every process, print where to go, and supervise until stopped."""
+    python = sys.executable
+    manage = str(base_dir / "manage.py")
+    children = []
+    simulator = None
+    if simulated:
+        simulator = Child("simulator", [python, "-m", "generations.simulator",
+                                        "--host", "127.0.0.1", "--port", str(simulator_port)])
+        children.append(simulator)
+    children.append(Child("task cluster", [python, manage, "qcluster"]))
+    web = Child("web server", [python, manage, "runserver", f"{host}:{port}", "--noreload"])
+    children.append(web)
+    launcher = Launcher(children=children, cwd=base_dir)
+
+    def on_signal(signum, frame) -> None:
+        launcher.stopping.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    status = 1
+    try:
+        for child in children:
+            if launcher.stopping.is_set():
+                break
+            launcher.start(child)
+            if child is simulator and not wait_for_http(
+                    f"http://127.0.0.1:{simulator_port}/healthz", READY_TIMEOUT_SECONDS,
+                    child.process):
+                print("The simulator did not start; is port "
+                      f"{simulator_port} free? (set SIMULATOR_PORT)", flush=True)
+                return 1
+        shown_host = "127.0.0.1" if host in {"0.0.0.0", "::"} else host  # noqa: S104
+        if not launcher.stopping.is_set() and wait_for_http(
+                f"http://{shown_host}:{port}/healthz", READY_TIMEOUT_SECONDS, web.process):
+            print("\n" + "=" * 72, flush=True)
+            print(f"Kontext Playground is running at http://{shown_host}:{port}/", flush=True)
+            print(admin_message, flush=True)
+            if simulated:
+                print(f"No WAVESPEED_API_KEY is set: the simulator on port {simulator_port} "
+                      "stands in for the API.", flush=True)
+            print("Press Ctrl-C to stop.", flush=True)
+            print("=" * 72 + "\n", flush=True)
+        elif not launcher.stopping.is_set():
+            print(f"The web server did not start; is port {port} free? (set PORT)", flush=True)
+            return 1
+        status = launcher.watch()
+    finally:
+        launcher.stop_all()
+    return status

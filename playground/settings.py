@@ -1,0 +1,211 @@
+"""Settings for Kontext Playground, read from the environment.
+
+Production differs from a laptop only by environment variables; every variable is
+documented in README.md and .env.example.
+"""
+
+from __future__ import annotations
+
+import secrets
+from decimal import Decimal
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from playground.env import env_bool, env_float, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("PLAYGROUND_VAR_DIR", str(BASE_DIR / "var"))).resolve()
+
+DEBUG = env_bool("DEBUG", True)
+
+
+def _secret_key() -> str:
+    """Use SECRET_KEY; in development generate one once and keep it under var/."""
+    key = env_str("SECRET_KEY")
+    if key:
+        return key
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
+    key_file = VAR_DIR / "secret_key"
+    if not key_file.exists():
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(secrets.token_urlsafe(50))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_q",
+    "generations",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "playground.urls"
+WSGI_APPLICATION = "playground.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "generations.context_processors.playground",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The web server and the worker cluster write at once: WAL lets readers run beside a
+    # writer, IMMEDIATE takes the write lock at BEGIN so a transaction never fails halfway
+    # on an upgrade, and the timeout makes writers queue instead of raising "locked".
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": env_int("SQLITE_BUSY_TIMEOUT", 30, minimum=1),
+    }
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Accounts -------------------------------------------------------------------------------
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
+
+# --- Internationalisation -------------------------------------------------------------------
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+# --- Static and media files -----------------------------------------------------------------
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "static"
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media"))).resolve()
+# Media is never served from a public URL: image views check permission first.
+MEDIA_URL = "/media-not-served/"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+
+# --- WaveSpeed ------------------------------------------------------------------------------
+
+WAVESPEED_API_KEY = env_str("WAVESPEED_API_KEY")
+SIMULATOR_PORT = env_int("SIMULATOR_PORT", 8001, minimum=1, maximum=65535)
+# Without a key the built-in simulator stands in for the API, and every page says so.
+WAVESPEED_SIMULATED = not WAVESPEED_API_KEY
+WAVESPEED_BASE_URL = env_str(
+    "WAVESPEED_BASE_URL",
+    f"http://127.0.0.1:{SIMULATOR_PORT}" if WAVESPEED_SIMULATED else "https://api.wavespeed.ai",
+).rstrip("/")
+if WAVESPEED_SIMULATED:
+    WAVESPEED_API_KEY = env_str("SIMULATOR_API_KEY", "simulator")
+PRICE_PER_IMAGE = Decimal("0.04")
+
+# --- Generation pipeline --------------------------------------------------------------------
+
+# A prediction not finished this long after it was sent ends as timed out.
+GENERATION_DEADLINE_SECONDS = env_int("GENERATION_DEADLINE_SECONDS", 600, minimum=10)
+# A generation the API keeps refusing (rate limits, outages) gives up after this long.
+GENERATION_QUEUE_TIMEOUT_SECONDS = env_int("GENERATION_QUEUE_TIMEOUT_SECONDS", 3600, minimum=10)
+POLL_INTERVAL_SECONDS = env_float("POLL_INTERVAL_SECONDS", 1.0, minimum=0.05, maximum=60)
+SWEEP_SLICE_SECONDS = env_float("SWEEP_SLICE_SECONDS", 10.0, minimum=0.5, maximum=60)
+SWEEP_CONCURRENCY = env_int("SWEEP_CONCURRENCY", 16, minimum=1, maximum=256)
+DOWNLOAD_MAX_BYTES = env_int("DOWNLOAD_MAX_BYTES", 40 * 1024 * 1024, minimum=1024)
+DOWNLOAD_TIMEOUT_SECONDS = env_float("DOWNLOAD_TIMEOUT_SECONDS", 60.0, minimum=1)
+IMAGE_MAX_PIXELS = env_int("IMAGE_MAX_PIXELS", 40_000_000, minimum=1)
+THUMBNAIL_MAX_SIZE = env_int("THUMBNAIL_MAX_SIZE", 512, minimum=64, maximum=2048)
+
+# --- Task queue (django-q2) -----------------------------------------------------------------
+
+REDIS_URL = env_str("REDIS_URL")
+Q_TIMEOUT = env_int("Q_TIMEOUT", 180, minimum=30)
+Q_CLUSTER = {
+    "name": env_str("Q_CLUSTER_NAME", "playground"),
+    "workers": env_int("Q_WORKERS", 2, minimum=1, maximum=64),
+    # The longest task is one image download (bounded by DOWNLOAD_TIMEOUT_SECONDS) or one
+    # sweep slice (SWEEP_SLICE_SECONDS); anything longer is stuck and is killed.
+    "timeout": Q_TIMEOUT,
+    # Must exceed timeout, or the ORM broker hands a running task to a second worker.
+    "retry": Q_TIMEOUT + 60,
+    # Tasks record their own failures; a crash is retried a bounded number of times.
+    "max_attempts": 3,
+    "ack_failures": False,
+    "save_limit": 1000,
+    "catch_up": False,
+    "poll": 0.2,
+    "label": "Task queue",
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+if env_bool("Q_SYNC", False):
+    # Runs tasks inline in the caller: for unit tests only.
+    Q_CLUSTER["sync"] = True
+
+# --- Logging --------------------------------------------------------------------------------
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"urllib3": {"level": "WARNING"}},
+}
