@@ -1,0 +1,68 @@
+"""Run the simulator in the foreground: python -m generations.simulator [--host H] [--port P]."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+from .config import SimulatorConfig
+from .server import make_server
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse the command line."""
+    parser = argparse.ArgumentParser(
+        prog="python -m generations.simulator",
+        description="A local stand-in for WaveSpeed's v3 API (flux-kontext-pro/text-to-image). "
+                    "Behaviour comes from SIMULATOR_* environment variables.")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8001, help="port to bind, 0 for any free one")
+    parser.add_argument("--quiet", action="store_true", help="do not log each request")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Serve until SIGINT or SIGTERM; return the process exit code."""
+    args = parse_args(argv)
+    try:
+        config = SimulatorConfig.from_env(os.environ)
+    except ValueError as error:
+        print(f"Invalid simulator configuration: {error}", file=sys.stderr)
+        return 2
+    try:
+        server = make_server(config, host=args.host, port=args.port, log_requests=not args.quiet)
+    except OSError as error:
+        print(f"Cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
+        return 1
+
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        """Only flag the stop: shutdown() from inside a signal handler could deadlock."""
+        stop.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    # Serving in a worker thread leaves the main thread free to receive signals.
+    worker = threading.Thread(target=server.serve_forever, name="simulator", daemon=True)
+    worker.start()
+    print(f"WaveSpeed simulator listening on {server.url}", flush=True)
+    try:
+        # A timeout keeps the wait interruptible on every platform.
+        while not stop.wait(timeout=1.0):
+            pass
+    finally:
+        server.shutdown()
+        server.server_close()
+        worker.join(timeout=5)
+    print("WaveSpeed simulator stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,181 @@
+"""The simulated endpoints: each turns a parsed request into a reply, without touching sockets."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .config import SimulatorConfig
+from .images import render_png
+from .protocol import (
+    SYNC_TIMEOUT_CODE,
+    SYNC_TIMEOUT_ERROR,
+    Dice,
+    InvalidInput,
+    envelope,
+    parse_list_query,
+    parse_markers,
+    parse_submit,
+    task_error,
+)
+from .store import MODEL_ID, TERMINAL_STATUSES, Prediction, Store
+
+
+@dataclass
+class Reply:
+    """An HTTP answer to write: status, body and extra headers."""
+
+    status: int
+    body: bytes = b""
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class Aborted(Exception):
+    """The server is shutting down while a request waits; the connection is dropped."""
+
+
+@dataclass
+class Context:
+    """What an endpoint needs: the shared state and this request's details."""
+
+    config: SimulatorConfig
+    store: Store
+    dice: Dice
+    stopping: threading.Event
+    base_url: str
+    body: bytes = b""
+
+
+Endpoint = Callable[..., Reply]
+
+
+def json_reply(status: int, message: str, data: Any = None,
+               headers: dict[str, str] | None = None) -> Reply:
+    """Build an enveloped JSON reply whose code mirrors the HTTP status."""
+    body = json.dumps(envelope(status, message, data), separators=(",", ":")).encode()
+    return Reply(status, body, headers=headers or {})
+
+
+def success(data: Any) -> Reply:
+    """Build the HTTP 200 envelope around data."""
+    return json_reply(200, "success", data)
+
+
+def health(ctx: Context) -> Reply:
+    """Answer the liveness probe; it needs no key."""
+    return Reply(200, b'{"status":"ok"}')
+
+
+def balance(ctx: Context) -> Reply:
+    """Return the simulated account balance."""
+    return success({"balance": ctx.store.balance})
+
+
+def result(ctx: Context, prediction_id: str) -> Reply:
+    """Return one prediction in its current state."""
+    prediction = ctx.store.get(prediction_id)
+    if prediction is None:
+        return json_reply(404, f"Prediction {prediction_id} not found")
+    return success(prediction.to_json(ctx.base_url, ctx.store.now()))
+
+
+def history(ctx: Context) -> Reply:
+    """Return a page of the account's predictions, newest first."""
+    try:
+        query = parse_list_query(ctx.body)
+    except InvalidInput as error:
+        return json_reply(400, str(error))
+    matches = ctx.store.query(model=query.model, status=query.status,
+                              created_after=query.created_after,
+                              created_before=query.created_before)
+    start = (query.page - 1) * query.page_size
+    now = ctx.store.now()
+    items = [item.to_json(ctx.base_url, now) for item in matches[start:start + query.page_size]]
+    return success({"page": query.page, "total": len(matches), "items": items})
+
+
+def submit(ctx: Context) -> Reply:
+    """Create a prediction; in sync mode, wait for it to finish first."""
+    try:
+        inputs, sync = parse_submit(ctx.body)
+    except InvalidInput as error:
+        return json_reply(400, str(error))
+    markers = parse_markers(inputs["prompt"])
+    # Draw in a fixed order so a seeded run repeats the same outcomes.
+    if inputs["seed"] is None:
+        inputs["seed"] = ctx.dice.seed()
+    random_failure = ctx.dice.chance(ctx.config.failure_rate)
+    random_nsfw = ctx.dice.chance(ctx.config.nsfw_rate)
+    failure = markers.failure or (task_error(5000) if random_failure else None)
+    latency = markers.latency if markers.latency is not None else ctx.config.latency
+    prediction = ctx.store.add(inputs, latency, model=MODEL_ID,
+                               nsfw=markers.nsfw or random_nsfw, failure=failure)
+    if not sync:
+        # The submit answer shows the task as just created, whatever its latency.
+        return success(prediction.to_json(ctx.base_url, ctx.store.now(), status="created"))
+    return _wait_in_sync_mode(ctx, prediction)
+
+
+def _wait_in_sync_mode(ctx: Context, prediction: Prediction) -> Reply:
+    """Hold the request until the prediction ends or the server-side wait runs out."""
+    budget = ctx.config.sync_wait_max
+    deadline = ctx.store.now() + min(prediction.remaining(ctx.store.now()), budget)
+    while True:
+        now = ctx.store.now()
+        if prediction.status_at(now) in TERMINAL_STATUSES:
+            return success(prediction.to_json(ctx.base_url, now))
+        if now >= deadline:
+            break
+        # Event.wait can wake a hair early; the loop re-checks rather than trusting it.
+        if ctx.stopping.wait(max(0.001, deadline - now)):
+            raise Aborted
+    data = prediction.to_json(ctx.base_url, ctx.store.now(), status="processing")
+    data.update(code=SYNC_TIMEOUT_CODE, error=SYNC_TIMEOUT_ERROR)
+    return success(data)
+
+
+def output(ctx: Context, prediction_id: str, index: str) -> Reply:
+    """Serve a completed prediction's image, publicly, like a CDN."""
+    prediction = ctx.store.get(prediction_id)
+    if (prediction is None or int(index) >= prediction.outputs_count
+            or prediction.status_at(ctx.store.now()) != "completed"):
+        return json_reply(404, "File not found")
+    inputs = prediction.input
+    png = render_png(inputs["prompt"], inputs["seed"], inputs["aspect_ratio"])
+    # Outputs never change once written, so caches may keep them.
+    return Reply(200, png, content_type="image/png",
+                 headers={"Cache-Control": "public, max-age=604800, immutable"})
+
+
+# (path pattern, {method: endpoint}); the pattern's named groups become arguments.
+ROUTES: list[tuple[re.Pattern[str], dict[str, Endpoint]]] = [
+    (re.compile(r"/healthz"), {"GET": health, "HEAD": health}),
+    (re.compile(r"/outputs/(?P<prediction_id>[0-9a-f]{1,64})/(?P<index>\d{1,3})\.png"),
+     {"GET": output, "HEAD": output}),
+    (re.compile(r"/api/v3/" + re.escape(MODEL_ID)), {"POST": submit}),
+    (re.compile(r"/api/v3/predictions/(?P<prediction_id>[^/]{1,128})/result"),
+     {"GET": result}),
+    (re.compile(r"/api/v3/predictions"), {"POST": history}),
+    (re.compile(r"/api/v3/balance"), {"GET": balance}),
+]
+
+
+def resolve(method: str, path: str) -> tuple[Endpoint | None, dict[str, str], Reply | None]:
+    """Find the endpoint for a request, or the 404/405 reply to give instead."""
+    for pattern, methods in ROUTES:
+        match = pattern.fullmatch(path)
+        if match is None:
+            continue
+        endpoint = methods.get(method)
+        if endpoint is None:
+            allowed = ", ".join(sorted(methods))
+            reply = json_reply(405, f"Method {method} not allowed on {path}",
+                               headers={"Allow": allowed})
+            return None, {}, reply
+        return endpoint, match.groupdict(), None
+    return None, {}, json_reply(404, f"Not found: {path}")

@@ -1,0 +1,180 @@
+"""Predictions held in memory; each one's status follows from the time since it was submitted."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+MODEL_ID = "wavespeed-ai/flux-kontext-pro/text-to-image"
+TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled", "timeout", "deleted"})
+# A prediction reads "created" for this share of its latency, then "processing".
+CREATED_SHARE = 0.15
+# Old predictions are forgotten so a long-running simulator keeps bounded memory.
+RETENTION_SECONDS = 2 * 3600.0
+MAX_PREDICTIONS = 20_000
+PRICE_CENTS = 4  # $0.04 per image; money is counted in cents to avoid float drift
+START_BALANCE_CENTS = 100_00
+
+
+def utc_now() -> datetime:
+    """Return the current UTC time, cut to milliseconds like the API's timestamps."""
+    now = datetime.now(UTC)
+    # Cut to what created_at shows, so a time read back from a prediction filters exactly.
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def iso_ms(moment: datetime) -> str:
+    """Format a UTC datetime as 2023-04-01T12:34:56.789Z."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + (
+        f"{moment.microsecond // 1000:03d}Z")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One submitted task; immutable, its status is computed from the clock."""
+
+    id: str
+    model: str
+    input: dict[str, Any]
+    submitted: float  # the store clock's reading at submit time
+    created_at: datetime
+    latency: float
+    nsfw: bool = False
+    failure: tuple[int, str] | None = None  # (task error code, error text)
+    outputs_count: int = field(default=1)
+
+    def status_at(self, now: float) -> str:
+        """Return created, processing, or the terminal status, at clock reading now."""
+        elapsed = now - self.submitted
+        if elapsed >= self.latency:
+            return "failed" if self.failure else "completed"
+        if elapsed < self.latency * CREATED_SHARE:
+            return "created"
+        return "processing"
+
+    def remaining(self, now: float) -> float:
+        """Seconds until the terminal status, zero if it is already there."""
+        return max(0.0, self.submitted + self.latency - now)
+
+    def to_json(self, base_url: str, now: float, *, status: str | None = None) -> dict[str, Any]:
+        """Render the prediction as the API shows it; status forces a given stage."""
+        status = status or self.status_at(now)
+        latency_ms = round(self.latency * 1000)
+        data: dict[str, Any] = {
+            "id": self.id,
+            "model": self.model,
+            "input": dict(self.input),
+            "outputs": [],
+            "urls": {"get": f"{base_url}/api/v3/predictions/{self.id}/result"},
+            "has_nsfw_contents": [],
+            "status": status,
+            "created_at": iso_ms(self.created_at),
+            "error": "",
+            "timings": {"inference": 0},
+            "executionTime": 0,
+        }
+        if status == "completed":
+            data["outputs"] = [f"{base_url}/outputs/{self.id}/{index}.png"
+                               for index in range(self.outputs_count)]
+            data["has_nsfw_contents"] = [self.nsfw] * self.outputs_count
+            data["timings"] = {"inference": latency_ms}
+            data["executionTime"] = latency_ms
+        elif status == "failed" and self.failure:
+            data["code"], data["error"] = self.failure
+            data["executionTime"] = latency_ms
+        return data
+
+
+class Store:
+    """Thread-safe in-memory predictions and the account balance."""
+
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        wallclock: Callable[[], datetime] = utc_now,
+        retention: float = RETENTION_SECONDS,
+        max_items: int = MAX_PREDICTIONS,
+    ) -> None:
+        """Create an empty store; the clocks are injectable so tests need not sleep."""
+        self.clock = clock
+        self._wallclock = wallclock
+        self._retention = retention
+        self._max_items = max_items
+        self._lock = threading.Lock()
+        # Insertion order is submit order, so eviction only ever looks at the front.
+        self._items: OrderedDict[str, Prediction] = OrderedDict()
+        self._balance_cents = START_BALANCE_CENTS
+
+    def now(self) -> float:
+        """Read the store clock."""
+        return self.clock()
+
+    def add(
+        self,
+        inputs: dict[str, Any],
+        latency: float,
+        *,
+        model: str = MODEL_ID,
+        nsfw: bool = False,
+        failure: tuple[int, str] | None = None,
+    ) -> Prediction:
+        """Record a new prediction, charge for it, and return it."""
+        prediction = Prediction(
+            id=uuid.uuid4().hex, model=model, input=dict(inputs), submitted=self.clock(),
+            created_at=self._wallclock(), latency=latency, nsfw=nsfw, failure=failure)
+        with self._lock:
+            self._evict(prediction.submitted)
+            self._items[prediction.id] = prediction
+            self._balance_cents = max(0, self._balance_cents - PRICE_CENTS)
+        return prediction
+
+    def get(self, prediction_id: str) -> Prediction | None:
+        """Return the prediction with this id, or None."""
+        with self._lock:
+            return self._items.get(prediction_id)
+
+    def query(
+        self,
+        *,
+        model: str | None = None,
+        status: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+    ) -> list[Prediction]:
+        """Return matching predictions, newest first; both time bounds are inclusive."""
+        now = self.clock()
+        with self._lock:
+            self._evict(now)
+            items = list(self._items.values())
+        return [
+            item for item in reversed(items)
+            if (model is None or item.model == model)
+            and (status is None or item.status_at(now) == status)
+            and (created_after is None or item.created_at >= created_after)
+            and (created_before is None or item.created_at <= created_before)
+        ]
+
+    @property
+    def balance(self) -> float:
+        """The simulated account balance in USD."""
+        with self._lock:
+            return self._balance_cents / 100
+
+    def __len__(self) -> int:
+        """Count the predictions held."""
+        with self._lock:
+            return len(self._items)
+
+    def _evict(self, now: float) -> None:
+        """Drop predictions past retention or beyond the cap; the caller holds the lock."""
+        while self._items:
+            oldest = next(iter(self._items.values()))
+            if now - oldest.submitted <= self._retention and len(self._items) < self._max_items:
+                break
+            self._items.popitem(last=False)
