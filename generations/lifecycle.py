@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from generations import api, queue
@@ -113,9 +113,18 @@ def _requeue(generation: Generation, attempts: int, error: ws.WaveSpeedError,
 def record_prediction(generation_id: int, from_status: str, prediction: ws.Prediction) -> bool:
     """Attach the API's prediction to a generation and follow it from there."""
     now = timezone.now()
-    if not _update(generation_id, from_status, status=S.PROCESSING, prediction_id=prediction.id,
-                   api_status=prediction.status, submit_ambiguous=False, error_detail="",
-                   next_check_at=now + timedelta(seconds=settings.POLL_INTERVAL_SECONDS)):
+    try:
+        # A savepoint, so a refused row leaves the caller's transaction usable.
+        with transaction.atomic():
+            moved = _update(generation_id, from_status, status=S.PROCESSING,
+                            prediction_id=prediction.id, api_status=prediction.status,
+                            submit_ambiguous=False, error_detail="",
+                            next_check_at=now + timedelta(seconds=settings.POLL_INTERVAL_SECONDS))
+    except IntegrityError:
+        log.error("Generation %s: prediction %s already belongs to another generation",
+                  generation_id, prediction.id)
+        return False
+    if not moved:
         return False
     if prediction.is_terminal:
         apply_prediction(Generation.objects.get(pk=generation_id), prediction, now)
@@ -168,28 +177,49 @@ def note_poll_error(generation: Generation, error: ws.WaveSpeedError, now: datet
 
 
 def settle(generation: Generation, client: ws.WaveSpeedClient, now: datetime) -> None:
-    """Find out through the list endpoint whether an unconfirmed submit created a prediction."""
+    """Find out through the list endpoint whether an unconfirmed submit created a prediction.
+
+    Found: follow it. Not found after a grace period: nothing was created (nor charged), so
+    the generation goes back in the queue to be sent again. The list unreachable throughout:
+    we cannot tell, and a resend could charge twice, so the generation fails.
+    """
     sent_at = generation.submitted_at or generation.created_at
     try:
         found = client.find_prediction(
             inputs=generation.api_inputs(), model=generation.model,
             created_after=sent_at - timedelta(minutes=5), created_before=now + timedelta(minutes=5),
+            exclude_ids=_prediction_ids_taken_by_twins(generation),
         )
     except ws.WaveSpeedError as error:
-        found, detail = None, str(error)
+        found, listed, detail = None, False, str(error)
     else:
-        detail = ""
+        listed, detail = True, ""
     if found is not None:
         record_prediction(generation.pk, S.SUBMITTING, found)
         return
     if (now - sent_at).total_seconds() < SETTLE_GRACE_SECONDS:
         _update(generation.pk, S.SUBMITTING, submit_ambiguous=True,
+                error_detail=detail[:1000] or generation.error_detail,
                 next_check_at=now + timedelta(seconds=SETTLE_INTERVAL_SECONDS))
         return
+    if listed:
+        log.info("Generation %s: the API has no record of the unconfirmed submit; resending",
+                 generation.pk)
+        _requeue(generation, generation.submit_attempts,
+                 ws.NetworkError("the API never confirmed the request and has no record of it"),
+                 retry_after=1.0)
+        return
     fail(generation.pk, S.SUBMITTING,
-         "The API never confirmed this request and has no record of it, so it was not "
-         "charged. Use \"Use these settings\" to try again.",
-         detail=detail or "not found through the predictions list")
+         "The API did not confirm this request and could not be asked about it, so it was not "
+         "sent again (that could charge twice). Use \"Use these settings\" to try again.",
+         detail=detail)
+
+
+def _prediction_ids_taken_by_twins(generation: Generation) -> list[str]:
+    """Predictions already followed by other generations with the very same inputs."""
+    inputs = generation.api_inputs()
+    return list(Generation.objects.filter(**inputs).exclude(pk=generation.pk)
+                .exclude(prediction_id="").values_list("prediction_id", flat=True))
 
 
 def fail(generation_id: int, from_status: str, words: str, *, detail: str = "",

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import transaction
 from django.db.models import Min, Q
 from django.utils import timezone
 
@@ -164,5 +164,4 @@ def _poll_due(client: ws.WaveSpeedClient, now: datetime) -> int:
                 lifecycle.note_poll_error(generation, answer, answered_at)
             else:
                 lifecycle.apply_prediction(generation, answer, answered_at)
-    close_old_connections()
     return len(due)

@@ -1,0 +1,254 @@
+"""The generation pipeline against the live simulator, with django-q2 running tasks inline."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from PIL import Image
+
+from generations import lifecycle, sweeper
+from generations import wavespeed as ws
+from generations.models import Generation
+from generations.simulator.config import SimulatorConfig
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+S = Generation.Status
+PARAMS = {"prompt": "A paper boat on a puddle, macro", "aspect_ratio": "16:9", "seed": 42,
+          "guidance_scale": 3.5, "safety_tolerance": "2"}
+
+
+def generate(owner, **changes) -> Generation:
+    generation = lifecycle.create_generation(owner, {**PARAMS, **changes})
+    generation.refresh_from_db()
+    return generation
+
+
+def test_a_generation_runs_to_completion_with_its_image_stored(alice, simulator, sync_tasks):
+    generation = generate(alice)
+    assert generation.status == S.COMPLETED, generation.error
+    assert generation.prediction_id
+    assert generation.inference_ms and generation.inference_ms > 0
+    assert generation.finished_at is not None
+    image = generation.images.get()
+    assert (image.width, image.height) == (1392, 752)
+    assert image.nsfw is False
+    with image.original.open("rb") as handle:
+        assert Image.open(handle).size == (1392, 752)
+    with image.thumbnail.open("rb") as handle:
+        thumbnail = Image.open(handle)
+        assert thumbnail.format == "WEBP"
+        assert max(thumbnail.size) == 512
+    assert (image.thumbnail_width, image.thumbnail_height) == thumbnail.size
+
+
+def test_the_seed_actually_sent_is_recorded_when_random(alice, simulator, sync_tasks):
+    generation = generate(alice, seed=None)
+    with ws.WaveSpeedClient(api_key="simulator", base_url=simulator.url) as client:
+        prediction = client.get_result(generation.prediction_id)
+    assert generation.seed_was_random
+    assert prediction.input["seed"] == generation.seed
+
+
+def test_an_image_the_api_flags_is_stored_as_nsfw(alice, simulator, sync_tasks):
+    generation = generate(alice, prompt="[nsfw] a statue")
+    assert generation.status == S.COMPLETED
+    assert generation.images.get().nsfw is True
+
+
+def test_a_task_failure_is_shown_in_plain_words(alice, simulator, sync_tasks):
+    generation = generate(alice, prompt="[fail:1200] something")
+    assert generation.status == S.FAILED
+    assert generation.error_code == 1200
+    assert "content moderation" in generation.error
+    assert generation.images.count() == 0
+
+
+@pytest.mark.parametrize("simulator_config",
+                         [replace(SimulatorConfig(), api_key="another-key", latency=0.2)])
+def test_a_refused_key_fails_with_words_for_an_administrator(alice, simulator, sync_tasks,
+                                                             settings):
+    settings.WAVESPEED_API_KEY = "wrong-key"
+    generation = generate(alice)
+    assert generation.status == S.FAILED
+    assert "API key was refused" in generation.error
+    assert "wrong-key" not in generation.error + generation.error_detail
+
+
+def test_missing_nsfw_flags_count_as_flagged(alice, simulator, enqueued):
+    generation = generate(alice)
+    lifecycle.submit(generation.pk)
+    prediction = ws.Prediction(
+        id=Generation.objects.get(pk=generation.pk).prediction_id, model=ws.MODEL_ID,
+        status="completed", outputs=(f"{simulator.url}/outputs/x/0.png",), has_nsfw_contents=(),
+        error="", error_code=None, created_at=None, inference_ms=10, input={})
+    generation.refresh_from_db()
+    lifecycle.apply_prediction(generation, prediction, timezone.now())
+    generation.refresh_from_db()
+    assert generation.status == S.DOWNLOADING
+    assert generation.nsfw_flags == []
+    assert ("ingest", generation.pk) in enqueued
+
+
+def test_a_prediction_that_never_finishes_times_out(alice, simulator, enqueued, settings):
+    settings.GENERATION_DEADLINE_SECONDS = 60
+    generation = generate(alice, prompt="[latency=3600] a very slow one")
+    lifecycle.submit(generation.pk)
+    Generation.objects.filter(pk=generation.pk).update(
+        submitted_at=timezone.now() - timedelta(seconds=61), next_check_at=timezone.now())
+    sweeper.sweep_once(timezone.now())
+    generation.refresh_from_db()
+    assert generation.status == S.TIMED_OUT
+    assert "within 1 minutes" in generation.error
+
+
+def test_an_unconfirmed_submit_is_settled_through_the_list_not_resent(
+        alice, simulator, enqueued, monkeypatch):
+    real_submit = ws.WaveSpeedClient.submit
+    sent = []
+
+    def submit_then_lose_the_answer(self, inputs, **kwargs):
+        sent.append(real_submit(self, inputs, **kwargs))
+        raise ws.AmbiguousSubmitError("connection dropped after sending")
+
+    monkeypatch.setattr(ws.WaveSpeedClient, "submit", submit_then_lose_the_answer)
+    generation = generate(alice)
+    lifecycle.submit(generation.pk)
+    generation.refresh_from_db()
+    assert generation.status == S.SUBMITTING
+    assert generation.submit_ambiguous
+    Generation.objects.filter(pk=generation.pk).update(next_check_at=timezone.now())
+    sweeper.sweep_once(timezone.now())
+    generation.refresh_from_db()
+    assert len(sent) == 1
+    assert generation.status == S.PROCESSING
+    assert generation.prediction_id == sent[0].id
+
+
+def test_an_unconfirmed_submit_the_api_never_saw_is_sent_again(alice, simulator, enqueued,
+                                                               monkeypatch):
+    real_submit = ws.WaveSpeedClient.submit
+    calls = []
+
+    def lose_before_sending_once(self, inputs, **kwargs):
+        calls.append(inputs)
+        if len(calls) == 1:
+            raise ws.AmbiguousSubmitError("read timed out")
+        return real_submit(self, inputs, **kwargs)
+
+    monkeypatch.setattr(ws.WaveSpeedClient, "submit", lose_before_sending_once)
+    generation = generate(alice)
+    lifecycle.submit(generation.pk)
+    # Within the grace period the list is asked again later, nothing is resent.
+    Generation.objects.filter(pk=generation.pk).update(next_check_at=timezone.now())
+    sweeper.sweep_once(timezone.now())
+    generation.refresh_from_db()
+    assert generation.status == S.SUBMITTING and generation.submit_ambiguous
+    assert len(calls) == 1
+
+    long_ago = timezone.now() - timedelta(seconds=lifecycle.SETTLE_GRACE_SECONDS + 1)
+    Generation.objects.filter(pk=generation.pk).update(submitted_at=long_ago,
+                                                       next_check_at=timezone.now())
+    sweeper.sweep_once(timezone.now())
+    generation.refresh_from_db()
+    assert generation.status == S.QUEUED
+    lifecycle.submit(generation.pk)
+    generation.refresh_from_db()
+    assert generation.status == S.PROCESSING
+    assert len(calls) == 2
+
+
+def test_an_unconfirmed_submit_that_cannot_be_checked_fails_without_a_resend(
+        alice, simulator, enqueued, monkeypatch):
+    def lose_before_sending(self, inputs, **kwargs):
+        raise ws.AmbiguousSubmitError("read timed out")
+
+    def list_unreachable(self, **kwargs):
+        raise ws.NetworkError("connection refused")
+
+    monkeypatch.setattr(ws.WaveSpeedClient, "submit", lose_before_sending)
+    monkeypatch.setattr(ws.WaveSpeedClient, "list_predictions", list_unreachable)
+    generation = generate(alice)
+    lifecycle.submit(generation.pk)
+    long_ago = timezone.now() - timedelta(seconds=lifecycle.SETTLE_GRACE_SECONDS + 1)
+    Generation.objects.filter(pk=generation.pk).update(submitted_at=long_ago,
+                                                       next_check_at=timezone.now())
+    sweeper.sweep_once(timezone.now())
+    generation.refresh_from_db()
+    assert generation.status == S.FAILED
+    assert "charge twice" in generation.error
+    assert generation.submit_attempts == 1
+
+
+def test_settling_does_not_adopt_a_twin_generations_prediction(alice, simulator, enqueued,
+                                                               monkeypatch):
+    twin = generate(alice)
+    lifecycle.submit(twin.pk)
+    twin.refresh_from_db()
+
+    def lose_before_sending(self, inputs, **kwargs):
+        raise ws.AmbiguousSubmitError("read timed out")
+
+    monkeypatch.setattr(ws.WaveSpeedClient, "submit", lose_before_sending)
+    generation = generate(alice)  # the very same inputs as the twin
+    lifecycle.submit(generation.pk)
+    Generation.objects.filter(pk=generation.pk).update(next_check_at=timezone.now())
+    sweeper.sweep_once(timezone.now())
+    generation.refresh_from_db()
+    assert generation.status == S.SUBMITTING
+    assert generation.prediction_id == ""
+
+
+def test_a_rate_limited_submit_waits_and_is_sent_again(alice, simulator, enqueued, monkeypatch):
+    answers = [ws.RateLimitError("too many requests", status_code=429, retry_after=2.0)]
+    real_submit = ws.WaveSpeedClient.submit
+
+    def limited_once(self, inputs, **kwargs):
+        if answers:
+            raise answers.pop()
+        return real_submit(self, inputs, **kwargs)
+
+    monkeypatch.setattr(ws.WaveSpeedClient, "submit", limited_once)
+    generation = generate(alice)
+    lifecycle.submit(generation.pk)
+    generation.refresh_from_db()
+    assert generation.status == S.QUEUED
+    assert generation.next_check_at > timezone.now() + timedelta(seconds=1.5)
+    Generation.objects.filter(pk=generation.pk).update(next_check_at=timezone.now())
+    sweeper.sweep_once(timezone.now())
+    assert ("submit", generation.pk) in enqueued
+    lifecycle.submit(generation.pk)
+    generation.refresh_from_db()
+    assert generation.status == S.PROCESSING
+    assert generation.submit_attempts == 2
+
+
+def test_a_lost_submit_task_is_enqueued_again_by_the_sweeper(alice, simulator, enqueued):
+    generation = generate(alice)
+    Generation.objects.filter(pk=generation.pk).update(
+        next_check_at=timezone.now() - timedelta(seconds=1))
+    sweeper.sweep_once(timezone.now())
+    assert enqueued.count(("submit", generation.pk)) == 2  # once on create, once recovered
+
+
+def test_a_stalled_download_is_started_again(alice, simulator, enqueued):
+    generation = generate(alice)
+    stale = timezone.now() - timedelta(seconds=sweeper.INGEST_STALE_SECONDS + 1)
+    Generation.objects.filter(pk=generation.pk).update(
+        status=S.DOWNLOADING, ingest_started_at=stale, output_urls=["http://x/0.png"])
+    sweeper.sweep_once(timezone.now())
+    assert ("ingest", generation.pk) in enqueued
+
+
+def test_only_one_sweeper_runs_at_a_time(alice, simulator, enqueued):
+    from generations import leases
+
+    assert leases.acquire(sweeper.LEASE_NAME, "someone-else", ttl_seconds=60)
+    generation = generate(alice)
+    lifecycle.submit(generation.pk)
+    sweeper.run_slice(max_seconds=1)
+    generation.refresh_from_db()
+    assert generation.poll_count == 0  # the slice saw the lease taken and left

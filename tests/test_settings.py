@@ -1,0 +1,71 @@
+"""Settings come from the environment; a malformed value stops startup naming the variable."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from playground.env import env_bool, env_float, env_int, env_list, env_str
+from tests.apprunner import ROOT
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("1", True), ("true", True), ("YES", True),
+                                               ("on", True), ("0", False), ("false", False),
+                                               ("no", False), ("off", False), ("", False)])
+def test_booleans_accept_the_usual_spellings(raw, expected):
+    assert env_bool("DEBUG", not expected, environ={"DEBUG": raw}) is expected
+
+
+def test_unset_variables_take_their_default():
+    assert env_bool("X", True, environ={}) is True
+    assert env_int("X", 7, environ={}) == 7
+    assert env_float("X", 1.5, environ={}) == 1.5
+    assert env_str("X", "d", environ={}) == "d"
+    assert env_list("X", ["a"], environ={}) == ["a"]
+
+
+@pytest.mark.parametrize(("reader", "raw"), [
+    (lambda env: env_bool("DEBUG", True, environ=env), "maybe"),
+    (lambda env: env_int("DEBUG", 1, environ=env), "12abc"),
+    (lambda env: env_int("DEBUG", 1, minimum=1, environ=env), "0"),
+    (lambda env: env_float("DEBUG", 1.0, environ=env), "fast"),
+    (lambda env: env_float("DEBUG", 1.0, environ=env), "nan"),
+    (lambda env: env_float("DEBUG", 1.0, maximum=5, environ=env), "6"),
+])
+def test_malformed_values_are_refused_naming_the_variable(reader, raw):
+    with pytest.raises(ImproperlyConfigured, match="DEBUG"):
+        reader({"DEBUG": raw})
+
+
+def test_lists_are_comma_separated():
+    assert env_list("HOSTS", [], environ={"HOSTS": "a.example, b.example,,"}) == [
+        "a.example", "b.example"]
+
+
+def run_check(env_changes: dict[str, str], tmp_path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG"}}
+    env.update({"PLAYGROUND_VAR_DIR": str(tmp_path), **env_changes})
+    return subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_production_without_a_secret_key_does_not_start(tmp_path):
+    result = run_check({"DEBUG": "false"}, tmp_path)
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_development_generates_a_secret_key_once(tmp_path):
+    assert run_check({}, tmp_path).returncode == 0
+    key = (tmp_path / "secret_key").read_text()
+    assert len(key) >= 50
+    assert run_check({}, tmp_path).returncode == 0
+    assert (tmp_path / "secret_key").read_text() == key
+
+
+def test_a_malformed_variable_stops_startup_with_its_name(tmp_path):
+    result = run_check({"Q_WORKERS": "lots"}, tmp_path)
+    assert result.returncode != 0
+    assert "Q_WORKERS must be an integer" in result.stderr
