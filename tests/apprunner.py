@@ -1,0 +1,143 @@
+"""Starts the whole app as `make run` does, in a folder of its own, for end-to-end tests."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ADMIN_USER = "admin"
+ADMIN_PASSWORD = "e2e-admin-password-123"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below pid, read from /proc."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The command name may hold spaces or parentheses: fields start after the last ")".
+        fields = stat.rsplit(")", 1)[1].split()
+        if fields[0] != "Z":
+            parents[int(entry.name)] = int(fields[1])
+    found: set[int] = set()
+    frontier = [pid]
+    while frontier:
+        current = frontier.pop()
+        for child, parent in parents.items():
+            if parent == current and child not in found:
+                found.add(child)
+                frontier.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@dataclass
+class RunningApp:
+    """One instance of the app: web server, task cluster and simulator."""
+
+    workdir: Path
+    command: list[str] = field(default_factory=lambda: [sys.executable, "manage.py",
+                                                        "runplayground"])
+    extra_env: dict[str, str] = field(default_factory=dict)
+    port: int = field(default_factory=free_port)
+    simulator_port: int = field(default_factory=free_port)
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "app.log"
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("WAVESPEED_", "SIMULATOR_", "DJANGO_"))}
+        env.update({
+            "PLAYGROUND_VAR_DIR": str(self.workdir / "var"),
+            "DATABASE_URL": f"sqlite:///{self.workdir / 'db.sqlite3'}",
+            "PORT": str(self.port),
+            "SIMULATOR_PORT": str(self.simulator_port),
+            "PLAYGROUND_ADMIN_USER": ADMIN_USER,
+            "PLAYGROUND_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "SIMULATOR_LATENCY": "1.5",
+            "POLL_INTERVAL_SECONDS": "0.3",
+            "PYTHONUNBUFFERED": "1",
+            "Q_SYNC": "0",
+        })
+        env.pop("REDIS_URL", None)
+        env.update(self.extra_env)
+        return env
+
+    def start(self, timeout: float = 120) -> RunningApp:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("wb")
+        self.process = subprocess.Popen(self.command, cwd=ROOT, env=self.env(), stdout=log,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if "is running at" in self.log():
+                return self
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"the app did not start; its log:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def interrupt(self, timeout: float = 40) -> tuple[int | None, set[int]]:
+        """Ctrl-C as a terminal sends it (to the whole foreground group); return what was left.
+
+        Returns the exit status and the processes of the app still alive afterwards.
+        """
+        assert self.process is not None
+        family = descendants(self.process.pid)
+        os.killpg(self.process.pid, signal.SIGINT)
+        try:
+            status = self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            status = None
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(alive(pid) for pid in family):
+            time.sleep(0.1)
+        return status, {pid for pid in family if alive(pid)}
+
+    def stop(self) -> None:
+        """Best-effort stop for fixtures: interrupt, then kill whatever remains."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        _, left = self.interrupt()
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()

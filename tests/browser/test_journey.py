@@ -1,0 +1,94 @@
+"""A person's first visit: log in, generate, watch the image arrive, find it in the gallery."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.apprunner import ADMIN_PASSWORD, ADMIN_USER
+from tests.browser.conftest import screenshot
+
+pytestmark = pytest.mark.browser
+
+
+def log_in(page) -> None:
+    page.goto("/")
+    expect(page).to_have_url(re.compile(r"/accounts/login/"))
+    page.get_by_label("Username").fill(ADMIN_USER)
+    page.get_by_label("Password").fill(ADMIN_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Create an image")).to_be_visible()
+
+
+def test_generate_and_see_the_image_arrive_without_reloading(page):
+    log_in(page)
+    expect(page.get_by_test_id("simulator-banner")).to_be_visible()
+    page.get_by_role("button", name=re.compile("Wide shot of a cozy café")).click()
+    prompt = page.get_by_label("Prompt", exact=True)
+    expect(prompt).to_have_value(re.compile("^Wide shot of a cozy café"))
+    page.get_by_label("Aspect ratio").select_option("16:9")
+    screenshot(page, "playground")
+    page.get_by_role("button", name="Generate").click()
+
+    expect(page).to_have_url(re.compile(r"/generations/\d+/$"))
+    # Marks this document: a reload would replace the window and lose the mark.
+    page.evaluate("window.__sameDocument = true")
+    expect(page.locator("#status-badge .badge")).not_to_have_attribute("data-status", "completed")
+    image = page.locator("#images figure img")
+    expect(image).to_be_visible(timeout=60_000)
+    expect(page.locator("#status-badge .badge")).to_have_attribute("data-status", "completed")
+    assert page.evaluate("window.__sameDocument") is True
+    assert page.evaluate("document.querySelector('#images img').naturalWidth") == 1392
+    screenshot(page, "generation-completed")
+    generation_url = page.url
+
+    page.get_by_role("link", name="Gallery").click()
+    expect(page.get_by_role("heading", name="Gallery")).to_be_visible()
+    tile = page.locator(".tile").first
+    expect(tile.locator("img")).to_be_visible()
+    # The thumbnail is lazy: wait until it has really decoded, not merely been laid out.
+    page.wait_for_function("(() => { const img = document.querySelector('.tile img');"
+                           " return img.complete && img.naturalWidth > 0; })()")
+    screenshot(page, "gallery")
+    tile.locator("a").click()
+    expect(page).to_have_url(generation_url)
+    expect(page.get_by_text("Wide shot of a cozy café").first).to_be_visible()
+
+
+def test_a_form_error_is_shown_beside_the_field_and_the_prompt_kept(page):
+    log_in(page)
+    page.get_by_label("Prompt", exact=True).fill("A quiet harbour")
+    page.get_by_label("Guidance scale").fill("42")
+    page.get_by_role("button", name="Generate").click()
+    expect(page.locator("#guidance_scale-error")).to_contain_text("less than or equal to 20")
+    expect(page.get_by_label("Prompt", exact=True)).to_have_value("A quiet harbour")
+
+
+def test_use_these_settings_brings_them_back_into_the_form(page):
+    log_in(page)
+    page.get_by_label("Prompt", exact=True).fill("A kite over dunes")
+    page.get_by_label("Seed").fill("4242")
+    page.get_by_label("Aspect ratio").select_option("3:4")
+    page.get_by_role("button", name="Generate").click()
+    expect(page).to_have_url(re.compile(r"/generations/\d+/$"))
+    page.get_by_role("link", name="Use these settings").click()
+    expect(page.get_by_label("Prompt", exact=True)).to_have_value("A kite over dunes")
+    expect(page.get_by_label("Seed")).to_have_value("4242")
+    expect(page.get_by_label("Aspect ratio")).to_have_value("3:4")
+
+
+def test_the_playground_fits_a_phone(browser, running_app):
+    context = browser.new_context(base_url=running_app.url, viewport={"width": 390, "height": 844},
+                                  is_mobile=True, has_touch=True)
+    page = context.new_page()
+    try:
+        log_in(page)
+        overflow = page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 0, f"the page scrolls sideways by {overflow}px on a phone"
+        expect(page.get_by_role("button", name="Generate")).to_be_visible()
+        screenshot(page, "playground-phone")
+    finally:
+        context.close()
