@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 
-from generations.models import AspectRatio, SafetyTolerance
+from generations.models import AspectRatio, SafetyTolerance, Visibility
 
 PROMPT_MAX_LENGTH = 2000
 SEED_MIN, SEED_MAX = -1, 2_147_483_647
@@ -43,8 +44,47 @@ class GenerationForm(forms.Form):
         help_text="1 is the strictest filtering, 5 the most permissive.",
     )
 
+    num_images = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=4,
+        initial=1,
+        label="Images",
+        help_text="1 to 4; each image is its own request with its own seed.",
+        widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
+    )
+    visibility = forms.ChoiceField(
+        required=False,
+        choices=[(Visibility.TEAM, "Team: everyone signed in sees it"),
+                 (Visibility.PRIVATE, "Private: only you (and moderators)")],
+        help_text="You can change this later on the image's page.",
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["visibility"].initial = settings.DEFAULT_VISIBILITY
+        self.fields["num_images"].max_value = settings.MAX_IMAGES_PER_SUBMISSION
+
+    def clean_num_images(self) -> int:
+        return self.cleaned_data.get("num_images") or 1
+
+    def clean_visibility(self) -> str:
+        return self.cleaned_data.get("visibility") or settings.DEFAULT_VISIBILITY
+
     def clean_prompt(self) -> str:
         prompt = self.cleaned_data["prompt"].strip()
         if not prompt:
             raise forms.ValidationError("Describe the image you want: the prompt is required.")
         return prompt
+
+
+class ReportForm(forms.Form):
+    reason = forms.CharField(
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        error_messages={"required": "Say what is wrong with the image."},
+    )
+
+
+class VisibilityForm(forms.Form):
+    visibility = forms.ChoiceField(choices=Visibility.choices)

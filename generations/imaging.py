@@ -7,13 +7,16 @@ The API key is never sent along: outputs are served from a CDN, not the API.
 
 from __future__ import annotations
 
+import base64
 import io
+import struct
 import time
+import zlib
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import requests
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageFilter, UnidentifiedImageError
 
 ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP")
 CHUNK_SIZE = 64 * 1024
@@ -104,3 +107,56 @@ def make_thumbnail(data: bytes, *, max_size: int) -> Thumbnail:
         out = io.BytesIO()
         image.save(out, format="WEBP", quality=82, method=4)
         return Thumbnail(data=out.getvalue(), width=image.width, height=image.height)
+
+
+@dataclass(frozen=True)
+class Placeholder:
+    data_uri: str
+    color: str
+
+
+def make_placeholder(data: bytes, *, size: int = 16, blur: float = 2.0) -> Placeholder:
+    """A tiny blurred WebP as a data: URI, and the average colour, from a decoded image.
+
+    A few hundred bytes stored with the record: tiles show it while the thumbnail loads, and
+    it hides what an image awaiting review shows (nothing can be recognised at this size).
+    """
+    with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as image:
+        image.draft("RGB", (size * 4, size * 4))
+        small = image.convert("RGB")
+        small.thumbnail((size, size), Image.Resampling.BOX)
+        blurred = small.filter(ImageFilter.GaussianBlur(blur))
+        red, green, blue = small.resize((1, 1), Image.Resampling.BOX).getpixel((0, 0))
+        out = io.BytesIO()
+        blurred.save(out, format="WEBP", quality=40)
+    encoded = base64.b64encode(out.getvalue()).decode("ascii")
+    return Placeholder(data_uri=f"data:image/webp;base64,{encoded}",
+                       color=f"#{red:02x}{green:02x}{blue:02x}")
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def add_png_text(data: bytes, texts: dict[str, str]) -> bytes:
+    """Insert UTF-8 text chunks (iTXt) into a PNG before IEND, leaving its pixels untouched.
+
+    Re-encoding through Pillow would take longer than the download and change nothing else;
+    a chunk is length, type, body and CRC, so it is inserted as it is.
+    """
+    if not data.startswith(PNG_SIGNATURE):
+        raise ValueError("not a PNG file")
+    end = data.rfind(b"IEND")
+    if end < len(PNG_SIGNATURE) + 4:
+        raise ValueError("a PNG file without its IEND chunk")
+    chunks = b"".join(_itxt_chunk(key, value) for key, value in texts.items())
+    cut = end - 4  # the IEND chunk starts with its 4-byte length
+    return data[:cut] + chunks + data[cut:]
+
+
+def _itxt_chunk(keyword: str, text: str) -> bytes:
+    # keyword, NUL, compression flag 0, method 0, empty language tag NUL, empty translated
+    # keyword NUL, then the UTF-8 text.
+    body = keyword.encode("latin-1")[:79] + b"\0\0\0\0\0" + text.encode("utf-8")
+    kind = b"iTXt"
+    crc = zlib.crc32(kind + body) & 0xFFFFFFFF
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)

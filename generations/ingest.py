@@ -9,8 +9,8 @@ from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from generations import imaging, lifecycle
-from generations.models import Generation, OutputImage
+from generations import imaging, lifecycle, recipe
+from generations.models import Generation, Moderation, OutputImage
 
 log = logging.getLogger(__name__)
 
@@ -41,19 +41,30 @@ def ingest_outputs(generation_id: int) -> None:
         status=S.COMPLETED, finished_at=timezone.now(), error="", updated_at=timezone.now())
 
 
+def is_flagged(flags: object, index: int) -> bool:
+    """The API's NSFW flag of one output; a missing, short or odd flag list fails closed."""
+    return not (isinstance(flags, list) and index < len(flags) and flags[index] is False)
+
+
 def _store_output(generation: Generation, index: int, url: str) -> None:
     data = imaging.download(url, max_bytes=settings.DOWNLOAD_MAX_BYTES,
                             timeout=settings.DOWNLOAD_TIMEOUT_SECONDS)
     decoded = imaging.decode(data, max_pixels=settings.IMAGE_MAX_PIXELS)
     thumbnail = imaging.make_thumbnail(data, max_size=settings.THUMBNAIL_MAX_SIZE)
-    flags = generation.nsfw_flags or []
-    # A missing or short flag list fails closed: the image counts as flagged.
-    nsfw = bool(flags[index]) if index < len(flags) and isinstance(flags[index], bool) else True
+    placeholder = imaging.make_placeholder(data)
+    if decoded.format == "PNG":
+        # The recipe travels with the file, so a downloaded image can be made again anywhere.
+        data = imaging.add_png_text(data, recipe.png_texts(generation,
+                                                           (decoded.width, decoded.height)))
+    nsfw = is_flagged(generation.nsfw_flags, index)
     extension = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}[decoded.format]
     image = OutputImage(
         generation=generation, index=index, source_url=url[:2000], format=decoded.format,
         width=decoded.width, height=decoded.height, size_bytes=len(data),
         thumbnail_width=thumbnail.width, thumbnail_height=thumbnail.height, nsfw=nsfw,
+        # Flagged images wait for a moderator before the team sees them.
+        moderation=Moderation.PENDING if nsfw else Moderation.VISIBLE,
+        placeholder=placeholder.data_uri, color=placeholder.color,
     )
     # Storage picks a fresh name if one is taken, so a racing duplicate never overwrites.
     image.original.save(f"{generation.pk}-{index}.{extension}", ContentFile(data), save=False)

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import logging
 import random
+import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from generations import api, queue
+from generations import api, budgets, queue
 from generations import wavespeed as ws
 from generations.explain import describe_error, describe_task_failure
 from generations.models import Generation
@@ -38,29 +40,57 @@ MAX_SUBMIT_ATTEMPTS = 8
 
 
 def create_generation(owner, params: dict[str, Any]) -> Generation:
-    """Save a generation from validated form data and queue its submission on commit."""
-    seed = params.get("seed")
-    seed_was_random = seed is None or seed == -1
-    if seed_was_random:
-        # Chosen here, not by the API, so the seed actually used is known before sending.
-        seed = random.SystemRandom().randint(0, SEED_MAX)
-    num_images = params.get("num_images") or 1
-    generation = Generation.objects.create(
-        owner=owner,
-        prompt=params["prompt"],
-        aspect_ratio=params["aspect_ratio"],
-        seed=seed,
-        seed_was_random=seed_was_random,
-        guidance_scale=params["guidance_scale"],
-        safety_tolerance=params["safety_tolerance"],
-        num_images=num_images,
-        cost=total_cost(num_images),
-        # If the submit task is lost (a broker that delivers at most once), the sweeper
-        # re-enqueues it after this.
-        next_check_at=timezone.now() + timedelta(seconds=SUBMIT_CLAIM_SECONDS),
-    )
-    transaction.on_commit(lambda: queue.enqueue_submit(generation.pk))
-    return generation
+    """Save a submission from validated form data; return its first generation."""
+    return create_batch(owner, params)[0]
+
+
+def create_batch(owner, params: dict[str, Any]) -> list[Generation]:
+    """Save one generation per image asked for and queue each submission on commit.
+
+    A batch is one prediction per image, not the API's `num_images`: the model's documented
+    parameters do not include it, each image gets a seed of its own that redoes it alone, and
+    a failure costs one image instead of the batch. A chosen seed S gives S, S+1, ...; a
+    random seed is drawn for each image. Raises `budgets.BudgetExceeded` before saving
+    anything when the cost would pass a monthly limit.
+    """
+    count = max(1, min(int(params.get("num_images") or 1), settings.MAX_IMAGES_PER_SUBMISSION))
+    chosen = params.get("seed")
+    seed_was_random = chosen is None or chosen == -1
+    # Chosen here, not by the API, so the seed actually used is known before sending.
+    seeds = ([_random_seed() for _ in range(count)] if seed_was_random
+             else [(chosen + offset) % (SEED_MAX + 1) for offset in range(count)])
+    batch = uuid.uuid4() if count > 1 else None
+    # If a submit task is lost (a broker that delivers at most once), the sweeper re-enqueues
+    # it after this.
+    recover_at = timezone.now() + timedelta(seconds=SUBMIT_CLAIM_SECONDS)
+    with transaction.atomic():
+        budgets.check_budget(owner, total_cost(count))
+        generations = [
+            Generation.objects.create(
+                owner=owner,
+                prompt=params["prompt"],
+                aspect_ratio=params["aspect_ratio"],
+                seed=seed,
+                seed_was_random=seed_was_random,
+                guidance_scale=params["guidance_scale"],
+                safety_tolerance=params["safety_tolerance"],
+                visibility=params.get("visibility") or settings.DEFAULT_VISIBILITY,
+                num_images=1,
+                cost=total_cost(1),
+                batch=batch,
+                batch_index=index,
+                batch_size=count,
+                next_check_at=recover_at,
+            )
+            for index, seed in enumerate(seeds)
+        ]
+        for generation in generations:
+            transaction.on_commit(partial(queue.enqueue_submit, generation.pk))
+    return generations
+
+
+def _random_seed() -> int:
+    return random.SystemRandom().randint(0, SEED_MAX)
 
 
 def submit(generation_id: int) -> None:

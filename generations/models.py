@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 
 MODEL_ID = "wavespeed-ai/flux-kontext-pro/text-to-image"
 
@@ -46,12 +46,47 @@ class SafetyTolerance(models.TextChoices):
     MOST_PERMISSIVE = "5", "5 (most permissive)"
 
 
+class Visibility(models.TextChoices):
+    TEAM = "team", "Team"
+    PRIVATE = "private", "Private"
+
+
+def default_visibility() -> str:
+    return settings.DEFAULT_VISIBILITY
+
+
+REVIEW_PERMISSION = "generations.review_image"
+
+
+def is_moderator(user) -> bool:
+    """Moderators see everything, private and flagged work included."""
+    return bool(user.is_authenticated and user.has_perm(REVIEW_PERMISSION))
+
+
 class GenerationQuerySet(models.QuerySet):
     def visible_to(self, user) -> GenerationQuerySet:
-        """Generations this user may see: every page, JSON answer and file goes through here."""
+        """Generations this user may see: every page, JSON answer and file goes through here.
+
+        Team work is visible to every signed-in user, private work to its owner, and all of it
+        to moderators. Which of a generation's images a user may see is
+        `OutputImageQuerySet.visible_to`'s call.
+        """
         if not user.is_authenticated:
             return self.none()
-        return self
+        if is_moderator(user):
+            return self
+        return self.filter(Q(visibility=Visibility.TEAM) | Q(owner=user))
+
+    def with_favourite_of(self, user) -> GenerationQuerySet:
+        """Annotate `is_favourite` for this user in the same query."""
+        if not user.is_authenticated:
+            return self.annotate(is_favourite=models.Value(False))
+        return self.annotate(is_favourite=Exists(
+            Favourite.objects.filter(user=user, generation=OuterRef("pk"))))
+
+    def billable(self) -> GenerationQuerySet:
+        """Generations that cost money: failed tasks are refunded by the provider."""
+        return self.exclude(status=Generation.Status.FAILED)
 
     def in_flight(self) -> GenerationQuerySet:
         return self.filter(status__in=Generation.IN_FLIGHT)
@@ -85,8 +120,15 @@ class Generation(models.Model):
     safety_tolerance = models.CharField(
         max_length=1, choices=SafetyTolerance.choices, default=SafetyTolerance.STRICT
     )
-    num_images = models.PositiveSmallIntegerField(default=1)
+    num_images = models.PositiveSmallIntegerField(
+        default=1, help_text="Images asked of this prediction (a batch is one prediction each).")
     model = models.CharField(max_length=200, default=MODEL_ID)
+    visibility = models.CharField(max_length=8, choices=Visibility.choices,
+                                  default=default_visibility)
+    # A batch of N images is N generations, one prediction each, sharing this id.
+    batch = models.UUIDField(null=True, blank=True, db_index=True)
+    batch_index = models.PositiveSmallIntegerField(default=0)
+    batch_size = models.PositiveSmallIntegerField(default=1)
     cost = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal("0"))
 
     # Where it is in its life cycle.
@@ -120,6 +162,8 @@ class Generation(models.Model):
         indexes = [
             models.Index(fields=["-created_at", "-id"], name="generation_newest"),
             models.Index(fields=["owner", "-created_at"], name="generation_owner_newest"),
+            models.Index(fields=["visibility", "-created_at", "-id"],
+                         name="generation_team_newest"),
             models.Index(fields=["status", "next_check_at"], name="generation_due"),
         ]
         constraints = [
@@ -137,6 +181,14 @@ class Generation(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in self.FINISHED
+
+    @property
+    def is_private(self) -> bool:
+        return self.visibility == Visibility.PRIVATE
+
+    def can_manage(self, user) -> bool:
+        """The owner and staff may delete a generation and change its visibility."""
+        return user.is_authenticated and (user.pk == self.owner_id or user.is_staff)
 
     @property
     def ratio_class(self) -> str:
@@ -168,6 +220,45 @@ def _thumbnail_path(image: OutputImage, filename: str) -> str:
     return f"thumbnails/{created:%Y/%m/%d}/{filename}"
 
 
+class Moderation(models.TextChoices):
+    VISIBLE = "visible", "Visible"
+    PENDING = "pending", "Awaiting review"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Removed by a moderator"
+
+
+# States in which an image is shown to everyone who may see its generation.
+SHOWN_STATES = (Moderation.VISIBLE, Moderation.APPROVED)
+
+
+class OutputImageQuerySet(models.QuerySet):
+    def listed_for(self, user) -> OutputImageQuerySet:
+        """Images that appear to this user on a generation they may see.
+
+        Teammates see shown images only; owners also see their own images awaiting review
+        (as a placeholder) or removed (as a notice); moderators see everything.
+        """
+        if is_moderator(user):
+            return self
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(Q(moderation__in=SHOWN_STATES) | Q(generation__owner=user))
+
+    def visible_to(self, user) -> OutputImageQuerySet:
+        """Images whose file this user may fetch: every image download goes through here.
+
+        Pending images are the owner's and moderators' only; rejected ones moderators' only.
+        """
+        images = self.filter(generation__in=Generation.objects.visible_to(user))
+        if is_moderator(user):
+            return images
+        return images.filter(Q(moderation__in=SHOWN_STATES)
+                             | Q(moderation=Moderation.PENDING, generation__owner=user))
+
+    def shown(self) -> OutputImageQuerySet:
+        return self.filter(moderation__in=SHOWN_STATES)
+
+
 class OutputImage(models.Model):
     generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="images")
     index = models.PositiveSmallIntegerField(help_text="Position in the prediction's outputs.")
@@ -183,16 +274,117 @@ class OutputImage(models.Model):
     nsfw = models.BooleanField(
         help_text="Flagged by the API's has_nsfw_contents; a missing flag counts as flagged."
     )
+    moderation = models.CharField(max_length=8, choices=Moderation.choices,
+                                  default=Moderation.VISIBLE, db_index=True)
+    # A tiny, heavily blurred copy (a data: URI): the tile's placeholder while the thumbnail
+    # loads, and all an owner sees of an image awaiting review until they reveal it.
+    placeholder = models.TextField(blank=True)
+    color = models.CharField(max_length=7, blank=True, help_text="Average colour, #rrggbb.")
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = OutputImageQuerySet.as_manager()
 
     class Meta:
         ordering = ("generation", "index")
         constraints = [
             models.UniqueConstraint(fields=["generation", "index"], name="image_unique_index"),
         ]
+        permissions = [("review_image", "Can review flagged images")]
 
     def __str__(self) -> str:
         return f"Image {self.index} of generation #{self.generation_id}"
+
+    @property
+    def is_shown(self) -> bool:
+        return self.moderation in SHOWN_STATES
+
+
+class Favourite(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="favourites")
+    generation = models.ForeignKey(Generation, on_delete=models.CASCADE,
+                                   related_name="favourites")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "generation"],
+                                               name="favourite_once")]
+
+    def __str__(self) -> str:
+        return f"{self.user} likes #{self.generation_id}"
+
+
+class Report(models.Model):
+    """A teammate's report of an image; open reports put it in the moderation queue."""
+
+    image = models.ForeignKey(OutputImage, on_delete=models.CASCADE, related_name="reports")
+    reporter = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
+                                 null=True, related_name="reports")
+    reporter_name = models.CharField(max_length=150)
+    reason = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+        indexes = [models.Index(fields=["image", "resolved_at"], name="report_open")]
+
+    def __str__(self) -> str:
+        return f"Report of image {self.image_id} by {self.reporter_name}"
+
+
+class ModerationDecision(models.Model):
+    """The audit log: one append-only row per decision, kept whatever is deleted later."""
+
+    image = models.ForeignKey(OutputImage, on_delete=models.SET_NULL, null=True,
+                              related_name="decisions")
+    image_ref = models.PositiveBigIntegerField(help_text="The image's id, kept if it is deleted.")
+    generation_ref = models.PositiveBigIntegerField()
+    from_state = models.CharField(max_length=8, choices=Moderation.choices)
+    to_state = models.CharField(max_length=8, choices=Moderation.choices)
+    moderator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
+                                  null=True, related_name="moderation_decisions")
+    moderator_name = models.CharField(max_length=150)
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+
+    def __str__(self) -> str:
+        return f"{self.moderator_name}: image {self.image_ref} {self.from_state} -> {self.to_state}"
+
+
+class Budget(models.Model):
+    """A monthly spending limit, for one user or for the whole team."""
+
+    class Scope(models.TextChoices):
+        TEAM = "team", "The whole team"
+        USER = "user", "One user"
+
+    scope = models.CharField(max_length=4, choices=Scope.choices, default=Scope.USER)
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True,
+                                blank=True, related_name="budget")
+    monthly_limit = models.DecimalField(max_digits=10, decimal_places=2,
+                                        help_text="US dollars per calendar month.")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(scope="team", user__isnull=True)
+                           | Q(scope="user", user__isnull=False)),
+                name="budget_scope_matches_user", violation_error_message=(
+                    "A team budget has no user; a user budget needs one.")),
+            models.UniqueConstraint(fields=["scope"], condition=Q(scope="team"),
+                                    name="budget_one_team_limit",
+                                    violation_error_message="There is already a team budget."),
+            models.CheckConstraint(condition=Q(monthly_limit__gte=0),
+                                   name="budget_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        who = "Team" if self.scope == self.Scope.TEAM else str(self.user)
+        return f"{who}: ${self.monthly_limit}/month"
 
 
 class Lease(models.Model):

@@ -1,33 +1,68 @@
-"""Plain data for templates and JSON answers, built from records."""
+"""Plain data for templates and JSON answers, built from records for one viewer."""
 
 from __future__ import annotations
 
 from django.urls import reverse
 
-from generations.models import Generation, OutputImage
+from generations import recipe
+from generations.models import Generation, Moderation, OutputImage, is_moderator
+
+NOTICES = {
+    Moderation.PENDING: "Awaiting review: flagged content is hidden from the team until a "
+                        "moderator has looked.",
+    Moderation.REJECTED: "Removed by a moderator.",
+}
 
 
-def image_data(image: OutputImage) -> dict:
+def image_data(image: OutputImage, viewer) -> dict:
+    """One image as this viewer may see it: files only where the file view would serve them."""
+    moderator = is_moderator(viewer)
+    servable = image.is_shown or moderator or image.moderation == Moderation.PENDING
+    original = reverse("generations:image-original", args=[image.pk])
+    thumbnail = reverse("generations:image-thumbnail", args=[image.pk])
     return {
         "id": image.pk,
-        "url": reverse("generations:image-original", args=[image.pk]),
-        "thumbnail_url": reverse("generations:image-thumbnail", args=[image.pk]),
-        "download_url": reverse("generations:image-original", args=[image.pk]) + "?download=1",
+        "url": original if servable else None,
+        "thumbnail_url": thumbnail if servable else None,
+        "download_url": f"{original}?download=1" if servable else None,
         "width": image.width,
         "height": image.height,
         "nsfw": image.nsfw,
+        "moderation": image.moderation,
+        # Flagged or held images start behind their blurred placeholder; the real file is
+        # fetched only when the viewer asks to reveal it.
+        "blurred": image.nsfw or not image.is_shown,
+        "placeholder": image.placeholder,
+        "color": image.color,
+        "notice": NOTICES.get(image.moderation, ""),
     }
 
 
-def generation_data(generation: Generation) -> dict:
-    """The JSON form of a generation's page; the live page reads exactly this."""
+def generation_data(generation: Generation, viewer) -> dict:
+    """The JSON form of a generation's page; the live page and the lightbox read this."""
     return {
         "id": generation.pk,
         "status": generation.status,
         "status_label": generation.get_status_display(),
         "finished": generation.is_finished,
         "error": generation.error,
-        "images": [image_data(image) for image in generation.images.all()],
+        "images": [image_data(image, viewer) for image in generation.images.all()],
+        "prompt": generation.prompt,
+        "aspect_ratio": generation.aspect_ratio,
+        "seed": generation.seed,
+        "seed_was_random": generation.seed_was_random,
+        "guidance_scale": generation.guidance_scale,
+        "safety_tolerance": generation.safety_tolerance,
+        "model": generation.model,
+        "visibility": generation.visibility,
+        "owner": generation.owner.get_username(),
+        "created_at": generation.created_at.isoformat(),
+        "cost": str(generation.cost),
+        "inference_ms": generation.inference_ms,
+        "batch_size": generation.batch_size,
+        "parameters_text": recipe.parameters_text(generation),
+        "detail_url": reverse("generations:detail", args=[generation.pk]),
+        "remix_url": reverse("generations:playground") + f"?from={generation.pk}",
     }
 
 

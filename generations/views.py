@@ -3,38 +3,55 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
+from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
 from django.db import connection
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.db.models import Prefetch
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseForbidden,
+    JsonResponse,
+)
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_http_methods
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from generations import guide, lifecycle
-from generations.forms import GenerationForm
+from generations import budgets, guide, lifecycle, sharing, usage
+from generations import gallery as gallery_query
+from generations.forms import GenerationForm, ReportForm, VisibilityForm
 from generations.models import Generation, OutputImage
 from generations.presenters import download_name, generation_data
 
-GALLERY_PAGE_SIZE = 24
+
+def _wants_json(request: HttpRequest) -> bool:
+    return request.get_preferred_type(["text/html", "application/json"]) == "application/json"
 
 
-@login_required
 @require_http_methods(["GET", "POST"])
 def playground(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = GenerationForm(request.POST)
         if form.is_valid():
-            generation = lifecycle.create_generation(request.user, form.cleaned_data)
-            return redirect("generations:detail", pk=generation.pk)
+            try:
+                generations = lifecycle.create_batch(request.user, form.cleaned_data)
+            except budgets.BudgetExceeded as refusal:
+                form.add_error(None, refusal.message)
+            else:
+                return redirect("generations:detail", pk=generations[0].pk)
     else:
         form = GenerationForm(initial=_initial_from(request))
     recent = (Generation.objects.visible_to(request.user).filter(owner=request.user)
-              .prefetch_related("images")[:6])
+              .prefetch_related(_listed_images(request.user))[:6])
     return render(request, "generations/playground.html", {
         "form": form,
         "guide": guide,
         "price_per_image": settings.PRICE_PER_IMAGE,
+        "max_images": settings.MAX_IMAGES_PER_SUBMISSION,
         "recent": recent,
     })
 
@@ -47,44 +64,150 @@ def _initial_from(request: HttpRequest) -> dict:
     source = Generation.objects.visible_to(request.user).filter(pk=int(source_id)).first()
     if source is None:
         return {}
-    initial = {field: value for field, value in source.api_inputs().items()}
+    initial = dict(source.api_inputs())
+    initial["visibility"] = source.visibility
     if request.GET.get("seed") == "new":
         initial["seed"] = None
     return initial
 
 
-@login_required
+def _listed_images(user) -> Prefetch:
+    return Prefetch("images", queryset=OutputImage.objects.listed_for(user))
+
+
+def _visible_generation(request: HttpRequest, pk: int) -> Generation:
+    return get_object_or_404(
+        Generation.objects.visible_to(request.user).select_related("owner")
+        .with_favourite_of(request.user).prefetch_related(_listed_images(request.user)),
+        pk=pk,
+    )
+
+
 @require_GET
 @vary_on_headers("Accept")
 def generation_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    generation = get_object_or_404(
-        Generation.objects.visible_to(request.user).select_related("owner")
-        .prefetch_related("images"),
-        pk=pk,
-    )
-    data = generation_data(generation)
-    if request.get_preferred_type(["text/html", "application/json"]) == "application/json":
+    generation = _visible_generation(request, pk)
+    data = generation_data(generation, request.user)
+    if _wants_json(request):
         return JsonResponse(data)
-    return render(request, "generations/detail.html", {"generation": generation, "data": data})
+    batch = []
+    if generation.batch:
+        batch = list(Generation.objects.visible_to(request.user)
+                     .filter(batch=generation.batch).order_by("batch_index")
+                     .prefetch_related(_listed_images(request.user)))
+    return render(request, "generations/detail.html", {
+        "generation": generation,
+        "data": data,
+        "batch": batch,
+        "can_manage": generation.can_manage(request.user),
+        "visibility_form": VisibilityForm(initial={"visibility": generation.visibility}),
+        "report_form": ReportForm(),
+    })
 
 
-@login_required
 @require_GET
 def gallery(request: HttpRequest) -> HttpResponse:
-    generations = (Generation.objects.visible_to(request.user).select_related("owner")
-                   .prefetch_related("images"))
-    page = Paginator(generations, GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "generations/gallery.html", {"page": page})
+    filters = gallery_query.GalleryFilters(request.GET)
+    if filters.is_valid():
+        cleaned = filters.cleaned_data
+    else:
+        # Keep the filters that are fine; say which were dropped.
+        cleaned = {name: value for name, value in filters.cleaned_data.items()
+                   if name not in filters.errors}
+        for name, errors in filters.errors.items():
+            label = filters.fields[name].label or name if name in filters.fields else ""
+            messages.warning(request, f"{label}: {' '.join(errors)}" if label else
+                             " ".join(errors))
+    page = gallery_query.gallery_page(request.user, cleaned)
+    context = {"page": page, "filters": filters, "cleaned": cleaned,
+               "query": _query_without(request, "after", "before", "partial")}
+    if request.GET.get("partial") == "1":
+        # Only the tiles: the gallery asks for work newer than its first tile this way.
+        return render(request, "generations/_gallery_tiles.html", context)
+    context["authors"] = gallery_query.authors()
+    return render(request, "generations/gallery.html", context)
 
 
-@login_required
+def _query_without(request: HttpRequest, *names: str) -> str:
+    query = request.GET.copy()
+    for name in names:
+        query.pop(name, None)
+    return query.urlencode()
+
+
+@require_POST
+def favourite(request: HttpRequest, pk: int) -> HttpResponse:
+    generation = _visible_generation(request, pk)
+    starred = sharing.set_favourite(request.user, generation,
+                                    request.POST.get("favourite", "1") == "1")
+    if _wants_json(request):
+        return JsonResponse({"id": generation.pk, "favourite": starred})
+    return _back(request, generation)
+
+
+@require_POST
+def change_visibility(request: HttpRequest, pk: int) -> HttpResponse:
+    generation = _visible_generation(request, pk)
+    form = VisibilityForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose team or private.")
+        return _back(request, generation)
+    try:
+        sharing.set_visibility(request.user, generation, form.cleaned_data["visibility"])
+    except sharing.NotAllowed as refusal:
+        return HttpResponseForbidden(str(refusal))
+    messages.success(request, "Only you (and moderators) can see this now."
+                     if generation.is_private else "The whole team can see this now.")
+    return _back(request, generation)
+
+
+@require_http_methods(["GET", "POST"])
+def delete(request: HttpRequest, pk: int) -> HttpResponse:
+    generation = _visible_generation(request, pk)
+    if not generation.can_manage(request.user):
+        return HttpResponseForbidden("Only its author or staff can delete this.")
+    if request.method == "POST":
+        sharing.delete_generation(request.user, generation)
+        messages.success(request, f"Generation #{pk} and its files were deleted.")
+        return redirect("generations:gallery")
+    return render(request, "generations/delete.html", {"generation": generation})
+
+
+@require_POST
+def report(request: HttpRequest, pk: int) -> HttpResponse:
+    image = get_object_or_404(OutputImage.objects.visible_to(request.user)
+                              .select_related("generation"), pk=pk)
+    form = ReportForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Say what is wrong with the image to report it.")
+        return _back(request, image.generation)
+    try:
+        sharing.report_image(request.user, image, form.cleaned_data["reason"])
+    except sharing.NotAllowed as refusal:
+        messages.error(request, str(refusal))
+        return _back(request, image.generation)
+    messages.success(request, "Thank you. The image is hidden from the team until a moderator "
+                              "has looked at it.")
+    return redirect("generations:gallery")
+
+
+def _back(request: HttpRequest, generation: Generation) -> HttpResponse:
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, {request.get_host()},
+                                                  require_https=request.is_secure()):
+        return redirect(target)
+    return redirect(reverse("generations:detail", args=[generation.pk]))
+
+
+@require_GET
+def usage_page(request: HttpRequest) -> HttpResponse:
+    return render(request, "generations/usage.html", {"report": usage.usage_report()})
+
+
 @require_GET
 def image_file(request: HttpRequest, pk: int, variant: str) -> FileResponse:
-    image = get_object_or_404(
-        OutputImage.objects.select_related("generation")
-        .filter(generation__in=Generation.objects.visible_to(request.user)),
-        pk=pk,
-    )
+    image = get_object_or_404(OutputImage.objects.visible_to(request.user)
+                              .select_related("generation"), pk=pk)
     field = image.original if variant == "original" else image.thumbnail
     try:
         handle = field.open("rb")
@@ -96,11 +219,13 @@ def image_file(request: HttpRequest, pk: int, variant: str) -> FileResponse:
         handle, content_type=content_type, as_attachment=as_download,
         filename=download_name(image.generation, image) if as_download else None,
     )
-    # The files never change once stored; only the browser that was allowed may keep them.
-    response["Cache-Control"] = "private, max-age=31536000, immutable"
+    # Only the browser that was allowed may keep it, and must ask again after a while: a
+    # moderator's decision or a change of visibility takes effect within the hour.
+    response["Cache-Control"] = "private, max-age=3600"
     return response
 
 
+@login_not_required
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
     try:

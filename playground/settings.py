@@ -59,6 +59,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Every page needs a login but those marked @login_not_required (login, health check).
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -156,6 +158,16 @@ WAVESPEED_BASE_URL = env_str(
 if WAVESPEED_SIMULATED:
     WAVESPEED_API_KEY = env_str("SIMULATOR_API_KEY", "simulator")
 PRICE_PER_IMAGE = Decimal("0.04")
+
+# --- Team gallery ---------------------------------------------------------------------------
+
+# Who sees a new generation unless its author says otherwise: "team" or "private".
+DEFAULT_VISIBILITY = env_str("DEFAULT_VISIBILITY", "team")
+if DEFAULT_VISIBILITY not in ("team", "private"):
+    raise ImproperlyConfigured(
+        f"DEFAULT_VISIBILITY must be 'team' or 'private', not {DEFAULT_VISIBILITY!r}")
+# How many images one submission may ask for (one prediction each).
+MAX_IMAGES_PER_SUBMISSION = 4
 
 # --- Generation pipeline --------------------------------------------------------------------
 

@@ -27,6 +27,8 @@ def test_valid_input_is_accepted_and_typed():
         "seed": 42,
         "guidance_scale": 3.5,
         "safety_tolerance": "2",
+        "num_images": 1,
+        "visibility": "team",
     }
 
 
@@ -78,6 +80,10 @@ def test_boundaries_inside_the_range_are_accepted(field, value):
         ("safety_tolerance", "0", "not one of the available choices"),
         ("safety_tolerance", "6", "not one of the available choices"),
         ("safety_tolerance", "2.0", "not one of the available choices"),
+        ("num_images", "0", "greater than or equal to 1"),
+        ("num_images", "5", "less than or equal to 4"),
+        ("num_images", "two", "whole number"),
+        ("visibility", "public", "not one of the available choices"),
     ],
 )
 def test_bad_input_is_refused_with_a_message_beside_the_field(field, value, message_part):
@@ -97,3 +103,19 @@ def test_an_empty_seed_means_random():
     form = form_with(seed="")
     assert form.is_valid()
     assert form.cleaned_data["seed"] is None
+
+
+def test_images_and_visibility_default_when_left_out():
+    form = form_with()
+    form.data = {k: v for k, v in form.data.items() if k not in ("num_images", "visibility")}
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["num_images"] == 1
+    assert form.cleaned_data["visibility"] == "team"
+
+
+def test_the_default_visibility_follows_the_setting(settings):
+    settings.DEFAULT_VISIBILITY = "private"
+    form = form_with()
+    assert form.fields["visibility"].initial == "private"
+    form.data = {k: v for k, v in form.data.items() if k != "visibility"}
+    assert form.is_valid() and form.cleaned_data["visibility"] == "private"

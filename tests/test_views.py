@@ -1,13 +1,12 @@
 """Pages: login, the playground form, a generation's page and JSON form, the gallery, files."""
 
-import io
+import re
 
 import pytest
-from django.core.files.base import ContentFile
 from django.urls import reverse
-from PIL import Image
 
-from generations.models import Generation, OutputImage
+from generations.models import Generation
+from tests.factories import add_image, make_generation
 
 pytestmark = pytest.mark.django_db
 
@@ -18,24 +17,6 @@ VALID_POST = {
     "guidance_scale": "4",
     "safety_tolerance": "3",
 }
-
-
-def make_generation(owner, **fields) -> Generation:
-    defaults = {"prompt": "A fox", "aspect_ratio": "1:1", "seed": 7, "guidance_scale": 3.5,
-                "safety_tolerance": "2"}
-    return Generation.objects.create(owner=owner, **{**defaults, **fields})
-
-
-def add_image(generation: Generation, size=(64, 64), nsfw=False) -> OutputImage:
-    buffer = io.BytesIO()
-    Image.new("RGB", size, "teal").save(buffer, format="PNG")
-    image = OutputImage(generation=generation, index=0, format="PNG", width=size[0],
-                        height=size[1], thumbnail_width=32, thumbnail_height=32,
-                        size_bytes=len(buffer.getvalue()), nsfw=nsfw)
-    image.original.save("x.png", ContentFile(buffer.getvalue()), save=False)
-    image.thumbnail.save("x.webp", ContentFile(b"RIFF....WEBP"), save=False)
-    image.save()
-    return image
 
 
 @pytest.mark.parametrize("url", ["/", "/gallery/", "/generations/1/", "/images/1/original/",
@@ -121,13 +102,15 @@ def test_generation_page_answers_json_when_asked(alice_client, alice):
     assert {"id", "status", "error", "images"} <= data.keys()
     assert data["id"] == generation.pk
     assert data["status"] == "completed"
-    assert data["images"] == [{
+    [entry] = data["images"]
+    assert entry.items() >= {
         "id": image.pk,
         "url": f"/images/{image.pk}/original/",
         "thumbnail_url": f"/images/{image.pk}/thumbnail/",
         "download_url": f"/images/{image.pk}/original/?download=1",
-        "width": 80, "height": 40, "nsfw": True,
-    }]
+        "width": 80, "height": 40, "nsfw": True, "moderation": "pending", "blurred": True,
+    }.items()
+    assert entry["placeholder"].startswith("data:image/webp;base64,")
 
 
 def test_generation_page_is_html_for_browsers(alice_client, alice):
@@ -172,8 +155,10 @@ def test_gallery_lists_newest_first_and_paginates(alice_client, alice):
     first = alice_client.get("/gallery/").content.decode()
     assert "prompt number 29" in first
     assert "prompt number 5" not in first
-    second = alice_client.get("/gallery/?page=2").content.decode()
+    older = re.search(r'href="\?(after=[^"]+)" rel="next"', first).group(1)
+    second = alice_client.get(f"/gallery/?{older}").content.decode()
     assert "prompt number 5" in second
+    assert "prompt number 29" not in second
 
 
 def test_gallery_query_count_does_not_grow_with_page_size(alice_client, alice,

@@ -1,0 +1,182 @@
+"""The gallery's query: filters from the URL, and keyset pages that stay put as work arrives.
+
+A page is "the N generations after this (created_at, id)", never "rows 4801 to 4824": the
+query costs the same on page 1 and page 4000, and new generations arriving on top do not
+shift what the next page shows.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.utils import timezone
+
+from generations.models import (
+    AspectRatio,
+    Generation,
+    OutputImage,
+    is_moderator,
+)
+
+PAGE_SIZE = 24
+S = Generation.Status
+STATUS_GROUPS = {
+    "completed": (S.COMPLETED,),
+    "in_progress": Generation.IN_FLIGHT,
+    "failed": (S.FAILED, S.TIMED_OUT),
+}
+SINCE_DAYS = {"today": 0, "7d": 7, "30d": 30}
+
+
+class GalleryFilters(forms.Form):
+    """The gallery's URL parameters; a bad value is dropped with a message, never a crash."""
+
+    view = forms.ChoiceField(choices=[("team", "Team"), ("mine", "Mine")], required=False)
+    q = forms.CharField(required=False, max_length=200, label="Search prompts")
+    author = forms.CharField(required=False, max_length=150)
+    aspect_ratio = forms.ChoiceField(choices=[("", "Any ratio"), *AspectRatio.choices],
+                                     required=False)
+    status = forms.ChoiceField(choices=[("", "Any status"), ("completed", "Completed"),
+                                        ("in_progress", "In progress"), ("failed", "Failed")],
+                               required=False)
+    since = forms.ChoiceField(choices=[("", "Any time"), ("today", "Today"),
+                                       ("7d", "Last 7 days"), ("30d", "Last 30 days")],
+                              required=False)
+    date_from = forms.DateField(required=False, label="From")
+    date_to = forms.DateField(required=False, label="To")
+    favourites = forms.BooleanField(required=False, label="Favourites only")
+    sort = forms.ChoiceField(choices=[("newest", "Newest first"), ("oldest", "Oldest first")],
+                             required=False)
+    after = forms.CharField(required=False, max_length=200)
+    before = forms.CharField(required=False, max_length=200)
+
+    def clean_after(self) -> tuple[datetime, int] | None:
+        return _cursor_field(self.cleaned_data.get("after"))
+
+    def clean_before(self) -> tuple[datetime, int] | None:
+        return _cursor_field(self.cleaned_data.get("before"))
+
+    def clean(self) -> dict:
+        data = super().clean()
+        start, end = data.get("date_from"), data.get("date_to")
+        if start and end and start > end:
+            self.add_error("date_to", "The end date is before the start date.")
+        return data
+
+
+@dataclass(frozen=True)
+class GalleryPage:
+    generations: list[Generation]
+    next_cursor: str | None  # older (or newer, sorted oldest first) generations follow
+    prev_cursor: str | None  # the page before this one
+    top_cursor: str | None  # the first item's cursor: "anything newer than this?"
+
+
+def encode_cursor(generation: Generation) -> str:
+    raw = f"{generation.created_at.isoformat()}|{generation.pk}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(token: str) -> tuple[datetime, int]:
+    """Read a cursor; ValueError for anything that is not one."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        moment, _, pk = raw.partition("|")
+        created = datetime.fromisoformat(moment)
+        if created.tzinfo is None:
+            raise ValueError("cursor time without a zone")
+        return created, int(pk)
+    except (binascii.Error, UnicodeDecodeError, ValueError) as error:
+        raise ValueError(f"not a page cursor: {error}") from None
+
+
+def _cursor_field(token: str | None) -> tuple[datetime, int] | None:
+    if not token:
+        return None
+    try:
+        return decode_cursor(token)
+    except ValueError:
+        raise forms.ValidationError("That page link is damaged; showing the first page.") from None
+
+
+def filtered(user, filters: dict) -> QuerySet[Generation]:
+    """Generations this user may see that match the filters (unordered, unpaged)."""
+    generations = Generation.objects.visible_to(user)
+    if not is_moderator(user):
+        # A teammate's finished work with no image cleared for the team is not shown at all.
+        shown = OutputImage.objects.shown().filter(generation=OuterRef("pk"))
+        generations = generations.filter(
+            Q(owner=user) | ~Q(status=S.COMPLETED) | Exists(shown))
+    if filters.get("view") == "mine":
+        generations = generations.filter(owner=user)
+    if filters.get("author"):
+        generations = generations.filter(owner__username=filters["author"])
+    if filters.get("aspect_ratio"):
+        generations = generations.filter(aspect_ratio=filters["aspect_ratio"])
+    if filters.get("status"):
+        generations = generations.filter(status__in=STATUS_GROUPS[filters["status"]])
+    if filters.get("since"):
+        today = timezone.localdate()
+        generations = generations.filter(
+            created_at__date__gte=today - timedelta(days=SINCE_DAYS[filters["since"]]))
+    if filters.get("date_from"):
+        generations = generations.filter(created_at__date__gte=filters["date_from"])
+    if filters.get("date_to"):
+        generations = generations.filter(created_at__date__lte=filters["date_to"])
+    if filters.get("favourites"):
+        generations = generations.filter(favourites__user=user)
+    for term in (filters.get("q") or "").split():
+        match = Q(prompt__icontains=term)
+        if term.isdigit():
+            match |= Q(seed=int(term))  # a seed pasted into the search box finds its image
+        generations = generations.filter(match)
+    return generations
+
+
+def gallery_page(user, filters: dict, page_size: int = PAGE_SIZE) -> GalleryPage:
+    """One page of the gallery, in two queries whatever the page size (plus the images')."""
+    oldest_first = filters.get("sort") == "oldest"
+    generations = (filtered(user, filters).select_related("owner").with_favourite_of(user)
+                   .prefetch_related(Prefetch("images",
+                                              queryset=OutputImage.objects.listed_for(user))))
+    after, before = filters.get("after"), filters.get("before")
+    # "Forward" is the direction of the sort; a `before` cursor walks back against it.
+    backwards = before is not None and after is None
+    cursor = before if backwards else after
+    descending = not oldest_first
+    if backwards:
+        descending = not descending
+    if cursor is not None:
+        created, pk = cursor
+        if descending:
+            generations = generations.filter(
+                Q(created_at__lt=created) | Q(created_at=created, pk__lt=pk))
+        else:
+            generations = generations.filter(
+                Q(created_at__gt=created) | Q(created_at=created, pk__gt=pk))
+    order = ("-created_at", "-pk") if descending else ("created_at", "pk")
+    rows = list(generations.order_by(*order)[:page_size + 1])
+    more = len(rows) > page_size
+    rows = rows[:page_size]
+    if backwards:
+        rows.reverse()
+    has_next = more if not backwards else True
+    has_prev = (cursor is not None) if not backwards else more
+    return GalleryPage(
+        generations=rows,
+        next_cursor=encode_cursor(rows[-1]) if rows and has_next else None,
+        prev_cursor=encode_cursor(rows[0]) if rows and has_prev else None,
+        top_cursor=encode_cursor(rows[0]) if rows else None,
+    )
+
+
+def authors() -> list[str]:
+    """Usernames for the author filter: the team is small enough to list."""
+    return list(get_user_model().objects.filter(is_active=True, generations__isnull=False)
+                .distinct().order_by("username").values_list("username", flat=True))

@@ -1,0 +1,49 @@
+"""Records for tests: generations and stored images without going through the API."""
+
+from __future__ import annotations
+
+import io
+
+from django.core.files.base import ContentFile
+from PIL import Image
+
+from generations import imaging
+from generations.models import Generation, Moderation, OutputImage
+
+DEFAULTS = {"prompt": "A fox", "aspect_ratio": "1:1", "seed": 7, "guidance_scale": 3.5,
+            "safety_tolerance": "2"}
+
+
+def make_generation(owner, **fields) -> Generation:
+    return Generation.objects.create(owner=owner, **{**DEFAULTS, **fields})
+
+
+def png_bytes(size=(64, 64), colour="teal") -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def add_image(generation: Generation, size=(64, 64), nsfw=False, index=0,
+              moderation: str | None = None) -> OutputImage:
+    data = png_bytes(size)
+    thumbnail = imaging.make_thumbnail(data, max_size=32)
+    placeholder = imaging.make_placeholder(data)
+    image = OutputImage(
+        generation=generation, index=index, format="PNG", width=size[0], height=size[1],
+        thumbnail_width=thumbnail.width, thumbnail_height=thumbnail.height,
+        size_bytes=len(data), nsfw=nsfw, placeholder=placeholder.data_uri,
+        color=placeholder.color,
+        moderation=moderation or (Moderation.PENDING if nsfw else Moderation.VISIBLE),
+    )
+    image.original.save(f"{generation.pk}-{index}.png", ContentFile(data), save=False)
+    image.thumbnail.save(f"{generation.pk}-{index}.webp", ContentFile(thumbnail.data),
+                         save=False)
+    image.save()
+    return image
+
+
+def completed(owner, **fields) -> tuple[Generation, OutputImage]:
+    """A finished generation with one stored image."""
+    generation = make_generation(owner, status=Generation.Status.COMPLETED, **fields)
+    return generation, add_image(generation)
