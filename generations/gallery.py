@@ -139,8 +139,9 @@ def filtered(user, filters: dict) -> QuerySet[Generation]:
     return generations
 
 
-def gallery_page(user, filters: dict, page_size: int = PAGE_SIZE) -> GalleryPage:
+def gallery_page(user, filters: dict, page_size: int | None = None) -> GalleryPage:
     """One page of the gallery, in two queries whatever the page size (plus the images')."""
+    page_size = page_size or PAGE_SIZE
     oldest_first = filters.get("sort") == "oldest"
     generations = (filtered(user, filters).select_related("owner").with_favourite_of(user)
                    .prefetch_related(Prefetch("images",

@@ -1,7 +1,9 @@
 """Shared fixtures: the cast of users, a live simulator, and django-q2 in sync mode.
 
-The cast: Alice owns generations; Bob is on Alice's team and sees her work; the admin is
-staff. Tests read like sentences about them.
+The cast: Alice owns generations; Bob is on Alice's team and sees her team work but not her
+private work; Stella is staff without the review permission; Maude is a moderator (the
+`review_image` permission) and sees everything; the admin is a superuser. Anonymous visitors
+see nothing. Tests read like sentences about them.
 """
 
 from __future__ import annotations
@@ -26,6 +28,12 @@ def media_root(settings, tmp_path):
     return settings.MEDIA_ROOT
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Real hashing takes a fifth of a second per user, and these passwords guard nothing."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def alice(django_user_model):
     return django_user_model.objects.create_user("alice", password=PASSWORD)
@@ -39,6 +47,34 @@ def bob(django_user_model):
 @pytest.fixture
 def admin(django_user_model):
     return django_user_model.objects.create_superuser("boss", password=PASSWORD)
+
+
+@pytest.fixture
+def stella(django_user_model):
+    return django_user_model.objects.create_user("stella", password=PASSWORD, is_staff=True)
+
+
+@pytest.fixture
+def maude(django_user_model):
+    from django.contrib.auth.models import Permission
+
+    user = django_user_model.objects.create_user("maude", password=PASSWORD, is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="review_image"))
+    return user
+
+
+@pytest.fixture
+def client_for(client):
+    """A test client logged in as someone (or no one)."""
+    from django.test import Client
+
+    def make(user=None) -> Client:
+        visitor = Client()
+        if user is not None:
+            visitor.force_login(user)
+        return visitor
+
+    return make
 
 
 @pytest.fixture

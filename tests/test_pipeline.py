@@ -252,3 +252,21 @@ def test_only_one_sweeper_runs_at_a_time(alice, simulator, enqueued):
     sweeper.run_slice(max_seconds=1)
     generation.refresh_from_db()
     assert generation.poll_count == 0  # the slice saw the lease taken and left
+
+
+def test_a_stored_png_carries_its_recipe_and_a_placeholder(alice, simulator, sync_tasks):
+    generation = generate(alice, prompt="A lantern festival", seed=5)
+    image = generation.images.get()
+    with image.original.open("rb") as handle, Image.open(handle) as stored:
+        assert "Seed: 5" in stored.text["parameters"]
+        assert '"prompt": "A lantern festival"' in stored.text["kontext-playground"]
+    assert image.size_bytes == image.original.size
+    assert image.placeholder.startswith("data:image/webp;base64,")
+    assert len(image.placeholder) < 1000
+    assert image.color.startswith("#") and len(image.color) == 7
+    assert image.moderation == "visible"
+
+
+def test_a_flagged_output_waits_for_review(alice, simulator, sync_tasks):
+    generation = generate(alice, prompt="[nsfw] a marble statue")
+    assert generation.images.get().moderation == "pending"
