@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
 
-from generations.models import Generation, OutputImage
+from generations import moderation
+from generations.models import (
+    Budget,
+    Generation,
+    ModerationDecision,
+    OutputImage,
+    Report,
+    is_moderator,
+)
 
 
 class OutputImageInline(admin.TabularInline):
     model = OutputImage
     extra = 0
     can_delete = False
-    fields = ("preview", "index", "width", "height", "size_bytes", "nsfw", "created_at")
+    fields = ("preview", "index", "width", "height", "size_bytes", "nsfw", "moderation",
+              "created_at")
     readonly_fields = fields
 
     @admin.display(description="Preview")
@@ -23,16 +32,17 @@ class OutputImageInline(admin.TabularInline):
 
 @admin.register(Generation)
 class GenerationAdmin(admin.ModelAdmin):
-    list_display = ("id", "short_prompt", "owner", "status", "aspect_ratio", "seed", "cost",
-                    "inference_ms", "created_at")
-    list_filter = ("status", "aspect_ratio", "safety_tolerance", "created_at")
+    list_display = ("id", "short_prompt", "owner", "status", "visibility", "aspect_ratio", "seed",
+                    "cost", "inference_ms", "created_at")
+    list_filter = ("status", "visibility", "aspect_ratio", "safety_tolerance", "created_at")
     search_fields = ("prompt", "prediction_id", "owner__username")
     list_select_related = ("owner",)
     date_hierarchy = "created_at"
     inlines = (OutputImageInline,)
     readonly_fields = (
         "owner", "prompt", "aspect_ratio", "seed", "seed_was_random", "guidance_scale",
-        "safety_tolerance", "num_images", "model", "cost", "status", "api_status",
+        "safety_tolerance", "num_images", "batch", "batch_index", "batch_size", "model", "cost",
+        "status", "api_status",
         "prediction_id", "error_code", "error", "error_detail", "inference_ms", "output_urls",
         "nsfw_flags", "submit_attempts", "submit_ambiguous", "submitted_at", "next_check_at",
         "poll_count", "ingest_attempts", "ingest_started_at", "created_at", "updated_at",
@@ -50,20 +60,85 @@ class GenerationAdmin(admin.ModelAdmin):
 @admin.register(OutputImage)
 class OutputImageAdmin(admin.ModelAdmin):
     list_display = ("id", "preview", "generation", "index", "width", "height", "nsfw",
-                    "created_at")
-    list_filter = ("nsfw", "format", "created_at")
+                    "moderation", "created_at")
+    list_filter = ("moderation", "nsfw", "format", "created_at")
     search_fields = ("generation__prompt", "generation__owner__username")
     list_select_related = ("generation",)
+    actions = ("approve_images", "reject_images")
     readonly_fields = ("preview", "generation", "index", "source_url", "original", "thumbnail",
                        "format", "width", "height", "thumbnail_width", "thumbnail_height",
-                       "size_bytes", "nsfw", "created_at")
+                       "size_bytes", "nsfw", "moderation", "created_at")
 
     @admin.display(description="Preview")
     def preview(self, image: OutputImage) -> str:
+        # Images awaiting review or removed stay blurred here too: the list is for deciding.
+        if image.pk and not image.is_shown and image.placeholder:
+            return format_html('<img src="{}" alt="" width="48" height="48">',
+                               image.placeholder)
         return _thumbnail_tag(image)
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not is_moderator(request.user):
+            actions.pop("approve_images", None)
+            actions.pop("reject_images", None)
+        return actions
+
+    @admin.action(description="Approve the selected images")
+    def approve_images(self, request, queryset) -> None:
+        self._decide(request, queryset, "approve")
+
+    @admin.action(description="Reject the selected images")
+    def reject_images(self, request, queryset) -> None:
+        self._decide(request, queryset, "reject")
+
+    def _decide(self, request, queryset, action: str) -> None:
+        # The same service as the queue: one audit row per image that changed.
+        changed = moderation.decide(request.user, queryset.values_list("pk", flat=True), action)
+        verb = "approved" if action == "approve" else "rejected"
+        self.message_user(request, f"{changed} image(s) {verb}.", messages.SUCCESS)
+
+
+@admin.register(ModerationDecision)
+class ModerationDecisionAdmin(admin.ModelAdmin):
+    """The audit log: read-only for everyone, superusers included."""
+
+    list_display = ("created_at", "image_ref", "generation_ref", "from_state", "to_state",
+                    "moderator_name", "note")
+    list_filter = ("to_state", "from_state", "created_at")
+    search_fields = ("moderator_name", "note", "image_ref")
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Report)
+class ReportAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "image", "reporter_name", "reason", "resolved_at")
+    list_filter = ("resolved_at", "created_at")
+    search_fields = ("reason", "reporter_name")
+    readonly_fields = ("image", "reporter", "reporter_name", "reason", "created_at",
+                       "resolved_at")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(Budget)
+class BudgetAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "scope", "user", "monthly_limit")
+    list_filter = ("scope",)
+    autocomplete_fields = ("user",)
 
 
 def _thumbnail_tag(image: OutputImage) -> str:

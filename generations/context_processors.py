@@ -3,6 +3,14 @@
 from django.conf import settings
 from django.http import HttpRequest
 
+from generations import moderation
+from generations.models import is_moderator
+
 
 def playground(request: HttpRequest) -> dict:
-    return {"simulated_api": settings.WAVESPEED_SIMULATED}
+    values = {"simulated_api": settings.WAVESPEED_SIMULATED}
+    user = getattr(request, "user", None)
+    if user is not None and is_moderator(user):
+        # The navigation's count badge; one small indexed count, for moderators only.
+        values["moderation_pending"] = moderation.pending_count()
+    return values

@@ -29,9 +29,9 @@ def image_data(image: OutputImage, viewer) -> dict:
         "height": image.height,
         "nsfw": image.nsfw,
         "moderation": image.moderation,
-        # Flagged or held images start behind their blurred placeholder; the real file is
+        # Images awaiting review or removed start behind their blurred placeholder; the file is
         # fetched only when the viewer asks to reveal it.
-        "blurred": image.nsfw or not image.is_shown,
+        "blurred": not image.is_shown,
         "placeholder": image.placeholder,
         "color": image.color,
         "notice": NOTICES.get(image.moderation, ""),

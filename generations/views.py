@@ -24,7 +24,7 @@ from django.views.decorators.vary import vary_on_headers
 from generations import budgets, guide, lifecycle, sharing, usage
 from generations import gallery as gallery_query
 from generations.forms import GenerationForm, ReportForm, VisibilityForm
-from generations.models import Generation, OutputImage
+from generations.models import Generation, Moderation, OutputImage
 from generations.presenters import download_name, generation_data
 
 
@@ -99,6 +99,7 @@ def generation_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "generation": generation,
         "data": data,
         "batch": batch,
+        "batch_total": sum(member.cost for member in batch),
         "can_manage": generation.can_manage(request.user),
         "visibility_form": VisibilityForm(initial={"visibility": generation.visibility}),
         "report_form": ReportForm(),
@@ -175,8 +176,11 @@ def delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 def report(request: HttpRequest, pk: int) -> HttpResponse:
-    image = get_object_or_404(OutputImage.objects.visible_to(request.user)
-                              .select_related("generation"), pk=pk)
+    # Also an image already held: a teammate who had it open may add their reason to the
+    # queue item. Its file stays refused to them all the same.
+    image = get_object_or_404(
+        OutputImage.objects.filter(generation__in=Generation.objects.visible_to(request.user))
+        .exclude(moderation=Moderation.REJECTED).select_related("generation"), pk=pk)
     form = ReportForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Say what is wrong with the image to report it.")
