@@ -3,6 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
+BENCH_GENERATIONS ?= 100000
 
 .PHONY: run test test-fast lint format bench browser clean
 
@@ -24,6 +25,10 @@ test: $(INSTALLED)
 ## test-fast: everything but the browser and end-to-end tests
 test-fast: $(INSTALLED)
 	$(PY) -m pytest -m "not browser and not e2e"
+
+## bench: benchmarks that print figures (gallery pages over 100,000 generations)
+bench: $(INSTALLED)
+	$(PY) -m tests.bench.gallery $(BENCH_GENERATIONS)
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .

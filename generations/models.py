@@ -162,8 +162,6 @@ class Generation(models.Model):
         indexes = [
             models.Index(fields=["-created_at", "-id"], name="generation_newest"),
             models.Index(fields=["owner", "-created_at"], name="generation_owner_newest"),
-            models.Index(fields=["visibility", "-created_at", "-id"],
-                         name="generation_team_newest"),
             models.Index(fields=["status", "next_check_at"], name="generation_due"),
         ]
         constraints = [

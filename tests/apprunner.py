@@ -110,6 +110,18 @@ class RunningApp:
         self.stop()
         raise RuntimeError(f"the app did not start; its log:\n{self.log()}")
 
+    def create_user(self, username: str, password: str, *, moderator: bool = False) -> None:
+        """Add an account to the running app's database, as staff would in the admin."""
+        code = (
+            "from django.contrib.auth.models import Permission, User\n"
+            f"user, _ = User.objects.get_or_create(username={username!r})\n"
+            f"user.set_password({password!r}); user.is_staff = {moderator!r}; user.save()\n"
+            f"if {moderator!r}: user.user_permissions.add("
+            "Permission.objects.get(codename='review_image'))\n"
+        )
+        subprocess.run([sys.executable, "manage.py", "shell", "-v0", "-c", code], cwd=ROOT,
+                       env=self.env(), check=True, timeout=60, capture_output=True)
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 

@@ -108,10 +108,6 @@ class Migration(migrations.Migration):
             name='num_images',
             field=models.PositiveSmallIntegerField(default=1, help_text='Images asked of this prediction (a batch is one prediction each).'),
         ),
-        migrations.AddIndex(
-            model_name='generation',
-            index=models.Index(fields=['visibility', '-created_at', '-id'], name='generation_team_newest'),
-        ),
         migrations.AddField(
             model_name='budget',
             name='user',
