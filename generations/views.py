@@ -5,16 +5,16 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db import connection
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
 
-from generations import guide, lifecycle
+from generations import delivery, guide, lifecycle
 from generations.forms import GenerationForm
 from generations.models import Generation, OutputImage
 from generations.presenters import download_name, generation_data
+from playground import health
 
 GALLERY_PAGE_SIZE = 24
 
@@ -79,36 +79,21 @@ def gallery(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def image_file(request: HttpRequest, pk: int, variant: str) -> FileResponse:
+def image_file(request: HttpRequest, pk: int, variant: str) -> HttpResponse:
     image = get_object_or_404(
         OutputImage.objects.select_related("generation")
         .filter(generation__in=Generation.objects.visible_to(request.user)),
         pk=pk,
     )
     field = image.original if variant == "original" else image.thumbnail
-    try:
-        handle = field.open("rb")
-    except (FileNotFoundError, ValueError):
-        raise Http404("This image file is missing from storage.") from None
     content_type = "image/webp" if variant == "thumbnail" else f"image/{image.format.lower()}"
     as_download = variant == "original" and request.GET.get("download") == "1"
-    response = FileResponse(
-        handle, content_type=content_type, as_attachment=as_download,
-        filename=download_name(image.generation, image) if as_download else None,
-    )
-    # The files never change once stored; only the browser that was allowed may keep them.
-    response["Cache-Control"] = "private, max-age=31536000, immutable"
-    return response
+    return delivery.stored_file_response(
+        field, content_type=content_type,
+        download_name=download_name(image.generation, image) if as_download else None)
 
 
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        database = "ok"
-    except Exception:
-        database = "error"
-    status = 200 if database == "ok" else 503
-    return JsonResponse({"status": "ok" if status == 200 else "error", "database": database},
-                        status=status)
+    document, status = health.report()
+    return JsonResponse(document, status=status)
