@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test test-fast lint format bench browser clean
+.PHONY: run stack test test-fast lint format bench browser clean
 
 # The virtualenv is (re)built when pyproject.toml changes.
 $(INSTALLED): pyproject.toml
@@ -16,6 +16,11 @@ $(INSTALLED): pyproject.toml
 ## run: the app on embedded defaults (SQLite, ORM broker, simulator without an API key)
 run: $(INSTALLED)
 	$(PY) manage.py runplayground
+
+## stack: the team stack natively (gunicorn, STACK_WORKERS clusters, simulator without a key)
+## against DATABASE_URL / REDIS_URL, the local PostgreSQL and Redis by default
+stack: $(INSTALLED)
+	$(PY) -m playground.stack
 
 ## test: the whole suite (unit, pipeline, end-to-end with real processes, browser)
 test: $(INSTALLED)
