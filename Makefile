@@ -28,7 +28,7 @@ test: $(INSTALLED)
 
 ## test-fast: everything but the browser and end-to-end tests
 test-fast: $(INSTALLED)
-	$(PY) -m pytest -m "not browser and not e2e"
+	$(PY) -m pytest -m "not browser and not e2e and not stack"
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .
