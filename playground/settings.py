@@ -117,6 +117,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
 
 # --- HTTPS in production --------------------------------------------------------------------
 # Switches rather than fixed values, so one image serves a TLS proxy and a plain loopback
@@ -138,8 +140,6 @@ SILENCED_SYSTEM_CHECKS = [
     # SECURE_HSTS_PRELOAD=true opts in.
     "security.W021",
 ]
-LOGIN_REDIRECT_URL = "/"
-LOGOUT_REDIRECT_URL = "/accounts/login/"
 
 # --- Internationalisation -------------------------------------------------------------------
 
