@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 BENCH_GENERATIONS ?= 100000
 
-.PHONY: run test test-fast lint format bench browser clean
+.PHONY: run stack test test-fast lint format bench browser clean
 
 # The virtualenv is (re)built when pyproject.toml changes.
 $(INSTALLED): pyproject.toml
@@ -18,13 +18,18 @@ $(INSTALLED): pyproject.toml
 run: $(INSTALLED)
 	$(PY) manage.py runplayground
 
+## stack: the team stack natively (gunicorn, STACK_WORKERS clusters, simulator without a key)
+## against DATABASE_URL / REDIS_URL, the local PostgreSQL and Redis by default
+stack: $(INSTALLED)
+	$(PY) -m playground.stack
+
 ## test: the whole suite (unit, pipeline, end-to-end with real processes, browser)
 test: $(INSTALLED)
 	$(PY) -m pytest
 
 ## test-fast: everything but the browser and end-to-end tests
 test-fast: $(INSTALLED)
-	$(PY) -m pytest -m "not browser and not e2e"
+	$(PY) -m pytest -m "not browser and not e2e and not stack"
 
 ## bench: benchmarks that print figures (gallery pages over 100,000 generations)
 bench: $(INSTALLED)

@@ -32,8 +32,6 @@ log = logging.getLogger(__name__)
 S = Generation.Status
 LEASE_NAME = "sweeper"
 BATCH_SIZE = 500
-# A download that has not finished in this long lost its worker: start it again.
-INGEST_STALE_SECONDS = 300
 
 # What the sweeper keeps looping for: predictions to poll, submits to settle or to retry.
 # Fresh submits and downloads have tasks of their own; the safety-net schedule covers those.
@@ -115,7 +113,7 @@ def _resubmit_due(now: datetime) -> int:
 def _reingest_stale(now: datetime) -> int:
     stale = Generation.objects.filter(
         status=S.DOWNLOADING,
-        ingest_started_at__lt=now - timedelta(seconds=INGEST_STALE_SECONDS),
+        ingest_started_at__lt=now - timedelta(seconds=settings.INGEST_STALE_SECONDS),
     )[:BATCH_SIZE]
     count = 0
     for generation in stale:

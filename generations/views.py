@@ -5,11 +5,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
-from django.db import connection
 from django.db.models import Prefetch
 from django.http import (
-    FileResponse,
-    Http404,
     HttpRequest,
     HttpResponse,
     HttpResponseForbidden,
@@ -21,11 +18,12 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from generations import budgets, guide, lifecycle, sharing, usage
+from generations import budgets, delivery, guide, lifecycle, sharing, usage
 from generations import gallery as gallery_query
 from generations.forms import GenerationForm, ReportForm, VisibilityForm
 from generations.models import Generation, Moderation, OutputImage
 from generations.presenters import download_name, generation_data
+from playground import health
 
 
 def _wants_json(request: HttpRequest) -> bool:
@@ -209,35 +207,19 @@ def usage_page(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def image_file(request: HttpRequest, pk: int, variant: str) -> FileResponse:
+def image_file(request: HttpRequest, pk: int, variant: str) -> HttpResponse:
     image = get_object_or_404(OutputImage.objects.visible_to(request.user)
                               .select_related("generation"), pk=pk)
     field = image.original if variant == "original" else image.thumbnail
-    try:
-        handle = field.open("rb")
-    except (FileNotFoundError, ValueError):
-        raise Http404("This image file is missing from storage.") from None
     content_type = "image/webp" if variant == "thumbnail" else f"image/{image.format.lower()}"
     as_download = variant == "original" and request.GET.get("download") == "1"
-    response = FileResponse(
-        handle, content_type=content_type, as_attachment=as_download,
-        filename=download_name(image.generation, image) if as_download else None,
-    )
-    # Only the browser that was allowed may keep it, and must ask again after a while: a
-    # moderator's decision or a change of visibility takes effect within the hour.
-    response["Cache-Control"] = "private, max-age=3600"
-    return response
+    return delivery.stored_file_response(
+        field, content_type=content_type,
+        download_name=download_name(image.generation, image) if as_download else None)
 
 
 @login_not_required
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        database = "ok"
-    except Exception:
-        database = "error"
-    status = 200 if database == "ok" else 503
-    return JsonResponse({"status": "ok" if status == 200 else "error", "database": database},
-                        status=status)
+    document, status = health.report()
+    return JsonResponse(document, status=status)

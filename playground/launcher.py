@@ -1,8 +1,8 @@
 """Runs the whole app in the foreground: web server, task cluster, and the simulator if needed.
 
 Each child runs in its own session so that the launcher alone decides how they stop: on
-Ctrl-C (SIGINT) or SIGTERM every child's process group gets SIGTERM, then SIGKILL after a
-grace period, so no worker or server is left behind.
+Ctrl-C (SIGINT) or SIGTERM every child gets SIGTERM, then its whole process group SIGKILL
+after a grace period, so no worker or server is left behind.
 """
 
 from __future__ import annotations
@@ -41,10 +41,13 @@ class Launcher:
         child.process = subprocess.Popen(child.argv, cwd=self.cwd, start_new_session=True)  # noqa: S603
 
     def stop_all(self) -> None:
-        """SIGTERM every child's group, then SIGKILL whatever is still there."""
+        """SIGTERM every child, then SIGKILL whatever is still in its group."""
         running = [c for c in self.children if c.process and c.process.poll() is None]
         for child in running:
-            _signal_group(child.process, signal.SIGTERM)
+            # Only the leader: a qcluster or gunicorn master stops its own processes in order,
+            # while a signal to the whole group hits them mid-shutdown and stalls the stop.
+            with contextlib.suppress(ProcessLookupError):
+                child.process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + GRACE_SECONDS
         for child in running:
             try:
@@ -54,7 +57,7 @@ class Launcher:
         for child in self.children:
             if child.process:
                 # Also catches grandchildren (the cluster's workers) left in the group.
-                _signal_group(child.process, signal.SIGKILL)
+                signal_group(child.process, signal.SIGKILL)
                 child.process.wait()
 
     def watch(self) -> int:
@@ -68,7 +71,7 @@ class Launcher:
         return 0
 
 
-def _signal_group(process: subprocess.Popen, signum: int) -> None:
+def signal_group(process: subprocess.Popen, signum: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signum)
 

@@ -37,6 +37,9 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+if not DEBUG and not env_str("ALLOWED_HOSTS"):
+    # A production default would either refuse every real host name or accept any.
+    raise ImproperlyConfigured("ALLOWED_HOSTS must be set when DEBUG is off")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -119,6 +122,27 @@ LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 
+# --- HTTPS in production --------------------------------------------------------------------
+# Switches rather than fixed values, so one image serves a TLS proxy and a plain loopback
+# test alike; the production block of .env.example passes `manage.py check --deploy`.
+if env_bool("BEHIND_TLS_PROXY", False):
+    # Only behind a proxy that always sets (or strips) this header: else clients could forge it.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+# Container and load-balancer health checks ask over plain HTTP from inside.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
+# Browsers remember HSTS for this long, so it stays off until a deployer opts in.
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = [
+    # security.W021 (HSTS preload off): the preload list only takes a registrable domain and
+    # binds all its subdomains for months; that is the domain owner's call, not the app's.
+    # SECURE_HSTS_PRELOAD=true opts in.
+    "security.W021",
+]
+
 # --- Internationalisation -------------------------------------------------------------------
 
 LANGUAGE_CODE = "en-us"
@@ -130,12 +154,35 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = VAR_DIR / "static"
+# A container image collects static files at build time, outside the data volume.
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "static"))).resolve()
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media"))).resolve()
 # Media is never served from a public URL: image views check permission first.
 MEDIA_URL = "/media-not-served/"
+AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME")
+if AWS_STORAGE_BUCKET_NAME:
+    # Several hosts share one bucket. Credentials stay in AWS_ACCESS_KEY_ID and
+    # AWS_SECRET_ACCESS_KEY, which boto3 reads itself, so they never enter the settings.
+    DEFAULT_STORAGE = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": AWS_STORAGE_BUCKET_NAME,
+            "endpoint_url": env_str("AWS_S3_ENDPOINT_URL") or None,
+            "region_name": env_str("AWS_S3_REGION_NAME") or None,
+            # Ingest relies on a taken name getting a fresh one, never on overwriting.
+            "file_overwrite": False,
+            "default_acl": None,
+            "addressing_style": env_str("AWS_S3_ADDRESSING_STYLE") or None,
+        },
+    }
+else:
+    DEFAULT_STORAGE = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+# Files from local disk may be handed to the web server in front once permission is checked:
+# nginx's X-Accel-Redirect (an internal location mapped to MEDIA_ROOT) or X-Sendfile.
+MEDIA_ACCEL_REDIRECT_PREFIX = env_str("MEDIA_ACCEL_REDIRECT_PREFIX")
+MEDIA_SENDFILE = env_bool("MEDIA_SENDFILE", False)
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": DEFAULT_STORAGE,
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
@@ -153,7 +200,8 @@ SIMULATOR_PORT = env_int("SIMULATOR_PORT", 8001, minimum=1, maximum=65535)
 WAVESPEED_SIMULATED = not WAVESPEED_API_KEY
 WAVESPEED_BASE_URL = env_str(
     "WAVESPEED_BASE_URL",
-    f"http://127.0.0.1:{SIMULATOR_PORT}" if WAVESPEED_SIMULATED else "https://api.wavespeed.ai",
+    env_str("SIMULATOR_URL", f"http://127.0.0.1:{SIMULATOR_PORT}") if WAVESPEED_SIMULATED
+    else "https://api.wavespeed.ai",
 ).rstrip("/")
 if WAVESPEED_SIMULATED:
     WAVESPEED_API_KEY = env_str("SIMULATOR_API_KEY", "simulator")
@@ -182,6 +230,9 @@ DOWNLOAD_MAX_BYTES = env_int("DOWNLOAD_MAX_BYTES", 40 * 1024 * 1024, minimum=102
 DOWNLOAD_TIMEOUT_SECONDS = env_float("DOWNLOAD_TIMEOUT_SECONDS", 60.0, minimum=1)
 IMAGE_MAX_PIXELS = env_int("IMAGE_MAX_PIXELS", 40_000_000, minimum=1)
 THUMBNAIL_MAX_SIZE = env_int("THUMBNAIL_MAX_SIZE", 512, minimum=64, maximum=2048)
+# A download running this long lost its worker and is started again; keep it above the
+# longest download (DOWNLOAD_TIMEOUT_SECONDS per output).
+INGEST_STALE_SECONDS = env_int("INGEST_STALE_SECONDS", 300, minimum=10)
 
 # --- Task queue (django-q2) -----------------------------------------------------------------
 
@@ -205,6 +256,9 @@ Q_CLUSTER = {
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
+    # One cache for every web and worker process on every host.
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                          "LOCATION": REDIS_URL}}
 else:
     Q_CLUSTER["orm"] = "default"
 if env_bool("Q_SYNC", False):

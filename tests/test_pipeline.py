@@ -234,9 +234,9 @@ def test_a_lost_submit_task_is_enqueued_again_by_the_sweeper(alice, simulator, e
     assert enqueued.count(("submit", generation.pk)) == 2  # once on create, once recovered
 
 
-def test_a_stalled_download_is_started_again(alice, simulator, enqueued):
+def test_a_stalled_download_is_started_again(alice, simulator, enqueued, settings):
     generation = generate(alice)
-    stale = timezone.now() - timedelta(seconds=sweeper.INGEST_STALE_SECONDS + 1)
+    stale = timezone.now() - timedelta(seconds=settings.INGEST_STALE_SECONDS + 1)
     Generation.objects.filter(pk=generation.pk).update(
         status=S.DOWNLOADING, ingest_started_at=stale, output_urls=["http://x/0.png"])
     sweeper.sweep_once(timezone.now())

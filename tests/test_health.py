@@ -1,0 +1,76 @@
+"""/healthz: database, broker and the workers' last sign of life; 503 when a service is down."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from django_q.models import Task
+
+from tests.apprunner import ROOT, free_port
+
+pytestmark = pytest.mark.django_db
+
+
+def test_healthy_services_answer_200_without_login(client):
+    answer = client.get("/healthz")
+    assert answer.status_code == 200
+    document = answer.json()
+    assert document["status"] == "ok"
+    assert document["database"] == "ok"
+    assert document["broker"] == "ok"
+    assert document["broker_kind"] == ("redis" if os.environ.get("REDIS_URL") else "orm")
+    assert set(document["workers"]) == {"clusters", "last_heartbeat",
+                                        "last_heartbeat_age_seconds", "last_task_finished"}
+
+
+def test_without_any_worker_activity_the_heartbeat_is_unknown(client):
+    workers = client.get("/healthz").json()["workers"]
+    assert workers["last_task_finished"] is None
+    if workers["clusters"] == 0:
+        assert workers["last_heartbeat"] is None
+
+
+def test_a_finished_task_counts_as_the_workers_last_sign_of_life(client):
+    stopped = timezone.now() - timedelta(seconds=42)
+    Task.objects.create(id="a" * 32, name="sweep", func="generations.tasks.sweep_predictions",
+                        started=stopped - timedelta(seconds=1), stopped=stopped, success=True)
+    workers = client.get("/healthz").json()["workers"]
+    assert workers["last_task_finished"] == stopped.isoformat()
+    assert workers["last_heartbeat"] >= stopped.isoformat()
+    assert workers["last_heartbeat_age_seconds"] <= 42.5
+
+
+def test_a_redis_broker_that_does_not_answer_is_a_503(client, settings):
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    answer = client.get("/healthz")
+    assert answer.status_code == 503
+    assert answer.json()["status"] == "error"
+    assert answer.json()["broker"] == "error"
+    assert answer.json()["database"] == "ok"
+    assert answer.json()["workers"]["clusters"] == 0
+
+
+def test_a_database_that_does_not_answer_is_a_503(tmp_path):
+    """A real process whose PostgreSQL is gone; the answer names no host, user or error."""
+    env = {**os.environ, "PLAYGROUND_VAR_DIR": str(tmp_path),
+           "DATABASE_URL": f"postgres://ghost:hunter2@127.0.0.1:{free_port()}/nowhere"}
+    env.pop("REDIS_URL", None)
+    code = ("from django.test import Client\n"
+            "answer = Client().get('/healthz', HTTP_HOST='localhost')\n"
+            "print(answer.status_code, answer.content.decode())\n")
+    result = subprocess.run([sys.executable, "manage.py", "shell", "-v0", "-c", code], cwd=ROOT,
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    status, body = result.stdout.strip().split(" ", 1)
+    assert status == "503"
+    document = json.loads(body)
+    assert document["database"] == "error"
+    assert document["broker"] == "error"  # the ORM broker lives in that database
+    assert document["workers"]["last_heartbeat"] is None
+    assert "hunter2" not in body and "ghost" not in body

@@ -1,0 +1,143 @@
+"""Media through Django's storage API: S3 for several hosts, X-Accel-Redirect / X-Sendfile on disk.
+
+S3 is moto in server mode on a loopback port: real HTTP, real boto3, no AWS.
+"""
+
+from __future__ import annotations
+
+import io
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import boto3
+import pytest
+from django.core.files.storage import default_storage
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from PIL import Image
+
+from generations import lifecycle
+from generations.models import Generation
+from tests.apprunner import free_port
+from tests.factories import add_image, make_generation
+
+PARAMS = {"prompt": "A copper kettle on a stove", "aspect_ratio": "4:3", "seed": 5,
+          "guidance_scale": 3.5, "safety_tolerance": "2"}
+
+
+@dataclass(frozen=True)
+class Bucket:
+    endpoint: str
+    name: str
+
+    def keys(self) -> set[str]:
+        client = boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1")
+        listing = client.list_objects_v2(Bucket=self.name)
+        return {item["Key"] for item in listing.get("Contents", [])}
+
+
+@pytest.fixture
+def s3_storage(monkeypatch, settings) -> Iterator[Bucket]:
+    """The default storage switched to a fresh bucket, as AWS_STORAGE_BUCKET_NAME does.
+
+    moto serves S3 on a loopback port; boto3 finds the credentials in the environment.
+    """
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    # moto keeps its state per process, not per server: a bucket of its own per test.
+    bucket = Bucket(endpoint=f"http://{host}:{port}", name=f"media-{uuid.uuid4().hex[:12]}")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test-access-key")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test-secret-key")
+    boto3.client("s3", endpoint_url=bucket.endpoint, region_name="us-east-1").create_bucket(
+        Bucket=bucket.name)
+    settings.STORAGES = {**settings.STORAGES, "default": {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {"bucket_name": bucket.name, "endpoint_url": bucket.endpoint,
+                    "region_name": "us-east-1", "file_overwrite": False, "default_acl": None},
+    }}
+    try:
+        yield bucket
+    finally:
+        server.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ingested_images_land_in_the_bucket_and_are_served_only_after_login(
+        s3_storage, alice, bob, simulator, sync_tasks, client, media_root):
+    generation = lifecycle.create_generation(alice, PARAMS)
+    generation.refresh_from_db()
+    assert generation.status == Generation.Status.COMPLETED, generation.error
+    image = generation.images.get()
+    assert s3_storage.keys() == {image.original.name, image.thumbnail.name}
+    assert not media_root.exists()  # nothing went to local disk
+
+    client.force_login(bob)
+    original = client.get(f"/images/{image.pk}/original/")
+    assert original.status_code == 200
+    assert original["Content-Type"] == "image/png"
+    assert Image.open(io.BytesIO(b"".join(original.streaming_content))).size == (1184, 880)
+    thumbnail = client.get(f"/images/{image.pk}/thumbnail/")
+    assert Image.open(io.BytesIO(b"".join(thumbnail.streaming_content))).format == "WEBP"
+    download = client.get(f"/images/{image.pk}/original/?download=1")
+    assert "attachment" in download["Content-Disposition"]
+
+    client.logout()
+    anonymous = client.get(f"/images/{image.pk}/original/")
+    assert anonymous.status_code == 302
+    assert anonymous.url.startswith("/accounts/login/")
+
+
+@pytest.mark.django_db
+def test_a_second_file_with_a_taken_name_gets_a_name_of_its_own_in_the_bucket(s3_storage):
+    first = default_storage.save("originals/x.png", io.BytesIO(b"first"))
+    second = default_storage.save("originals/x.png", io.BytesIO(b"second"))
+    assert first != second
+    assert default_storage.open(first).read() == b"first"
+
+
+@pytest.mark.django_db
+def test_an_object_missing_from_the_bucket_is_a_404(s3_storage, alice_client, alice):
+    image = add_image(make_generation(alice))
+    default_storage.delete(image.original.name)
+    assert alice_client.get(f"/images/{image.pk}/original/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_nginx_sends_local_files_after_the_permission_check(alice_client, alice, settings):
+    settings.MEDIA_ACCEL_REDIRECT_PREFIX = "/protected-media/"
+    image = add_image(make_generation(alice))
+    answer = alice_client.get(f"/images/{image.pk}/original/?download=1")
+    assert answer.status_code == 200
+    assert answer["X-Accel-Redirect"] == f"/protected-media/{image.original.name}"
+    assert answer.content == b""
+    assert answer["Content-Type"] == "image/png"
+    assert "attachment" in answer["Content-Disposition"]
+    assert answer["Cache-Control"].startswith("private")
+
+
+@pytest.mark.django_db
+def test_x_sendfile_names_the_file_on_disk(alice_client, alice, settings, media_root):
+    settings.MEDIA_SENDFILE = True
+    image = add_image(make_generation(alice))
+    answer = alice_client.get(f"/images/{image.pk}/thumbnail/")
+    assert answer["X-Sendfile"] == str(media_root / image.thumbnail.name)
+    assert answer["Content-Type"] == "image/webp"
+
+
+@pytest.mark.django_db
+def test_accel_redirect_is_never_given_to_an_anonymous_visitor(client, alice, settings):
+    settings.MEDIA_ACCEL_REDIRECT_PREFIX = "/protected-media/"
+    image = add_image(make_generation(alice))
+    answer = client.get(f"/images/{image.pk}/original/")
+    assert answer.status_code == 302
+    assert "X-Accel-Redirect" not in answer
+
+
+@pytest.mark.django_db
+def test_s3_storage_never_uses_accel_redirect(s3_storage, alice_client, alice, settings):
+    settings.MEDIA_ACCEL_REDIRECT_PREFIX = "/protected-media/"
+    image = add_image(make_generation(alice))
+    answer = alice_client.get(f"/images/{image.pk}/original/")
+    assert "X-Accel-Redirect" not in answer
+    assert b"".join(answer.streaming_content).startswith(b"\x89PNG")
