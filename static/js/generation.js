@@ -1,99 +1,102 @@
 // A generation's page: follows its JSON form until it is finished, without reloading.
+// Tiles of its batch, reveal buttons and copy buttons are tiles.js's.
 (function () {
   "use strict";
+  var T = window.KontextTiles;
   var root = document.getElementById("generation");
-  if (!root) return;
+  if (!root || !T) return;
   var url = root.dataset.jsonUrl;
   var badge = document.getElementById("status-badge");
   var statusText = document.getElementById("status-text");
   var errorBox = document.getElementById("error-box");
   var errorText = document.getElementById("error-text");
   var images = document.getElementById("images");
+  var inference = document.getElementById("inference");
   var delay = 1000;
-  var shown = {};
 
-  images.querySelectorAll("img").forEach(function (img) { shown[img.getAttribute("src")] = true; });
-
-  function renderBadge(data) {
-    var span = document.createElement("span");
-    span.className = "badge badge-" + data.status;
-    span.dataset.status = data.status;
-    span.textContent = data.status_label || data.status;
-    badge.replaceChildren(span);
-    root.dataset.status = data.status;
-  }
-
-  function renderImage(image) {
-    if (shown[image.url]) return;
-    shown[image.url] = true;
-    var placeholder = document.getElementById("placeholder");
-    if (placeholder) placeholder.remove();
-    var figure = document.createElement("figure");
-    figure.className = "output";
-    var link = document.createElement("a");
-    link.href = image.url;
-    var img = document.createElement("img");
-    img.src = image.url;
-    img.width = image.width;
-    img.height = image.height;
-    img.alt = document.querySelector(".prompt-text").textContent.slice(0, 120);
-    link.appendChild(img);
-    var caption = document.createElement("figcaption");
-    caption.textContent = image.width + "×" + image.height + (image.nsfw ? " · flagged NSFW" : "") + " · ";
-    var download = document.createElement("a");
-    download.href = image.download_url;
-    download.setAttribute("download", "");
-    download.textContent = "Download original";
-    caption.appendChild(download);
-    figure.append(link, caption);
-    images.appendChild(figure);
+  function figureFor(image, data) {
+    var ratio = "ratio-" + data.aspect_ratio.replace(":", "x");
+    var alt = data.prompt.slice(0, 120);
+    var figure = T.el("figure", "output" + (image.blurred ? " is-blurred" : ""));
+    figure.dataset.imageId = image.id;
+    figure.dataset.moderation = image.moderation;
+    if (image.url && image.blurred) {
+      figure.appendChild(T.revealBox(image, ratio, alt));
+    } else if (image.url) {
+      var link = T.el("a");
+      link.href = image.url;
+      var img = T.el("img");
+      img.src = image.url;
+      img.width = image.width;
+      img.height = image.height;
+      img.alt = alt;
+      link.appendChild(img);
+      figure.appendChild(link);
+    } else {
+      var removed = T.el("div", "removed " + ratio);
+      if (image.placeholder) {
+        var placeholder = T.el("img", "reveal-placeholder");
+        placeholder.src = image.placeholder;
+        placeholder.alt = "";
+        placeholder.setAttribute("aria-hidden", "true");
+        removed.appendChild(placeholder);
+      }
+      removed.appendChild(T.el("p", "", image.notice));
+      figure.appendChild(removed);
+    }
+    var caption = T.el("figcaption", "", image.width + "×" + image.height);
+    if (image.nsfw) caption.append(" · ", T.el("span", "badge badge-nsfw", "flagged NSFW"));
+    if (image.moderation !== "visible") {
+      caption.append(" · ", T.el("span", "badge badge-moderation-" + image.moderation, image.moderation));
+    }
+    if (image.download_url) {
+      var download = T.el("a", "", "Download original");
+      download.href = image.download_url;
+      download.setAttribute("download", "");
+      caption.append(" · ", download);
+    }
+    figure.appendChild(caption);
+    return figure;
   }
 
   function render(data) {
-    renderBadge(data);
-    data.images.forEach(renderImage);
+    badge.replaceChildren(T.badge(data.status, data.status_label));
+    root.dataset.status = data.status;
+    data.images.forEach(function (image) {
+      if (images.querySelector('[data-image-id="' + image.id + '"]')) return;
+      var placeholder = document.getElementById("placeholder");
+      if (placeholder) placeholder.remove();
+      images.appendChild(figureFor(image, data));
+    });
+    if (data.inference_ms) inference.textContent = data.inference_ms + " ms";
     if (data.error) {
       errorText.textContent = data.error;
       errorBox.hidden = false;
-      var placeholder = document.getElementById("placeholder");
-      if (placeholder) placeholder.remove();
+    }
+    if (data.finished) {
+      var waiting = document.getElementById("placeholder");
+      if (waiting) waiting.remove();
+      if (!data.images.length && data.status === "completed" && !document.getElementById("no-images")) {
+        var none = T.el("p", "empty", "No image of this generation is available to you.");
+        none.id = "no-images";
+        images.appendChild(none);
+      }
     }
     statusText.textContent = data.finished ? "" : "Working on it: this page updates by itself.";
   }
 
   function poll() {
-    fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
-      .then(function (response) {
-        if (!response.ok) throw new Error("HTTP " + response.status);
-        return response.json();
-      })
-      .then(function (data) {
-        delay = 1000;
-        render(data);
-        if (!data.finished) window.setTimeout(poll, delay);
-      })
-      .catch(function () {
-        // Keep trying, more slowly, and say so: the generation goes on on the server.
-        delay = Math.min(delay * 2, 15000);
-        statusText.textContent = "Lost contact with the server; retrying…";
-        window.setTimeout(poll, delay);
-      });
-  }
-
-  var copy = document.getElementById("copy-seed");
-  if (copy) {
-    copy.addEventListener("click", function () {
-      var text = copy.dataset.copy;
-      var done = function () { copy.textContent = "Copied"; window.setTimeout(function () { copy.textContent = "Copy seed"; }, 1500); };
-      if (navigator.clipboard && window.isSecureContext) {
-        navigator.clipboard.writeText(text).then(done, function () { window.prompt("Seed:", text); });
-      } else {
-        window.prompt("Seed:", text);
-      }
+    T.fetchJSON(url).then(function (data) {
+      delay = 1000;
+      render(data);
+      if (!data.finished) window.setTimeout(poll, delay);
+    }, function () {
+      // Keep trying, more slowly, and say so: the generation goes on on the server.
+      delay = Math.min(delay * 2, 15000);
+      statusText.textContent = "Lost contact with the server; retrying…";
+      window.setTimeout(poll, delay);
     });
   }
 
-  if (root.dataset.status && ["completed", "failed", "timed_out"].indexOf(root.dataset.status) === -1) {
-    window.setTimeout(poll, 500);
-  }
+  if (T.inFlight(root.dataset.status)) window.setTimeout(poll, 500);
 })();

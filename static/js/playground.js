@@ -20,6 +20,32 @@
     }
   });
 
+  // The cost line follows the number of images: "3 images × $0.04 = $0.12".
+  var costLine = document.getElementById("cost-line");
+  var count = form.querySelector("[name=num_images]");
+  function money(value) {
+    // Two decimals unless the price has more (a fraction of a cent).
+    var whole = Math.abs(value * 100 - Math.round(value * 100)) < 1e-6;
+    return "$" + (whole ? value.toFixed(2) : String(Math.round(value * 10000) / 10000));
+  }
+  function updateCost() {
+    var price = Number(costLine.dataset.price);
+    var max = Number(costLine.dataset.max || 4);
+    var raw = count.value.trim();
+    var n = raw === "" ? 1 : Number(raw);
+    if (!Number.isInteger(n) || n < 1 || n > max) {
+      costLine.textContent = "Choose 1 to " + max + " images.";
+      return;
+    }
+    var total = document.createElement("strong");
+    total.textContent = money(price * n);
+    costLine.replaceChildren(n + (n === 1 ? " image" : " images") + " × " + money(price) + " = ", total);
+  }
+  if (costLine && count) {
+    count.addEventListener("input", updateCost);
+    updateCost();
+  }
+
   form.addEventListener("submit", function () {
     // A second click while the first request is on its way would create a second image.
     button.disabled = true;

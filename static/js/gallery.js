@@ -1,0 +1,339 @@
+// The team gallery: filters that keep their state in the URL, new work arriving on top,
+// and a lightbox with the details beside the image (it never touches the playground form).
+(function () {
+  "use strict";
+  var T = window.KontextTiles;
+  var grid = document.getElementById("gallery-grid");
+  var form = document.getElementById("gallery-filters");
+  if (!grid || !form || !T) return;
+  var announcer = document.getElementById("gallery-announcer");
+  var NEW_WORK_EVERY = 10000;
+
+  // ---- Filters -------------------------------------------------------------------------
+  var more = document.getElementById("filters-more");
+  var count = document.getElementById("filters-count");
+  var extraFields = more.querySelectorAll("select, input");
+  var active = 0;
+  extraFields.forEach(function (field) {
+    if (field.name === "sort") { if (field.value && field.value !== "newest") active += 1; return; }
+    if (field.type === "checkbox" ? field.checked : field.value) active += 1;
+  });
+  count.textContent = active ? "(" + active + " on)" : "";
+  if (!active && window.matchMedia("(max-width: 760px)").matches) more.open = false;
+
+  form.addEventListener("change", function (event) {
+    // Dates wait for Apply: a date being typed is "changed" at every digit.
+    if (event.target.matches("select, input[type=checkbox]")) form.requestSubmit();
+  });
+  form.addEventListener("submit", function () {
+    // A short, shareable URL: empty filters and the default order are left out.
+    form.querySelectorAll("input, select").forEach(function (field) {
+      var empty = field.type === "checkbox" ? !field.checked : !field.value;
+      if (field.name && (empty || (field.name === "sort" && field.value === "newest"))) {
+        field.disabled = true;
+      }
+    });
+  });
+  window.addEventListener("pageshow", function () {
+    form.querySelectorAll("[disabled]").forEach(function (field) { field.disabled = false; });
+  });
+
+  // The Team/Mine tabs keep the other filters (a new view starts at its first page).
+  document.querySelectorAll(".tabs .tab").forEach(function (tab) {
+    var params = new URLSearchParams(window.location.search);
+    ["after", "before", "partial"].forEach(function (name) { params.delete(name); });
+    params.set("view", tab.dataset.view);
+    tab.href = "?" + params.toString();
+  });
+
+  // ---- New work on top -----------------------------------------------------------------
+  function say(text) {
+    announcer.textContent = "";
+    window.setTimeout(function () { announcer.textContent = text; }, 50);
+  }
+
+  function prependNew(html) {
+    var holder = document.createElement("template");
+    holder.innerHTML = html;
+    var meta = holder.content.querySelector(".tiles-page");
+    var fresh = Array.prototype.filter.call(holder.content.querySelectorAll(".tile"), function (tile) {
+      return !grid.querySelector('.tile[data-generation-id="' + tile.dataset.generationId + '"]');
+    });
+    if (meta && meta.dataset.topCursor) grid.dataset.topCursor = meta.dataset.topCursor;
+    if (!fresh.length) return;
+    var fragment = document.createDocumentFragment();
+    fresh.forEach(function (tile) { tile.classList.add("is-new"); fragment.appendChild(tile); });
+    grid.insertBefore(fragment, grid.firstChild);
+    fresh.forEach(T.initTile);
+    var empty = document.getElementById("gallery-empty");
+    if (empty) empty.hidden = true;
+    say(fresh.length === 1 ? "1 new generation at the top." : fresh.length + " new generations at the top.");
+    updatePosition();
+  }
+
+  function pollNewWork() {
+    if (document.hidden) { window.setTimeout(pollNewWork, NEW_WORK_EVERY); return; }
+    var params = new URLSearchParams(grid.dataset.query);
+    if (grid.dataset.topCursor) params.set("before", grid.dataset.topCursor);
+    params.set("partial", "1");
+    fetch("?" + params.toString(), { credentials: "same-origin", headers: { Accept: "text/html" } })
+      .then(function (response) {
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        return response.text();
+      })
+      .then(prependNew)
+      .catch(function () { /* the next round tries again */ })
+      .then(function () { window.setTimeout(pollNewWork, NEW_WORK_EVERY); });
+  }
+  if (grid.dataset.live === "1") window.setTimeout(pollNewWork, NEW_WORK_EVERY);
+
+  // ---- Lightbox ------------------------------------------------------------------------
+  var dialog = document.getElementById("lightbox");
+  var media = document.getElementById("lightbox-media");
+  var title = document.getElementById("lightbox-title");
+  var position = document.getElementById("lightbox-position");
+  var prompt = document.getElementById("lightbox-prompt");
+  var params = document.getElementById("lightbox-params");
+  var errorBox = document.getElementById("lightbox-error");
+  var help = document.getElementById("lightbox-help");
+  var keysButton = document.getElementById("lightbox-keys");
+  var prevButton = document.getElementById("lightbox-prev");
+  var nextButton = document.getElementById("lightbox-next");
+  var favouriteForm = document.getElementById("lightbox-favourite");
+  var links = {
+    remix: document.getElementById("lightbox-remix"),
+    newSeed: document.getElementById("lightbox-new-seed"),
+    open: document.getElementById("lightbox-open"),
+    download: document.getElementById("lightbox-download"),
+  };
+  var copySeed = document.getElementById("lightbox-copy-seed");
+  var copyParameters = document.getElementById("lightbox-copy-parameters");
+  var current = null;
+  var shownId = null;
+  var request = 0;
+
+  function tiles() { return Array.prototype.slice.call(grid.querySelectorAll(".tile")); }
+
+  function money(value) { return "$" + Number(value).toFixed(2); }
+
+  function seconds(ms) { return ms < 1000 ? ms + " ms" : (ms / 1000).toFixed(1) + " s"; }
+
+  function row(term, value) {
+    var dd = T.el("dd");
+    if (value instanceof Node) dd.appendChild(value); else dd.textContent = value;
+    params.append(T.el("dt", "", term), dd);
+  }
+
+  function imageView(image, data) {
+    var ratio = "ratio-" + data.aspect_ratio.replace(":", "x");
+    var alt = data.prompt.slice(0, 120);
+    var figure = T.el("figure", "lightbox-figure");
+    if (image.url && image.blurred) {
+      figure.appendChild(T.revealBox(image, ratio, alt));
+    } else if (image.url) {
+      var frame = T.el("div", "lightbox-frame");
+      if (image.color) frame.style.setProperty("--tile-color", image.color);
+      if (image.placeholder) {
+        var placeholder = T.el("img", "lightbox-placeholder");
+        placeholder.src = image.placeholder;
+        placeholder.alt = "";
+        placeholder.setAttribute("aria-hidden", "true");
+        frame.appendChild(placeholder);
+      }
+      var img = T.el("img", "lightbox-image");
+      img.width = image.width;
+      img.height = image.height;
+      img.alt = alt;
+      img.src = image.url;
+      frame.appendChild(img);
+      T.watchImage(img);
+      figure.appendChild(frame);
+    } else {
+      var removed = T.el("div", "removed " + ratio);
+      removed.appendChild(T.el("p", "", image.notice || "This image is not available."));
+      figure.appendChild(removed);
+    }
+    var caption = T.el("figcaption", "", image.width + "×" + image.height);
+    if (image.nsfw) caption.append(" · ", T.el("span", "badge badge-nsfw", "flagged NSFW"));
+    if (image.notice && image.url && !image.blurred) caption.append(" · " + image.notice);
+    figure.appendChild(caption);
+    return figure;
+  }
+
+  function renderMedia(data) {
+    if (!data.images.length) {
+      var box = T.el("div", "placeholder ratio-" + data.aspect_ratio.replace(":", "x"));
+      if (data.finished) {
+        box.textContent = data.status === "completed" ? "No image is available to you." : data.status_label;
+      } else {
+        var spinner = T.el("span", "spinner");
+        spinner.setAttribute("aria-hidden", "true");
+        box.append(spinner, T.el("span", "", data.status_label + "…"));
+      }
+      media.replaceChildren(box);
+      return;
+    }
+    media.replaceChildren.apply(media, data.images.map(function (image) { return imageView(image, data); }));
+  }
+
+  function render(data, tile) {
+    var sameGeneration = shownId === data.id;
+    shownId = data.id;
+    title.textContent = "Generation #" + data.id;
+    prompt.textContent = data.prompt;
+    errorBox.hidden = !data.error;
+    errorBox.textContent = data.error || "";
+    // A re-render of the same generation keeps a revealed image revealed.
+    if (!sameGeneration || !media.querySelector(".revealed")) renderMedia(data);
+
+    params.replaceChildren();
+    row("Status", T.badge(data.status, data.status_label));
+    row("Author", data.owner);
+    var time = T.el("time", "", new Date(data.created_at).toLocaleString());
+    time.dateTime = data.created_at;
+    row("Created", time);
+    row("Aspect ratio", data.aspect_ratio);
+    row("Seed", data.seed + (data.seed_was_random ? " (random)" : ""));
+    row("Guidance scale", String(data.guidance_scale));
+    row("Safety tolerance", data.safety_tolerance);
+    row("Cost", money(data.cost) + (data.batch_size > 1 ? " (one of a batch of " + data.batch_size + ", " +
+        money(Number(data.cost) * data.batch_size) + " in all)" : ""));
+    row("Inference", data.inference_ms ? seconds(data.inference_ms) : "–");
+    row("Visibility", data.visibility === "private" ? "Private" : "Team");
+    var model = T.el("code", "", data.model);
+    row("Model", model);
+
+    links.remix.href = data.remix_url;
+    links.newSeed.href = data.remix_url + "&seed=new";
+    links.open.href = data.detail_url;
+    var download = data.images.length ? data.images[0].download_url : null;
+    links.download.hidden = !download;
+    if (download) links.download.href = download;
+    copySeed.dataset.copy = String(data.seed);
+    copyParameters.dataset.copy = data.parameters_text;
+    renderFavourite(tile.dataset.favourite === "1");
+    favouriteForm.action = tile.dataset.favouriteUrl;
+  }
+
+  function renderFavourite(on) {
+    var button = favouriteForm.querySelector("button");
+    favouriteForm.elements.favourite.value = on ? "0" : "1";
+    button.setAttribute("aria-pressed", on ? "true" : "false");
+    button.textContent = on ? "★ Favourite" : "☆ Favourite";
+    button.title = on ? "Remove from favourites" : "Add to favourites";
+  }
+
+  function updatePosition() {
+    if (!current) return;
+    var all = tiles();
+    var index = all.indexOf(current);
+    position.textContent = (index + 1) + " of " + all.length;
+    prevButton.disabled = index <= 0;
+    nextButton.disabled = index === -1 || index >= all.length - 1;
+  }
+
+  function show(tile) {
+    current = tile;
+    updatePosition();
+    var ticket = ++request;
+    if (shownId !== Number(tile.dataset.generationId)) {
+      title.textContent = "Loading…";
+      prompt.textContent = tile.querySelector(".tile-prompt").textContent;
+      params.replaceChildren();
+      var box = T.el("div", "placeholder");
+      var spinner = T.el("span", "spinner");
+      spinner.setAttribute("aria-hidden", "true");
+      box.append(spinner, T.el("span", "", "Loading…"));
+      media.replaceChildren(box);
+      shownId = null;
+    }
+    T.fetchJSON(tile.dataset.jsonUrl).then(function (data) {
+      if (ticket === request) render(data, tile);
+    }, function () {
+      if (ticket !== request) return;
+      errorBox.hidden = false;
+      errorBox.textContent = "Could not load this generation. Open its page instead.";
+      links.open.href = tile.dataset.jsonUrl;
+    });
+  }
+
+  function open(tile) {
+    show(tile);
+    if (!dialog.open) dialog.showModal();
+    title.focus();
+  }
+
+  function move(step) {
+    var all = tiles();
+    var next = all[all.indexOf(current) + step];
+    if (next) show(next);
+  }
+
+  function toggleHelp(force) {
+    var visible = force === undefined ? help.hidden : force;
+    help.hidden = !visible;
+    keysButton.setAttribute("aria-expanded", visible ? "true" : "false");
+  }
+
+  grid.addEventListener("click", function (event) {
+    var link = event.target.closest(".tile-link");
+    if (!link || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) {
+      return;
+    }
+    event.preventDefault();
+    open(link.closest(".tile"));
+  });
+
+  // A tile that fills in while it is shown fills in the lightbox too.
+  grid.addEventListener("tile:updated", function (event) {
+    if (dialog.open && event.target === current) render(event.detail, current);
+  });
+
+  dialog.addEventListener("keydown", function (event) {
+    if (event.target.matches("input, textarea, select") || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.key === "ArrowRight") { event.preventDefault(); move(1); }
+    else if (event.key === "ArrowLeft") { event.preventDefault(); move(-1); }
+    else if (event.key === "?") { event.preventDefault(); toggleHelp(); }
+  });
+  // A click on the backdrop (the dialog itself, outside its inner box) closes it.
+  dialog.addEventListener("click", function (event) { if (event.target === dialog) dialog.close(); });
+  dialog.addEventListener("close", function () {
+    toggleHelp(false);
+    request += 1;
+    if (current && current.isConnected) {
+      var link = current.querySelector(".tile-link");
+      link.focus();
+      current.scrollIntoView({ block: "nearest" });
+    }
+  });
+  prevButton.addEventListener("click", function () { move(-1); });
+  nextButton.addEventListener("click", function () { move(1); });
+  keysButton.addEventListener("click", function () { toggleHelp(); });
+  document.getElementById("lightbox-close").addEventListener("click", function () { dialog.close(); });
+
+  // Swipe left or right on a touch screen.
+  var touchX = null;
+  media.addEventListener("touchstart", function (event) { touchX = event.changedTouches[0].clientX; }, { passive: true });
+  media.addEventListener("touchend", function (event) {
+    if (touchX === null) return;
+    var dx = event.changedTouches[0].clientX - touchX;
+    touchX = null;
+    if (Math.abs(dx) > 60) move(dx < 0 ? 1 : -1);
+  });
+
+  favouriteForm.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var tile = current;
+    var button = favouriteForm.querySelector("button");
+    button.disabled = true;
+    T.fetchJSON(favouriteForm.action, { method: "POST", body: new FormData(favouriteForm) })
+      .then(function (answer) {
+        tile.dataset.favourite = answer.favourite ? "1" : "0";
+        var star = tile.querySelector(".badge-favourite");
+        if (star) star.hidden = !answer.favourite;
+        if (tile === current) renderFavourite(answer.favourite);
+        say(answer.favourite ? "Added to favourites." : "Removed from favourites.");
+      }, function () { say("Could not change the favourite; try again."); })
+      .then(function () { button.disabled = false; });
+  });
+})();
