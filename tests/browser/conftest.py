@@ -7,6 +7,7 @@ are skipped on a laptop, but in CI (CI=true) a missing browser is a failure.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -54,9 +55,61 @@ def page(browser, running_app):
     assert errors == [], f"JavaScript errors on the page: {errors}"
 
 
-def screenshot(page, name: str) -> Path:
-    """Keep a picture of a key page for a person to look at."""
+def screenshot(page, name: str, *, full_page: bool = True) -> Path:
+    """Keep a picture of a key page for a person to look at (full_page=False for a dialog)."""
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
     return path
+
+
+def log_in(page) -> None:
+    """Sign in as the app's admin from the login page the playground redirects to."""
+    from playwright.sync_api import expect
+
+    from tests.apprunner import ADMIN_PASSWORD, ADMIN_USER
+
+    page.goto("/")
+    expect(page).to_have_url(re.compile(r"/accounts/login/"))
+    page.get_by_label("Username").fill(ADMIN_USER)
+    page.get_by_label("Password").fill(ADMIN_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Create an image")).to_be_visible()
+
+
+def generate(page, prompt: str, *, aspect_ratio: str = "1:1", seed: int | None = None,
+             num_images: int | None = None) -> int:
+    """Submit the playground form; return the new generation's id (its page is shown)."""
+    from playwright.sync_api import expect
+
+    page.goto("/")
+    page.get_by_label("Prompt", exact=True).fill(prompt)
+    page.get_by_label("Aspect ratio").select_option(aspect_ratio)
+    if seed is not None:
+        page.get_by_label("Seed").fill(str(seed))
+    if num_images is not None:
+        page.get_by_label("Images", exact=True).fill(str(num_images))
+    page.get_by_role("button", name="Generate").click()
+    expect(page).to_have_url(re.compile(r"/generations/\d+/$"))
+    return int(re.search(r"/generations/(\d+)/", page.url).group(1))
+
+
+def horizontal_overflow(page) -> int:
+    """How far the page scrolls sideways (0 when it fits its viewport)."""
+    # Measured before the stylesheet has arrived, an unstyled page would be judged.
+    page.wait_for_load_state("load")
+    return page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth")
+
+
+def overflowing(page) -> list[str]:
+    """The elements that reach past the viewport's right edge, to say why a page overflows."""
+    return page.evaluate("""(() => {
+      const width = document.documentElement.clientWidth, found = [];
+      for (const el of document.querySelectorAll('body *')) {
+        const right = el.getBoundingClientRect().right;
+        const name = `${el.tagName.toLowerCase()}.${el.className}`;
+        if (right > width + 1) found.push(`${name} ${right | 0}px`);
+      }
+      return found.slice(0, 8);
+    })()""")

@@ -7,19 +7,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.apprunner import ADMIN_PASSWORD, ADMIN_USER
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import horizontal_overflow, log_in, overflowing, screenshot
 
 pytestmark = pytest.mark.browser
-
-
-def log_in(page) -> None:
-    page.goto("/")
-    expect(page).to_have_url(re.compile(r"/accounts/login/"))
-    page.get_by_label("Username").fill(ADMIN_USER)
-    page.get_by_label("Password").fill(ADMIN_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Create an image")).to_be_visible()
 
 
 def test_generate_and_see_the_image_arrive_without_reloading(page):
@@ -47,12 +37,16 @@ def test_generate_and_see_the_image_arrive_without_reloading(page):
     page.get_by_role("link", name="Gallery").click()
     expect(page.get_by_role("heading", name="Gallery")).to_be_visible()
     tile = page.locator(".tile").first
-    expect(tile.locator("img")).to_be_visible()
+    expect(tile.locator(".tile-image")).to_be_visible()
     # The thumbnail is lazy: wait until it has really decoded, not merely been laid out.
-    page.wait_for_function("(() => { const img = document.querySelector('.tile img');"
+    page.wait_for_function("(() => { const img = document.querySelector('.tile .tile-image');"
                            " return img.complete && img.naturalWidth > 0; })()")
     screenshot(page, "gallery")
+    # A tile opens the lightbox; the generation's own page is one link away from there.
     tile.locator("a").click()
+    lightbox = page.get_by_role("dialog")
+    expect(lightbox.locator("#lightbox-prompt")).to_contain_text("Wide shot of a cozy café")
+    lightbox.get_by_role("link", name="Open its page").click()
     expect(page).to_have_url(generation_url)
     expect(page.get_by_text("Wide shot of a cozy café").first).to_be_visible()
 
@@ -85,9 +79,9 @@ def test_the_playground_fits_a_phone(browser, running_app):
     page = context.new_page()
     try:
         log_in(page)
-        overflow = page.evaluate(
-            "document.documentElement.scrollWidth - document.documentElement.clientWidth")
-        assert overflow <= 0, f"the page scrolls sideways by {overflow}px on a phone"
+        overflow = horizontal_overflow(page)
+        assert overflow <= 0, (f"the page scrolls sideways by {overflow}px on a phone: "
+                               f"{overflowing(page)}")
         expect(page.get_by_role("button", name="Generate")).to_be_visible()
         screenshot(page, "playground-phone")
     finally:
