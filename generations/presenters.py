@@ -60,6 +60,10 @@ def generation_data(generation: Generation, viewer) -> dict:
         "cost": str(generation.cost),
         "inference_ms": generation.inference_ms,
         "batch_size": generation.batch_size,
+        "batch_total": str(generation.cost * generation.batch_size),
+        # Set by `with_favourite_of` on the pages that show stars.
+        "favourite": bool(getattr(generation, "is_favourite", False)),
+        "can_manage": generation.can_manage(viewer),
         "parameters_text": recipe.parameters_text(generation),
         "detail_url": reverse("generations:detail", args=[generation.pk]),
         "remix_url": reverse("generations:playground") + f"?from={generation.pk}",

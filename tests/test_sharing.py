@@ -99,3 +99,16 @@ def test_the_recipe_is_written_into_the_png_and_reads_back(alice):
 def test_add_png_text_refuses_what_is_not_a_png():
     with pytest.raises(ValueError):
         imaging.add_png_text(b"GIF89a....", {"a": "b"})
+
+
+def test_the_json_tells_the_viewer_their_star_and_rights(client_for, alice, bob):
+    from decimal import Decimal
+
+    generation, _ = completed(alice, cost=Decimal("0.04"), batch_size=2)
+    Favourite.objects.create(user=bob, generation=generation)
+    url = f"/generations/{generation.pk}/"
+    bobs = client_for(bob).get(url, HTTP_ACCEPT="application/json").json()
+    alices = client_for(alice).get(url, HTTP_ACCEPT="application/json").json()
+    assert (bobs["favourite"], bobs["can_manage"]) == (True, False)
+    assert (alices["favourite"], alices["can_manage"]) == (False, True)
+    assert alices["batch_total"] == "0.0800"
