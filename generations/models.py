@@ -8,6 +8,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
 
+from generations.aspect_ratios import OUTPUT_SIZES
+
 MODEL_ID = "wavespeed-ai/flux-kontext-pro/text-to-image"
 
 
@@ -23,19 +25,6 @@ class AspectRatio(models.TextChoices):
     TALL = "9:21", "9:21 tall"
 
 
-# Sizes FLUX.1 Kontext produces per aspect ratio (width, height): used to reserve space
-# for a tile before its image exists.
-OUTPUT_SIZES: dict[str, tuple[int, int]] = {
-    "21:9": (1568, 672),
-    "16:9": (1392, 752),
-    "4:3": (1184, 880),
-    "3:2": (1248, 832),
-    "1:1": (1024, 1024),
-    "2:3": (832, 1248),
-    "3:4": (880, 1184),
-    "9:16": (752, 1392),
-    "9:21": (672, 1568),
-}
 
 
 class SafetyTolerance(models.TextChoices):

@@ -10,18 +10,7 @@ from functools import lru_cache
 
 from PIL import Image, ImageDraw, ImageFilter, ImageFont, PngImagePlugin
 
-# FLUX.1 Kontext's output sizes (width, height) per aspect ratio, about one megapixel each.
-OUTPUT_SIZES: dict[str, tuple[int, int]] = {
-    "21:9": (1568, 672),
-    "16:9": (1392, 752),
-    "4:3": (1184, 880),
-    "3:2": (1248, 832),
-    "1:1": (1024, 1024),
-    "2:3": (832, 1248),
-    "3:4": (880, 1184),
-    "9:16": (752, 1392),
-    "9:21": (672, 1568),
-}
+from generations.aspect_ratios import OUTPUT_SIZES
 
 # The background is painted this many times smaller and scaled up: most of the cost of a
 # full-size image is pixels, and a soft abstract background loses nothing by it.
