@@ -29,6 +29,24 @@ class OutputImageInline(admin.TabularInline):
     def preview(self, image: OutputImage) -> str:
         return _thumbnail_tag(image)
 
+    def get_queryset(self, request):
+        return _images_for(request, super().get_queryset(request))
+
+
+# The provider's output URLs need no key to open: only moderators see them here.
+PROVIDER_URL_FIELDS = ("output_urls", "source_url")
+
+
+def _without_provider_urls(request, fields) -> tuple:
+    if is_moderator(request.user):
+        return tuple(fields)
+    return tuple(name for name in fields if name not in PROVIDER_URL_FIELDS)
+
+
+def _images_for(request, queryset):
+    """The admin follows the site's rule: staff who are not moderators see what the team sees."""
+    return queryset if is_moderator(request.user) else queryset.visible_to(request.user)
+
 
 @admin.register(Generation)
 class GenerationAdmin(admin.ModelAdmin):
@@ -40,9 +58,9 @@ class GenerationAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     inlines = (OutputImageInline,)
     readonly_fields = (
-        "owner", "prompt", "aspect_ratio", "seed", "seed_was_random", "guidance_scale",
-        "safety_tolerance", "num_images", "batch", "batch_index", "batch_size", "model", "cost",
-        "status", "api_status",
+        "owner", "visibility", "prompt", "aspect_ratio", "seed", "seed_was_random",
+        "guidance_scale", "safety_tolerance", "num_images", "batch", "batch_index", "batch_size",
+        "model", "cost", "status", "api_status",
         "prediction_id", "error_code", "error", "error_detail", "inference_ms", "output_urls",
         "nsfw_flags", "submit_attempts", "submit_ambiguous", "submitted_at", "next_check_at",
         "poll_count", "ingest_attempts", "ingest_started_at", "created_at", "updated_at",
@@ -55,6 +73,18 @@ class GenerationAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False  # generations are made through the playground, which sends them
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if is_moderator(request.user):
+            return queryset
+        return queryset.visible_to(request.user)
+
+    def get_fields(self, request, obj=None):
+        return _without_provider_urls(request, super().get_fields(request, obj))
+
+    def get_readonly_fields(self, request, obj=None):
+        return _without_provider_urls(request, super().get_readonly_fields(request, obj))
 
 
 @admin.register(OutputImage)
@@ -79,6 +109,15 @@ class OutputImageAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    def get_queryset(self, request):
+        return _images_for(request, super().get_queryset(request))
+
+    def get_fields(self, request, obj=None):
+        return _without_provider_urls(request, super().get_fields(request, obj))
+
+    def get_readonly_fields(self, request, obj=None):
+        return _without_provider_urls(request, super().get_readonly_fields(request, obj))
 
     def get_actions(self, request):
         actions = super().get_actions(request)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django import forms
 from django.contrib.auth import get_user_model
@@ -25,6 +25,7 @@ from generations.models import (
 )
 
 PAGE_SIZE = 24
+SEED_MAX = 2_147_483_647
 S = Generation.Status
 STATUS_GROUPS = {
     "completed": (S.COMPLETED,),
@@ -91,8 +92,13 @@ def decode_cursor(token: str) -> tuple[datetime, int]:
         created = datetime.fromisoformat(moment)
         if created.tzinfo is None:
             raise ValueError("cursor time without a zone")
-        return created, int(pk)
-    except (binascii.Error, UnicodeDecodeError, ValueError) as error:
+        # The database compares in UTC: a time at the calendar's edge must convert now.
+        created = created.astimezone(UTC)
+        number = int(pk)
+        if not 0 < number < 2**63:
+            raise ValueError("cursor id out of range")
+        return created, number
+    except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError) as error:
         raise ValueError(f"not a page cursor: {error}") from None
 
 
@@ -133,7 +139,7 @@ def filtered(user, filters: dict) -> QuerySet[Generation]:
         generations = generations.filter(favourites__user=user)
     for term in (filters.get("q") or "").split():
         match = Q(prompt__icontains=term)
-        if term.isdigit():
+        if term.isascii() and term.isdigit() and int(term) <= SEED_MAX:
             match |= Q(seed=int(term))  # a seed pasted into the search box finds its image
         generations = generations.filter(match)
     return generations

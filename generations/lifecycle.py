@@ -30,10 +30,14 @@ log = logging.getLogger(__name__)
 
 S = Generation.Status
 SEED_MAX = 2_147_483_647
-# A submit claim older than this had its worker die mid-request: settle it like an ambiguous one.
-SUBMIT_CLAIM_SECONDS = 120
-# How long the list endpoint is given to show an ambiguous submit before we conclude it was
-# never created.
+# A queued generation whose submit task has not run by then lost it (a broker delivers at most
+# once): the sweeper enqueues it again. Safe: the submit claims it with a conditional update.
+QUEUED_RECOVERY_SECONDS = 120
+# A submit claim older than this had its worker die mid-request: settle it like an ambiguous
+# one. Longer than django-q2 lets a task run, so the request is surely over by then.
+SUBMIT_CLAIM_SECONDS = settings.Q_TIMEOUT + 30
+# How long the list endpoint is given, counted from when a submit became unconfirmed, to show
+# it before we conclude it was never created.
 SETTLE_GRACE_SECONDS = 120
 SETTLE_INTERVAL_SECONDS = 5
 MAX_SUBMIT_ATTEMPTS = 8
@@ -60,9 +64,7 @@ def create_batch(owner, params: dict[str, Any]) -> list[Generation]:
     seeds = ([_random_seed() for _ in range(count)] if seed_was_random
              else [(chosen + offset) % (SEED_MAX + 1) for offset in range(count)])
     batch = uuid.uuid4() if count > 1 else None
-    # If a submit task is lost (a broker that delivers at most once), the sweeper re-enqueues
-    # it after this.
-    recover_at = timezone.now() + timedelta(seconds=SUBMIT_CLAIM_SECONDS)
+    recover_at = timezone.now() + timedelta(seconds=QUEUED_RECOVERY_SECONDS)
     with transaction.atomic():
         budgets.check_budget(owner, total_cost(count))
         generations = [
@@ -100,6 +102,7 @@ def submit(generation_id: int) -> None:
         status=S.SUBMITTING,
         submitted_at=now,
         submit_ambiguous=False,
+        unconfirmed_since=None,
         next_check_at=now + timedelta(seconds=SUBMIT_CLAIM_SECONDS),
     )
     if not claimed:
@@ -116,8 +119,10 @@ def submit(generation_id: int) -> None:
         _requeue(generation, attempts, error, retry_after=None)
     except ws.AmbiguousSubmitError as error:
         log.warning("Generation %s: submit unconfirmed (%s); settling", generation_id, error)
-        _update(generation_id, S.SUBMITTING, submit_ambiguous=True, error_detail=str(error)[:1000],
-                next_check_at=timezone.now() + timedelta(seconds=SETTLE_INTERVAL_SECONDS))
+        now = timezone.now()
+        _update(generation_id, S.SUBMITTING, submit_ambiguous=True, unconfirmed_since=now,
+                error_detail=str(error)[:1000],
+                next_check_at=now + timedelta(seconds=SETTLE_INTERVAL_SECONDS))
         queue.kick_sweeper()
     except ws.WaveSpeedError as error:
         fail(generation_id, S.SUBMITTING, describe_error(error), detail=str(error), code=error.code)
@@ -214,6 +219,7 @@ def settle(generation: Generation, client: ws.WaveSpeedClient, now: datetime) ->
     we cannot tell, and a resend could charge twice, so the generation fails.
     """
     sent_at = generation.submitted_at or generation.created_at
+    unconfirmed_since = generation.unconfirmed_since or now
     try:
         found = client.find_prediction(
             inputs=generation.api_inputs(), model=generation.model,
@@ -227,7 +233,7 @@ def settle(generation: Generation, client: ws.WaveSpeedClient, now: datetime) ->
     if found is not None:
         record_prediction(generation.pk, S.SUBMITTING, found)
         return
-    if (now - sent_at).total_seconds() < SETTLE_GRACE_SECONDS:
+    if (now - unconfirmed_since).total_seconds() < SETTLE_GRACE_SECONDS:
         _update(generation.pk, S.SUBMITTING, submit_ambiguous=True,
                 error_detail=detail[:1000] or generation.error_detail,
                 next_check_at=now + timedelta(seconds=SETTLE_INTERVAL_SECONDS))

@@ -135,6 +135,8 @@ class Generation(models.Model):
     submit_attempts = models.PositiveSmallIntegerField(default=0)
     submit_ambiguous = models.BooleanField(default=False)
     submitted_at = models.DateTimeField(null=True, blank=True)
+    unconfirmed_since = models.DateTimeField(
+        null=True, blank=True, help_text="When the submit's answer was given up on.")
     next_check_at = models.DateTimeField(null=True, blank=True)
     poll_count = models.PositiveIntegerField(default=0)
     ingest_attempts = models.PositiveSmallIntegerField(default=0)

@@ -23,9 +23,16 @@ class DecisionForm(forms.Form):
     next = forms.BooleanField(required=False)
 
 
+def _image_id(value: str) -> int:
+    number = int(value)
+    if not 0 < number < 2**63:
+        raise ValueError("not an image id")
+    return number
+
+
 class BulkDecisionForm(forms.Form):
     action = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")])
-    images = forms.TypedMultipleChoiceField(coerce=int, choices=())
+    images = forms.TypedMultipleChoiceField(coerce=_image_id, choices=())
     confirm_count = forms.IntegerField(min_value=1)
     note = forms.CharField(required=False, max_length=moderation.NOTE_MAX)
 
@@ -34,6 +41,9 @@ class BulkDecisionForm(forms.Form):
         # Any id may be sent; decide() only touches images that exist.
         ids = self.data.getlist("images") if hasattr(self.data, "getlist") else []
         self.fields["images"].choices = [(value, value) for value in ids]
+
+    def clean_images(self) -> list[int]:
+        return list(dict.fromkeys(self.cleaned_data["images"]))  # each image once
 
     def clean(self) -> dict:
         data = super().clean()

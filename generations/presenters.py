@@ -17,7 +17,9 @@ NOTICES = {
 def image_data(image: OutputImage, viewer) -> dict:
     """One image as this viewer may see it: files only where the file view would serve them."""
     moderator = is_moderator(viewer)
-    servable = image.is_shown or moderator or image.moderation == Moderation.PENDING
+    owner = image.generation.owner_id == viewer.pk
+    servable = (image.is_shown or moderator
+                or (image.moderation == Moderation.PENDING and owner))
     original = reverse("generations:image-original", args=[image.pk])
     thumbnail = reverse("generations:image-thumbnail", args=[image.pk])
     return {
@@ -32,7 +34,9 @@ def image_data(image: OutputImage, viewer) -> dict:
         # Images awaiting review or removed start behind their blurred placeholder; the file is
         # fetched only when the viewer asks to reveal it.
         "blurred": not image.is_shown,
-        "placeholder": image.placeholder,
+        # Even blurred, a removed image is the moderators' alone.
+        "placeholder": "" if image.moderation == Moderation.REJECTED and not moderator
+        else image.placeholder,
         "color": image.color,
         "notice": NOTICES.get(image.moderation, ""),
     }

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import logging
-
 from django.db import IntegrityError, transaction
 
 from generations.models import Favourite, Generation, Moderation, OutputImage, Report, Visibility
-
-log = logging.getLogger(__name__)
 
 REPORT_REASON_MAX = 1000
 
@@ -41,34 +37,29 @@ def set_visibility(user, generation: Generation, visibility: str) -> None:
 
 
 def delete_generation(user, generation: Generation) -> None:
-    """Delete a generation and, once that is committed, its files."""
+    """Delete a generation; its images' files follow once that is committed (see signals)."""
     if not generation.can_manage(user):
         raise NotAllowed("Only its author or staff can delete this.")
-    files = [(field.storage, field.name)
-             for image in generation.images.all()
-             for field in (image.original, image.thumbnail) if field.name]
     with transaction.atomic():
-        generation.delete()
-        # Files go only once the rows are gone for good: a rollback keeps both.
-        transaction.on_commit(lambda: _delete_files(files))
+        # Every image, not only those this user is shown: a hidden one's files go too.
+        Generation.objects.filter(pk=generation.pk).delete()
 
 
-def _delete_files(files: list) -> None:
-    for storage, name in files:
-        try:
-            storage.delete(name)
-        except OSError as error:  # a missing file is fine; anything else is worth a log line
-            log.warning("Could not delete %s: %s", name, error)
+def report_image(user, image: OutputImage, reason: str) -> Report | None:
+    """A teammate reports an image: it is held for review until a moderator decides.
 
-
-def report_image(user, image: OutputImage, reason: str) -> Report:
-    """A teammate reports an image: it is held for review until a moderator decides."""
+    One report per person and image: a second one from the same person changes nothing
+    (so nobody can keep sending an approved image back to the queue alone). Returns None
+    then.
+    """
     if image.generation.owner_id == user.pk:
         raise NotAllowed("You cannot report your own image; delete it or make it private.")
     reason = reason.strip()
     if not reason:
         raise ValueError("Say what is wrong with the image.")
     with transaction.atomic():
+        if Report.objects.filter(image=image, reporter=user).exists():
+            return None
         report = Report.objects.create(image=image, reporter=user,
                                        reporter_name=user.get_username(),
                                        reason=reason[:REPORT_REASON_MAX])

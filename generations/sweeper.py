@@ -98,14 +98,17 @@ def _resubmit_due(now: datetime) -> int:
     due = list(Generation.objects.filter(status=S.QUEUED, next_check_at__lte=now)
                .values_list("pk", flat=True)[:BATCH_SIZE])
     for generation_id in due:
-        age = now - Generation.objects.get(pk=generation_id).created_at
+        generation = Generation.objects.filter(pk=generation_id).first()
+        if generation is None:
+            continue  # deleted meanwhile
+        age = now - generation.created_at
         if age > timedelta(seconds=settings.GENERATION_QUEUE_TIMEOUT_SECONDS):
             lifecycle.fail(generation_id, S.QUEUED,
                            "The API could not take this request for too long; try again later.")
             continue
         # Pushed forward so the next pass does not enqueue it again while it waits its turn.
         Generation.objects.filter(pk=generation_id, status=S.QUEUED).update(
-            next_check_at=now + timedelta(seconds=lifecycle.SUBMIT_CLAIM_SECONDS))
+            next_check_at=now + timedelta(seconds=lifecycle.QUEUED_RECOVERY_SECONDS))
         queue.enqueue_submit(generation_id)
     return len(due)
 
@@ -132,7 +135,8 @@ def _reingest_stale(now: datetime) -> int:
 def _settle_due(client: ws.WaveSpeedClient, now: datetime) -> int:
     # A claim that outlived its request without an answer means the worker died mid-submit.
     Generation.objects.filter(status=S.SUBMITTING, submit_ambiguous=False,
-                              next_check_at__lte=now).update(submit_ambiguous=True)
+                              next_check_at__lte=now).update(submit_ambiguous=True,
+                                                             unconfirmed_since=now)
     due = list(Generation.objects.filter(status=S.SUBMITTING, submit_ambiguous=True)
                .filter(Q(next_check_at__lte=now) | Q(next_check_at=None))[:BATCH_SIZE])
     for generation in due:

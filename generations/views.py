@@ -57,7 +57,8 @@ def playground(request: HttpRequest) -> HttpResponse:
 def _initial_from(request: HttpRequest) -> dict:
     """Form values of an earlier generation (?from=<id>), for "use these settings"."""
     source_id = request.GET.get("from", "")
-    if not source_id.isdigit():
+    # ASCII only: "²".isdigit() is true, and int() refuses it.
+    if not (source_id.isascii() and source_id.isdigit()) or len(source_id) > 18:
         return {}
     source = Generation.objects.visible_to(request.user).filter(pk=int(source_id)).first()
     if source is None:
@@ -184,10 +185,13 @@ def report(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, "Say what is wrong with the image to report it.")
         return _back(request, image.generation)
     try:
-        sharing.report_image(request.user, image, form.cleaned_data["reason"])
+        report = sharing.report_image(request.user, image, form.cleaned_data["reason"])
     except sharing.NotAllowed as refusal:
         messages.error(request, str(refusal))
         return _back(request, image.generation)
+    if report is None:
+        messages.info(request, "You have already reported this image; a moderator will look.")
+        return redirect("generations:gallery")
     messages.success(request, "Thank you. The image is hidden from the team until a moderator "
                               "has looked at it.")
     return redirect("generations:gallery")

@@ -88,6 +88,10 @@ class ProtocolError(WaveSpeedError):
     """An answer that does not follow the API's protocol."""
 
 
+class IncompleteListError(WaveSpeedError):
+    """The predictions list was not read to its end, so "not found" cannot be concluded."""
+
+
 class AmbiguousSubmitError(WaveSpeedError):
     """A submit was sent but its answer never arrived: the task may exist. Do not resend."""
 
@@ -355,7 +359,11 @@ class WaveSpeedClient:
     def find_prediction(self, *, inputs: Mapping[str, Any], created_after: datetime,
                         created_before: datetime, model: str = MODEL_ID, max_pages: int = 10,
                         page_size: int = 100, exclude_ids: Iterable[str] = ()) -> Prediction | None:
-        """The prediction created with these inputs in the window, if the API has one."""
+        """The prediction created with these inputs in the window, if the API has one.
+
+        None only when the whole window was read; more than `max_pages` pages raise
+        `IncompleteListError`, since "not seen" would not mean "not there".
+        """
         excluded = set(exclude_ids)
         seen = 0
         for page in range(1, max_pages + 1):
@@ -368,7 +376,8 @@ class WaveSpeedClient:
             seen += len(listing.items)
             if not listing.items or seen >= listing.total:
                 return None
-        return None
+        raise IncompleteListError(
+            f"the predictions list has more than {max_pages * page_size} entries in the window")
 
     # -- plumbing -------------------------------------------------------------------------------
 

@@ -150,8 +150,8 @@ def test_an_unconfirmed_submit_the_api_never_saw_is_sent_again(alice, simulator,
     assert len(calls) == 1
 
     long_ago = timezone.now() - timedelta(seconds=lifecycle.SETTLE_GRACE_SECONDS + 1)
-    Generation.objects.filter(pk=generation.pk).update(submitted_at=long_ago,
-                                                       next_check_at=timezone.now())
+    Generation.objects.filter(pk=generation.pk).update(
+        submitted_at=long_ago, unconfirmed_since=long_ago, next_check_at=timezone.now())
     sweeper.sweep_once(timezone.now())
     generation.refresh_from_db()
     assert generation.status == S.QUEUED
@@ -174,13 +174,27 @@ def test_an_unconfirmed_submit_that_cannot_be_checked_fails_without_a_resend(
     generation = generate(alice)
     lifecycle.submit(generation.pk)
     long_ago = timezone.now() - timedelta(seconds=lifecycle.SETTLE_GRACE_SECONDS + 1)
-    Generation.objects.filter(pk=generation.pk).update(submitted_at=long_ago,
-                                                       next_check_at=timezone.now())
+    Generation.objects.filter(pk=generation.pk).update(
+        submitted_at=long_ago, unconfirmed_since=long_ago, next_check_at=timezone.now())
     sweeper.sweep_once(timezone.now())
     generation.refresh_from_db()
     assert generation.status == S.FAILED
     assert "charge twice" in generation.error
     assert generation.submit_attempts == 1
+
+
+def test_a_claim_that_outlived_its_worker_waits_the_grace_before_any_resend(
+        alice, simulator, enqueued):
+    generation = generate(alice)
+    long_ago = timezone.now() - timedelta(seconds=lifecycle.SUBMIT_CLAIM_SECONDS + 1)
+    # Claimed long ago and never answered: the worker died mid-request, or is still in it.
+    Generation.objects.filter(pk=generation.pk).update(
+        status=S.SUBMITTING, submitted_at=long_ago, next_check_at=long_ago)
+    sweeper.sweep_once(timezone.now())
+    generation.refresh_from_db()
+    assert generation.status == S.SUBMITTING and generation.submit_ambiguous
+    assert generation.unconfirmed_since is not None
+    assert ("submit", generation.pk) not in enqueued[1:]
 
 
 def test_settling_does_not_adopt_a_twin_generations_prediction(alice, simulator, enqueued,

@@ -266,6 +266,16 @@ def test_find_prediction_returns_none_when_nothing_matches(client, mocked):
     assert len(mocked.calls) == 1
 
 
+def test_find_prediction_that_runs_out_of_pages_cannot_say_not_found(client, mocked):
+    for page in (1, 2):
+        mocked.post(LIST_URL, json=envelope({"page": page, "total": 50, "items": [
+            prediction(id=f"other{page}", input=dict(INPUTS, seed=page))]}))
+    now = datetime.now(UTC)
+    with pytest.raises(ws.IncompleteListError):
+        client.find_prediction(inputs=INPUTS, created_after=now, created_before=now,
+                               page_size=1, max_pages=2)
+
+
 def test_inputs_match_compares_numbers_as_numbers():
     assert ws.inputs_match({"seed": 1, "guidance_scale": 3}, {"seed": 1.0, "guidance_scale": 3.0})
     assert not ws.inputs_match({"seed": 1}, {"seed": True})

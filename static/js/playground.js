@@ -46,12 +46,17 @@
     updateCost();
   }
 
-  form.addEventListener("submit", function () {
-    // A second click while the first request is on its way would create a second image.
+  var busy = false;
+  form.addEventListener("submit", function (event) {
+    // A second click (or Ctrl+Enter) while the first request is on its way would create, and
+    // charge, a second batch.
+    if (busy) { event.preventDefault(); return; }
+    busy = true;
     button.disabled = true;
     button.textContent = "Sending…";
   });
   window.addEventListener("pageshow", function () {
+    busy = false;
     button.disabled = false;
     button.textContent = "Generate";
   });

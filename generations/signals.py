@@ -1,0 +1,29 @@
+"""An output image's files go with its row, however the row goes (page, admin, cascade)."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
+
+from generations.models import OutputImage
+
+log = logging.getLogger(__name__)
+
+
+@receiver(post_delete, sender=OutputImage, dispatch_uid="output_image_files")
+def delete_files_with_image(sender, instance: OutputImage, **kwargs) -> None:
+    files = [(field.storage, field.name) for field in (instance.original, instance.thumbnail)
+             if field.name]
+    # Only once the deletion is committed: a rollback keeps both the row and its files.
+    transaction.on_commit(lambda: delete_stored_files(files))
+
+
+def delete_stored_files(files: list) -> None:
+    for storage, name in files:
+        try:
+            storage.delete(name)
+        except Exception as error:  # a file left behind is worth a log line, not a 500
+            log.warning("Could not delete %s: %s", name, error)
