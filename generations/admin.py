@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -127,18 +128,28 @@ class OutputImageAdmin(admin.ModelAdmin):
         return actions
 
     @admin.action(description="Approve the selected images")
-    def approve_images(self, request, queryset) -> None:
-        self._decide(request, queryset, "approve")
+    def approve_images(self, request, queryset):
+        return self._decide(request, queryset, "approve")
 
     @admin.action(description="Reject the selected images")
-    def reject_images(self, request, queryset) -> None:
-        self._decide(request, queryset, "reject")
+    def reject_images(self, request, queryset):
+        return self._decide(request, queryset, "reject")
 
-    def _decide(self, request, queryset, action: str) -> None:
-        # The same service as the queue: one audit row per image that changed.
-        changed = moderation.decide(request.user, queryset.values_list("pk", flat=True), action)
+    def _decide(self, request, queryset, action: str):
         verb = "approved" if action == "approve" else "rejected"
+        ids = list(queryset.values_list("pk", flat=True))
+        if request.POST.get("confirm_count") != str(len(ids)):
+            # As in the queue, a decision on many images first says how many.
+            return TemplateResponse(request, "admin/generations/confirm_decision.html", {
+                **self.admin_site.each_context(request), "opts": self.model._meta,
+                "ids": ids, "count": len(ids), "action": f"{action}_images",
+                "verb": "Approve" if action == "approve" else "Reject",
+                "title": f"{'Approve' if action == 'approve' else 'Reject'} {len(ids)} images?",
+            })
+        # The same service as the queue: one audit row per image that changed.
+        changed = moderation.decide(request.user, ids, action)
         self.message_user(request, f"{changed} image(s) {verb}.", messages.SUCCESS)
+        return None
 
 
 @admin.register(ModerationDecision)

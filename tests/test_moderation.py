@@ -227,8 +227,13 @@ def test_the_admin_can_filter_and_decide_with_an_audit_row(client_for, admin, fl
     visitor = client_for(admin)
     listing = visitor.get("/admin/generations/outputimage/?moderation__exact=pending")
     assert listing.status_code == 200 and f"/{flagged.pk}/change/" in listing.content.decode()
-    visitor.post("/admin/generations/outputimage/", {
+    asked = visitor.post("/admin/generations/outputimage/", {
         "action": "approve_images", "_selected_action": [flagged.pk]})
+    assert "Approve 1 image?" in asked.content.decode()
+    flagged.refresh_from_db()
+    assert flagged.moderation == Moderation.PENDING
+    visitor.post("/admin/generations/outputimage/", {
+        "action": "approve_images", "_selected_action": [flagged.pk], "confirm_count": "1"})
     flagged.refresh_from_db()
     assert flagged.moderation == Moderation.APPROVED
     assert ModerationDecision.objects.get().moderator == admin
