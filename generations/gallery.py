@@ -17,6 +17,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
+from generations.forms import SEED_MAX
 from generations.models import (
     AspectRatio,
     Generation,
@@ -25,7 +26,6 @@ from generations.models import (
 )
 
 PAGE_SIZE = 24
-SEED_MAX = 2_147_483_647
 S = Generation.Status
 STATUS_GROUPS = {
     "completed": (S.COMPLETED,),
@@ -148,7 +148,6 @@ def filtered(user, filters: dict) -> QuerySet[Generation]:
 def gallery_page(user, filters: dict, page_size: int | None = None) -> GalleryPage:
     """One page of the gallery, in two queries whatever the page size (plus the images')."""
     page_size = page_size or PAGE_SIZE
-    oldest_first = filters.get("sort") == "oldest"
     generations = (filtered(user, filters).select_related("owner").with_favourite_of(user)
                    .prefetch_related(Prefetch("images",
                                               queryset=OutputImage.objects.listed_for(user))))
@@ -156,9 +155,7 @@ def gallery_page(user, filters: dict, page_size: int | None = None) -> GalleryPa
     # "Forward" is the direction of the sort; a `before` cursor walks back against it.
     backwards = before is not None and after is None
     cursor = before if backwards else after
-    descending = not oldest_first
-    if backwards:
-        descending = not descending
+    descending = (filters.get("sort") == "oldest") == backwards
     if cursor is not None:
         created, pk = cursor
         if descending:

@@ -24,12 +24,12 @@ from django.utils import timezone
 from generations import api, budgets, queue
 from generations import wavespeed as ws
 from generations.explain import describe_error, describe_task_failure
+from generations.forms import SEED_MAX
 from generations.models import Generation
 
 log = logging.getLogger(__name__)
 
 S = Generation.Status
-SEED_MAX = 2_147_483_647
 # A queued generation whose submit task has not run by then lost it (a broker delivers at most
 # once): the sweeper enqueues it again. Safe: the submit claims it with a conditional update.
 QUEUED_RECOVERY_SECONDS = 120

@@ -238,9 +238,9 @@ class OutputImageQuerySet(models.QuerySet):
 
         Pending images are the owner's and moderators' only; rejected ones moderators' only.
         """
-        images = self.filter(generation__in=Generation.objects.visible_to(user))
         if is_moderator(user):
-            return images
+            return self
+        images = self.filter(generation__in=Generation.objects.visible_to(user))
         return images.filter(Q(moderation__in=SHOWN_STATES)
                              | Q(moderation=Moderation.PENDING, generation__owner=user))
 

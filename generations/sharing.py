@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
 from generations.models import Favourite, Generation, Moderation, OutputImage, Report, Visibility
 
@@ -16,11 +16,8 @@ class NotAllowed(Exception):
 def set_favourite(user, generation: Generation, favourite: bool) -> bool:
     """Star or unstar a generation for this user; return whether it is now a favourite."""
     if favourite:
-        try:
-            with transaction.atomic():
-                Favourite.objects.get_or_create(user=user, generation=generation)
-        except IntegrityError:
-            pass  # a double click raced itself: the star is there either way
+        # get_or_create already survives a double click racing itself.
+        Favourite.objects.get_or_create(user=user, generation=generation)
     else:
         Favourite.objects.filter(user=user, generation=generation).delete()
     return favourite
@@ -40,9 +37,8 @@ def delete_generation(user, generation: Generation) -> None:
     """Delete a generation; its images' files follow once that is committed (see signals)."""
     if not generation.can_manage(user):
         raise NotAllowed("Only its author or staff can delete this.")
-    with transaction.atomic():
-        # Every image, not only those this user is shown: a hidden one's files go too.
-        Generation.objects.filter(pk=generation.pk).delete()
+    # Every image, not only those this user is shown: a hidden one's files go too.
+    Generation.objects.filter(pk=generation.pk).delete()
 
 
 def report_image(user, image: OutputImage, reason: str) -> Report | None:

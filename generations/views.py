@@ -26,7 +26,8 @@ from generations.presenters import download_name, generation_data
 from playground import health
 
 
-def _wants_json(request: HttpRequest) -> bool:
+def wants_json(request: HttpRequest) -> bool:
+    """Whether the client asked for the JSON form of a page (Accept: application/json)."""
     return request.get_preferred_type(["text/html", "application/json"]) == "application/json"
 
 
@@ -43,7 +44,7 @@ def playground(request: HttpRequest) -> HttpResponse:
                 return redirect("generations:detail", pk=generations[0].pk)
     else:
         form = GenerationForm(initial=_initial_from(request))
-    recent = (Generation.objects.visible_to(request.user).filter(owner=request.user)
+    recent = (Generation.objects.filter(owner=request.user)
               .prefetch_related(_listed_images(request.user))[:6])
     return render(request, "generations/playground.html", {
         "form": form,
@@ -87,7 +88,7 @@ def _visible_generation(request: HttpRequest, pk: int) -> Generation:
 def generation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     generation = _visible_generation(request, pk)
     data = generation_data(generation, request.user)
-    if _wants_json(request):
+    if wants_json(request):
         return JsonResponse(data)
     batch = []
     if generation.batch:
@@ -98,10 +99,6 @@ def generation_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "generation": generation,
         "data": data,
         "batch": batch,
-        "batch_total": sum(member.cost for member in batch),
-        "can_manage": generation.can_manage(request.user),
-        "visibility_form": VisibilityForm(initial={"visibility": generation.visibility}),
-        "report_form": ReportForm(),
     })
 
 
@@ -115,9 +112,9 @@ def gallery(request: HttpRequest) -> HttpResponse:
         cleaned = {name: value for name, value in filters.cleaned_data.items()
                    if name not in filters.errors}
         for name, errors in filters.errors.items():
-            label = filters.fields[name].label or name if name in filters.fields else ""
-            messages.warning(request, f"{label}: {' '.join(errors)}" if label else
-                             " ".join(errors))
+            field = filters.fields.get(name)  # None for errors of the whole form
+            prefix = f"{field.label or name}: " if field else ""
+            messages.warning(request, prefix + " ".join(errors))
     page = gallery_query.gallery_page(request.user, cleaned)
     context = {"page": page, "filters": filters, "cleaned": cleaned,
                "query": _query_without(request, "after", "before", "partial")}
@@ -140,7 +137,7 @@ def favourite(request: HttpRequest, pk: int) -> HttpResponse:
     generation = _visible_generation(request, pk)
     starred = sharing.set_favourite(request.user, generation,
                                     request.POST.get("favourite", "1") == "1")
-    if _wants_json(request):
+    if wants_json(request):
         return JsonResponse({"id": generation.pk, "favourite": starred})
     return _back(request, generation)
 
