@@ -14,10 +14,10 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from playground import healthcheck
 
 GRACE_SECONDS = 15.0
 READY_TIMEOUT_SECONDS = 60.0
@@ -39,6 +39,31 @@ class Launcher:
     def start(self, child: Child) -> None:
         # The argv is built from sys.executable and fixed arguments, never from input.
         child.process = subprocess.Popen(child.argv, cwd=self.cwd, start_new_session=True)  # noqa: S603
+
+    def stop_on_signals(self) -> None:
+        """Ctrl-C (SIGINT) and SIGTERM set `stopping`; the supervisor then stops the children."""
+
+        def on_signal(signum, frame) -> None:
+            self.stopping.set()
+
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
+
+    def wait_until_healthy(self, child: Child, url: str, *, host: str | None = None,
+                           timeout: float = READY_TIMEOUT_SECONDS) -> bool:
+        """Poll a health URL until it answers 200.
+
+        False when the child dies, the timeout passes, or a signal asks to stop (then
+        `stopping` is set, and the caller should stop quietly rather than report a failure).
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self.stopping.is_set():
+            if child.process is None or child.process.poll() is not None:
+                return False
+            if healthcheck.probe(url, host=host, timeout=2):
+                return True
+            self.stopping.wait(0.2)
+        return False
 
     def stop_all(self) -> None:
         """SIGTERM every child, then SIGKILL whatever is still in its group."""
@@ -76,18 +101,9 @@ def signal_group(process: subprocess.Popen, signum: int) -> None:
         os.killpg(process.pid, signum)
 
 
-def wait_for_http(url: str, timeout: float, process: subprocess.Popen | None = None) -> bool:
-    """Poll a URL until it answers, the process dies, or the timeout passes."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            return False
-        try:
-            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - our own loopback URL
-                return True
-        except (urllib.error.URLError, OSError):
-            time.sleep(0.2)
-    return False
+def shown_host(host: str) -> str:
+    """The address to print for a listening host: a wildcard one is reached on loopback."""
+    return "127.0.0.1" if host in {"0.0.0.0", "::"} else host  # noqa: S104
 
 
 def run(*, host: str, port: int, simulated: bool, simulator_port: int, base_dir: Path,
@@ -105,39 +121,33 @@ def run(*, host: str, port: int, simulated: bool, simulator_port: int, base_dir:
     web = Child("web server", [python, manage, "runserver", f"{host}:{port}", "--noreload"])
     children.append(web)
     launcher = Launcher(children=children, cwd=base_dir)
-
-    def on_signal(signum, frame) -> None:
-        launcher.stopping.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    status = 1
+    launcher.stop_on_signals()
+    shown = shown_host(host)
     try:
         for child in children:
             if launcher.stopping.is_set():
-                break
+                return 0
             launcher.start(child)
-            if child is simulator and not wait_for_http(
-                    f"http://127.0.0.1:{simulator_port}/healthz", READY_TIMEOUT_SECONDS,
-                    child.process):
+            if child is simulator and not launcher.wait_until_healthy(
+                    child, f"http://127.0.0.1:{simulator_port}/healthz"):
+                if launcher.stopping.is_set():
+                    return 0
                 print("The simulator did not start; is port "
                       f"{simulator_port} free? (set SIMULATOR_PORT)", flush=True)
                 return 1
-        shown_host = "127.0.0.1" if host in {"0.0.0.0", "::"} else host  # noqa: S104
-        if not launcher.stopping.is_set() and wait_for_http(
-                f"http://{shown_host}:{port}/healthz", READY_TIMEOUT_SECONDS, web.process):
-            print("\n" + "=" * 72, flush=True)
-            print(f"Kontext Playground is running at http://{shown_host}:{port}/", flush=True)
-            print(admin_message, flush=True)
-            if simulated:
-                print(f"No WAVESPEED_API_KEY is set: the simulator on port {simulator_port} "
-                      "stands in for the API.", flush=True)
-            print("Press Ctrl-C to stop.", flush=True)
-            print("=" * 72 + "\n", flush=True)
-        elif not launcher.stopping.is_set():
+        if not launcher.wait_until_healthy(web, f"http://{shown}:{port}/healthz"):
+            if launcher.stopping.is_set():
+                return 0
             print(f"The web server did not start; is port {port} free? (set PORT)", flush=True)
             return 1
-        status = launcher.watch()
+        print("\n" + "=" * 72, flush=True)
+        print(f"Kontext Playground is running at http://{shown}:{port}/", flush=True)
+        print(admin_message, flush=True)
+        if simulated:
+            print(f"No WAVESPEED_API_KEY is set: the simulator on port {simulator_port} "
+                  "stands in for the API.", flush=True)
+        print("Press Ctrl-C to stop.", flush=True)
+        print("=" * 72 + "\n", flush=True)
+        return launcher.watch()
     finally:
         launcher.stop_all()
-    return status

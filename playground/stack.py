@@ -99,10 +99,9 @@ def ensure_database(database_url: str) -> bool:
     config = dj_database_url.parse(database_url)
     if config["ENGINE"] != "django.db.backends.postgresql":
         return False
-    params = {"host": config.get("HOST") or None, "port": config.get("PORT") or None,
-              "user": config.get("USER") or None, "password": config.get("PASSWORD") or None}
+    params = {k.lower(): config[k] for k in ("HOST", "PORT", "USER", "PASSWORD") if config.get(k)}
     with psycopg.connect(dbname="postgres", autocommit=True, connect_timeout=10,
-                         **{k: v for k, v in params.items() if v}) as connection:
+                         **params) as connection:
         exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s",
                                     [config["NAME"]]).fetchone()
         if exists:
@@ -117,9 +116,10 @@ def children_for(environ: Mapping[str, str]) -> list[launcher.Child]:
     if not env_str("WAVESPEED_API_KEY", environ=environ):
         children.append(launcher.Child("simulator", native_argv(service("simulator").command)))
     children.append(launcher.Child("web", native_argv(service("web").command)))
+    worker = service("worker")
     workers = env_int("STACK_WORKERS", 2, minimum=1, maximum=64, environ=environ)
     for number in range(1, workers + 1):
-        children.append(launcher.Child(f"worker-{number}", native_argv(service("worker").command)))
+        children.append(launcher.Child(f"worker-{number}", native_argv(worker.command)))
     return children
 
 
@@ -168,17 +168,13 @@ def run(environ: MutableMapping[str, str] | None = None) -> int:
         print(f"PostgreSQL does not answer at DATABASE_URL ({type(error).__name__}): {error}",
               flush=True)
         return 1
-    for argv in (native_argv(COLLECTSTATIC), native_argv(service("migrate").command)):
+    one_shots = [COLLECTSTATIC, *(s.command for s in SERVICES if s.one_shot)]
+    for argv in map(native_argv, one_shots):
         if _one_shot(argv) != 0:
             print(f"{' '.join(argv[1:])} failed; not starting the stack", flush=True)
             return 1
     stack = launcher.Launcher(children=children_for(environ), cwd=BASE_DIR)
-
-    def on_signal(signum, frame) -> None:
-        stack.stopping.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    stack.stop_on_signals()
     try:
         return _start_and_supervise(stack, environ)
     finally:
@@ -191,30 +187,23 @@ def _start_and_supervise(stack: launcher.Launcher, environ: Mapping[str, str]) -
             return 0
         stack.start(child)
         print(f"{child.name} started (pid {child.process.pid})", flush=True)
-        if child.name == "simulator" and not _wait(
-                f"http://127.0.0.1:{environ['SIMULATOR_PORT']}/healthz", None, stack, child):
+        if child.name == "simulator" and not stack.wait_until_healthy(
+                child, f"http://127.0.0.1:{environ['SIMULATOR_PORT']}/healthz"):
+            if stack.stopping.is_set():
+                return 0
             print("The simulator did not start; is SIMULATOR_PORT free?", flush=True)
             return 1
-        if child.name == "web" and not _wait(healthcheck.default_url(environ),
-                                             healthcheck.default_host(environ), stack, child):
+        if child.name == "web" and not stack.wait_until_healthy(
+                child, healthcheck.default_url(environ), host=healthcheck.default_host(environ)):
+            if stack.stopping.is_set():
+                return 0
             print("The web server did not become healthy; is PORT free?", flush=True)
             return 1
-    shown = "127.0.0.1" if environ["HOST"] in {"0.0.0.0", "::"} else environ["HOST"]  # noqa: S104
-    print(f"Kontext Playground stack is running at http://{shown}:{environ['PORT']}/ with "
+    print(f"Kontext Playground stack is running at "
+          f"http://{launcher.shown_host(environ['HOST'])}:{environ['PORT']}/ with "
           f"{sum(c.name.startswith('worker') for c in stack.children)} workers. "
           "Press Ctrl-C to stop.", flush=True)
     return supervise(stack)
-
-
-def _wait(url: str, host: str | None, stack: launcher.Launcher, child: launcher.Child) -> bool:
-    deadline = time.monotonic() + launcher.READY_TIMEOUT_SECONDS
-    while time.monotonic() < deadline and not stack.stopping.is_set():
-        if child.process.poll() is not None:
-            return False
-        if healthcheck.probe(url, host=host, timeout=2):
-            return True
-        time.sleep(0.2)
-    return False
 
 
 if __name__ == "__main__":
