@@ -31,26 +31,32 @@ class OutputImageInline(admin.TabularInline):
         return _thumbnail_tag(image)
 
     def get_queryset(self, request):
-        return _images_for(request, super().get_queryset(request))
+        return super().get_queryset(request).visible_to(request.user)
 
 
-# The provider's output URLs need no key to open: only moderators see them here.
-PROVIDER_URL_FIELDS = ("output_urls", "source_url")
+class SiteRulesAdmin(admin.ModelAdmin):
+    """The admin follows the site's rule: staff who are not moderators see what the team sees,
+    and not the provider's output URLs, which open without a key."""
 
+    provider_url_fields = ("output_urls", "source_url")
 
-def _without_provider_urls(request, fields) -> tuple:
-    if is_moderator(request.user):
-        return tuple(fields)
-    return tuple(name for name in fields if name not in PROVIDER_URL_FIELDS)
+    def get_queryset(self, request):
+        return super().get_queryset(request).visible_to(request.user)
 
+    def get_fields(self, request, obj=None):
+        return self._without_provider_urls(request, super().get_fields(request, obj))
 
-def _images_for(request, queryset):
-    """The admin follows the site's rule: staff who are not moderators see what the team sees."""
-    return queryset if is_moderator(request.user) else queryset.visible_to(request.user)
+    def get_readonly_fields(self, request, obj=None):
+        return self._without_provider_urls(request, super().get_readonly_fields(request, obj))
+
+    def _without_provider_urls(self, request, fields) -> tuple:
+        if is_moderator(request.user):
+            return tuple(fields)
+        return tuple(name for name in fields if name not in self.provider_url_fields)
 
 
 @admin.register(Generation)
-class GenerationAdmin(admin.ModelAdmin):
+class GenerationAdmin(SiteRulesAdmin):
     list_display = ("id", "short_prompt", "owner", "status", "visibility", "aspect_ratio", "seed",
                     "cost", "inference_ms", "created_at")
     list_filter = ("status", "visibility", "aspect_ratio", "safety_tolerance", "created_at")
@@ -75,21 +81,9 @@ class GenerationAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False  # generations are made through the playground, which sends them
 
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        if is_moderator(request.user):
-            return queryset
-        return queryset.visible_to(request.user)
-
-    def get_fields(self, request, obj=None):
-        return _without_provider_urls(request, super().get_fields(request, obj))
-
-    def get_readonly_fields(self, request, obj=None):
-        return _without_provider_urls(request, super().get_readonly_fields(request, obj))
-
 
 @admin.register(OutputImage)
-class OutputImageAdmin(admin.ModelAdmin):
+class OutputImageAdmin(SiteRulesAdmin):
     list_display = ("id", "preview", "generation", "index", "width", "height", "nsfw",
                     "moderation", "created_at")
     list_filter = ("moderation", "nsfw", "format", "created_at")
@@ -111,15 +105,6 @@ class OutputImageAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False
 
-    def get_queryset(self, request):
-        return _images_for(request, super().get_queryset(request))
-
-    def get_fields(self, request, obj=None):
-        return _without_provider_urls(request, super().get_fields(request, obj))
-
-    def get_readonly_fields(self, request, obj=None):
-        return _without_provider_urls(request, super().get_readonly_fields(request, obj))
-
     def get_actions(self, request):
         actions = super().get_actions(request)
         if not is_moderator(request.user):
@@ -136,19 +121,19 @@ class OutputImageAdmin(admin.ModelAdmin):
         return self._decide(request, queryset, "reject")
 
     def _decide(self, request, queryset, action: str):
-        verb = "approved" if action == "approve" else "rejected"
         ids = list(queryset.values_list("pk", flat=True))
         if request.POST.get("confirm_count") != str(len(ids)):
             # As in the queue, a decision on many images first says how many.
+            verb = action.capitalize()
             return TemplateResponse(request, "admin/generations/confirm_decision.html", {
                 **self.admin_site.each_context(request), "opts": self.model._meta,
-                "ids": ids, "count": len(ids), "action": f"{action}_images",
-                "verb": "Approve" if action == "approve" else "Reject",
-                "title": f"{'Approve' if action == 'approve' else 'Reject'} {len(ids)} images?",
+                "ids": ids, "count": len(ids), "action": f"{action}_images", "verb": verb,
+                "title": f"{verb} {len(ids)} images?",
             })
         # The same service as the queue: one audit row per image that changed.
         changed = moderation.decide(request.user, ids, action)
-        self.message_user(request, f"{changed} image(s) {verb}.", messages.SUCCESS)
+        self.message_user(request, f"{changed} image(s) {moderation.PAST_TENSE[action]}.",
+                          messages.SUCCESS)
         return None
 
 

@@ -24,6 +24,7 @@ from generations.models import (
 )
 
 DECISIONS = {"approve": Moderation.APPROVED, "reject": Moderation.REJECTED}
+PAST_TENSE = {"approve": "approved", "reject": "rejected"}
 NOTE_MAX = 2000
 
 
@@ -40,19 +41,27 @@ class QueueItem:
         return found or ["Held for review"]
 
 
-def pending_images() -> QuerySet[OutputImage]:
-    """Images awaiting a decision, oldest first, with what the queue shows of each."""
+def _as_reviewed() -> QuerySet[OutputImage]:
+    """Images with what a review shows of each: prompt, author and open reports."""
     open_reports = Report.objects.filter(resolved_at__isnull=True).order_by("created_at")
-    return (OutputImage.objects.filter(moderation=Moderation.PENDING)
-            .select_related("generation__owner")
-            .prefetch_related(Prefetch("reports", queryset=open_reports, to_attr="open_reports"))
-            .order_by("created_at", "pk"))
+    return (OutputImage.objects.select_related("generation__owner")
+            .prefetch_related(Prefetch("reports", queryset=open_reports, to_attr="open_reports")))
+
+
+def _item(image: OutputImage) -> QueueItem:
+    return QueueItem(image=image, flagged_by_api=image.nsfw, reports=image.open_reports)
 
 
 def queue_items(limit: int = 200) -> list[QueueItem]:
-    """The queue: one item per image, however many reports it has."""
-    return [QueueItem(image=image, flagged_by_api=image.nsfw, reports=image.open_reports)
-            for image in pending_images()[:limit]]
+    """The queue, oldest first: one item per image, however many reports it has."""
+    pending = _as_reviewed().filter(moderation=Moderation.PENDING).order_by("created_at", "pk")
+    return [_item(image) for image in pending[:limit]]
+
+
+def queue_item(image_id: int) -> QueueItem | None:
+    """One image as the review shows it, whatever its state (for its own page)."""
+    image = _as_reviewed().filter(pk=image_id).first()
+    return None if image is None else _item(image)
 
 
 def pending_count() -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from generations import moderation
 from generations.models import Moderation, OutputImage
 from generations.presenters import image_data
+from generations.views import wants_json
 
 # Logged-in people without the permission get 403; anonymous visitors the login page.
 moderators_only = permission_required("generations.review_image", raise_exception=True)
@@ -76,12 +77,13 @@ def queue(request: HttpRequest) -> HttpResponse:
 @require_GET
 @moderators_only
 def item(request: HttpRequest, pk: int) -> HttpResponse:
-    image = get_object_or_404(OutputImage.objects.select_related("generation__owner"), pk=pk)
-    reports = list(image.reports.filter(resolved_at__isnull=True).order_by("created_at"))
-    queued = moderation.QueueItem(image=image, flagged_by_api=image.nsfw, reports=reports)
-    following = moderation.next_pending_after(image.pk)
+    queued = moderation.queue_item(pk)
+    if queued is None:
+        raise Http404("No such image.")
+    image = queued.image
     return render(request, "moderation/item.html", {
-        "item": queued, "data": image_data(image, request.user), "next_image": following,
+        "item": queued, "data": image_data(image, request.user),
+        "next_image": moderation.next_pending_after(image.pk),
         "decisions": image.decisions.all()[:20], "tab": "queue",
     })
 
@@ -93,13 +95,13 @@ def decide(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     form = DecisionForm(request.POST)
     note = form.cleaned_data["note"] if form.is_valid() else ""
     changed = moderation.decide(request.user, [image.pk], action, note)
-    image.refresh_from_db()
     following = moderation.next_pending_after(image.pk)
-    if request.get_preferred_type(["text/html", "application/json"]) == "application/json":
-        return JsonResponse({"id": image.pk, "moderation": image.moderation,
+    if wants_json(request):
+        # Decided or already so: either way the image is now in the decision's state.
+        return JsonResponse({"id": image.pk, "moderation": moderation.DECISIONS[action],
                              "changed": bool(changed),
                              "next_id": following.pk if following else None})
-    verb = "approved" if action == "approve" else "rejected"
+    verb = moderation.PAST_TENSE[action]
     if changed:
         messages.success(request, f"Image {image.pk} {verb}.")
     else:
@@ -113,28 +115,27 @@ def decide(request: HttpRequest, pk: int, action: str) -> HttpResponse:
 @moderators_only
 def bulk(request: HttpRequest) -> HttpResponse:
     form = BulkDecisionForm(request.POST)
-    wants_json = request.get_preferred_type(["text/html", "application/json"]) == (
-        "application/json")
-    if not wants_json and not form.is_valid() and _only_the_count_is_off(form):
+    as_json = wants_json(request)
+    if not as_json and not form.is_valid() and _only_the_count_is_off(form):
         # Without the page's script nobody counted: ask, with the count, before deciding.
         images = form.cleaned_data["images"]
         return render(request, "moderation/confirm_bulk.html", {
             "images": images, "count": len(images), "action": form.cleaned_data["action"],
-            "note": form.cleaned_data.get("note", ""), "tab": "queue"})
+            "note": form.cleaned_data.get("note", "")})
     if not form.is_valid():
         for errors in form.errors.values():
             messages.error(request, " ".join(errors))
         answer = {"errors": form.errors}
         status = 400
     else:
-        changed = moderation.decide(request.user, form.cleaned_data["images"],
-                                    form.cleaned_data["action"], form.cleaned_data["note"])
-        verb = "approved" if form.cleaned_data["action"] == "approve" else "rejected"
-        messages.success(request, f"{changed} image{'s' if changed != 1 else ''} {verb}.")
-        answer = {"changed": changed, "moderation": moderation.DECISIONS[
-            form.cleaned_data["action"]]}
+        action = form.cleaned_data["action"]
+        changed = moderation.decide(request.user, form.cleaned_data["images"], action,
+                                    form.cleaned_data["note"])
+        messages.success(request, f"{changed} image{'s' if changed != 1 else ''} "
+                                  f"{moderation.PAST_TENSE[action]}.")
+        answer = {"changed": changed, "moderation": moderation.DECISIONS[action]}
         status = 200
-    if wants_json:
+    if as_json:
         return JsonResponse(answer, status=status)
     return redirect(reverse("moderation:queue"))
 

@@ -11,7 +11,7 @@ from django.db.models import Count, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from generations.budgets import month_start, spent_this_month
+from generations.budgets import month_start
 from generations.models import Budget, Generation
 
 
@@ -46,12 +46,12 @@ def usage_report(days: int = 30) -> UsageReport:
     now = timezone.now()
     billable = Generation.objects.billable()
     start_day = timezone.localdate(now) - timedelta(days=days - 1)
-    per_day = dict(
-        (row["day"], (row["amount"], row["images"]))
+    per_day = {
+        row["day"]: (row["amount"], row["images"])
         for row in billable.filter(created_at__date__gte=start_day)
         .annotate(day=TruncDate("created_at")).values("day")
         .annotate(amount=Sum("cost"), images=Count("id")).order_by()
-    )
+    }
     busiest = max((amount for amount, _ in per_day.values()), default=Decimal("0"))
     day_rows = []
     for offset in range(days):
@@ -76,8 +76,8 @@ def usage_report(days: int = 30) -> UsageReport:
     user_rows.sort(key=lambda row: (-row.amount, row.username))
     team = Budget.objects.filter(scope=Budget.Scope.TEAM).first()
     return UsageReport(
-        month_total=spent_this_month(None, now),
-        month_images=month.count(),
+        month_total=sum((amount for amount, _ in per_user.values()), Decimal("0")),
+        month_images=sum(images for _, images in per_user.values()),
         team_limit=team.monthly_limit if team else None,
         days=day_rows,
         users=user_rows,
