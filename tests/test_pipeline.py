@@ -27,6 +27,24 @@ def generate(owner, **changes) -> Generation:
     return generation
 
 
+def sweep(generation: Generation, **changes) -> None:
+    """Make a generation due (with any other changes), run one sweep, read it back."""
+    Generation.objects.filter(pk=generation.pk).update(**{"next_check_at": timezone.now(),
+                                                          **changes})
+    sweeper.sweep_once(timezone.now())
+    generation.refresh_from_db()
+
+
+def seconds_ago(seconds: float):
+    """A moment just over `seconds` ago."""
+    return timezone.now() - timedelta(seconds=seconds + 1)
+
+
+def lose_before_sending(self, inputs, **kwargs):
+    """A submit whose answer never came, and that never reached the API."""
+    raise ws.AmbiguousSubmitError("read timed out")
+
+
 def test_a_generation_runs_to_completion_with_its_image_stored(alice, simulator, sync_tasks):
     generation = generate(alice)
     assert generation.status == S.COMPLETED, generation.error
@@ -97,10 +115,7 @@ def test_a_prediction_that_never_finishes_times_out(alice, simulator, enqueued, 
     settings.GENERATION_DEADLINE_SECONDS = 60
     generation = generate(alice, prompt="[latency=3600] a very slow one")
     lifecycle.submit(generation.pk)
-    Generation.objects.filter(pk=generation.pk).update(
-        submitted_at=timezone.now() - timedelta(seconds=61), next_check_at=timezone.now())
-    sweeper.sweep_once(timezone.now())
-    generation.refresh_from_db()
+    sweep(generation, submitted_at=seconds_ago(60))
     assert generation.status == S.TIMED_OUT
     assert "within 1 minutes" in generation.error
 
@@ -120,9 +135,7 @@ def test_an_unconfirmed_submit_is_settled_through_the_list_not_resent(
     generation.refresh_from_db()
     assert generation.status == S.SUBMITTING
     assert generation.submit_ambiguous
-    Generation.objects.filter(pk=generation.pk).update(next_check_at=timezone.now())
-    sweeper.sweep_once(timezone.now())
-    generation.refresh_from_db()
+    sweep(generation)
     assert len(sent) == 1
     assert generation.status == S.PROCESSING
     assert generation.prediction_id == sent[0].id
@@ -143,17 +156,12 @@ def test_an_unconfirmed_submit_the_api_never_saw_is_sent_again(alice, simulator,
     generation = generate(alice)
     lifecycle.submit(generation.pk)
     # Within the grace period the list is asked again later, nothing is resent.
-    Generation.objects.filter(pk=generation.pk).update(next_check_at=timezone.now())
-    sweeper.sweep_once(timezone.now())
-    generation.refresh_from_db()
+    sweep(generation)
     assert generation.status == S.SUBMITTING and generation.submit_ambiguous
     assert len(calls) == 1
 
-    long_ago = timezone.now() - timedelta(seconds=lifecycle.SETTLE_GRACE_SECONDS + 1)
-    Generation.objects.filter(pk=generation.pk).update(
-        submitted_at=long_ago, unconfirmed_since=long_ago, next_check_at=timezone.now())
-    sweeper.sweep_once(timezone.now())
-    generation.refresh_from_db()
+    long_ago = seconds_ago(lifecycle.SETTLE_GRACE_SECONDS)
+    sweep(generation, submitted_at=long_ago, unconfirmed_since=long_ago)
     assert generation.status == S.QUEUED
     lifecycle.submit(generation.pk)
     generation.refresh_from_db()
@@ -163,9 +171,6 @@ def test_an_unconfirmed_submit_the_api_never_saw_is_sent_again(alice, simulator,
 
 def test_an_unconfirmed_submit_that_cannot_be_checked_fails_without_a_resend(
         alice, simulator, enqueued, monkeypatch):
-    def lose_before_sending(self, inputs, **kwargs):
-        raise ws.AmbiguousSubmitError("read timed out")
-
     def list_unreachable(self, **kwargs):
         raise ws.NetworkError("connection refused")
 
@@ -173,11 +178,8 @@ def test_an_unconfirmed_submit_that_cannot_be_checked_fails_without_a_resend(
     monkeypatch.setattr(ws.WaveSpeedClient, "list_predictions", list_unreachable)
     generation = generate(alice)
     lifecycle.submit(generation.pk)
-    long_ago = timezone.now() - timedelta(seconds=lifecycle.SETTLE_GRACE_SECONDS + 1)
-    Generation.objects.filter(pk=generation.pk).update(
-        submitted_at=long_ago, unconfirmed_since=long_ago, next_check_at=timezone.now())
-    sweeper.sweep_once(timezone.now())
-    generation.refresh_from_db()
+    long_ago = seconds_ago(lifecycle.SETTLE_GRACE_SECONDS)
+    sweep(generation, submitted_at=long_ago, unconfirmed_since=long_ago)
     assert generation.status == S.FAILED
     assert "charge twice" in generation.error
     assert generation.submit_attempts == 1
@@ -186,15 +188,13 @@ def test_an_unconfirmed_submit_that_cannot_be_checked_fails_without_a_resend(
 def test_a_claim_that_outlived_its_worker_waits_the_grace_before_any_resend(
         alice, simulator, enqueued):
     generation = generate(alice)
-    long_ago = timezone.now() - timedelta(seconds=lifecycle.SUBMIT_CLAIM_SECONDS + 1)
+    long_ago = seconds_ago(lifecycle.SUBMIT_CLAIM_SECONDS)
     # Claimed long ago and never answered: the worker died mid-request, or is still in it.
-    Generation.objects.filter(pk=generation.pk).update(
-        status=S.SUBMITTING, submitted_at=long_ago, next_check_at=long_ago)
-    sweeper.sweep_once(timezone.now())
-    generation.refresh_from_db()
+    sweep(generation, status=S.SUBMITTING, submitted_at=long_ago, next_check_at=long_ago)
     assert generation.status == S.SUBMITTING and generation.submit_ambiguous
     assert generation.unconfirmed_since is not None
-    assert ("submit", generation.pk) not in enqueued[1:]
+    # The grace counts from now, not from the claim: nothing can be resent for two minutes.
+    assert timezone.now() - generation.unconfirmed_since < timedelta(minutes=1)
 
 
 def test_settling_does_not_adopt_a_twin_generations_prediction(alice, simulator, enqueued,
@@ -203,15 +203,10 @@ def test_settling_does_not_adopt_a_twin_generations_prediction(alice, simulator,
     lifecycle.submit(twin.pk)
     twin.refresh_from_db()
 
-    def lose_before_sending(self, inputs, **kwargs):
-        raise ws.AmbiguousSubmitError("read timed out")
-
     monkeypatch.setattr(ws.WaveSpeedClient, "submit", lose_before_sending)
     generation = generate(alice)  # the very same inputs as the twin
     lifecycle.submit(generation.pk)
-    Generation.objects.filter(pk=generation.pk).update(next_check_at=timezone.now())
-    sweeper.sweep_once(timezone.now())
-    generation.refresh_from_db()
+    sweep(generation)
     assert generation.status == S.SUBMITTING
     assert generation.prediction_id == ""
 
@@ -231,8 +226,7 @@ def test_a_rate_limited_submit_waits_and_is_sent_again(alice, simulator, enqueue
     generation.refresh_from_db()
     assert generation.status == S.QUEUED
     assert generation.next_check_at > timezone.now() + timedelta(seconds=1.5)
-    Generation.objects.filter(pk=generation.pk).update(next_check_at=timezone.now())
-    sweeper.sweep_once(timezone.now())
+    sweep(generation)
     assert ("submit", generation.pk) in enqueued
     lifecycle.submit(generation.pk)
     generation.refresh_from_db()
@@ -242,18 +236,14 @@ def test_a_rate_limited_submit_waits_and_is_sent_again(alice, simulator, enqueue
 
 def test_a_lost_submit_task_is_enqueued_again_by_the_sweeper(alice, simulator, enqueued):
     generation = generate(alice)
-    Generation.objects.filter(pk=generation.pk).update(
-        next_check_at=timezone.now() - timedelta(seconds=1))
-    sweeper.sweep_once(timezone.now())
+    sweep(generation, next_check_at=seconds_ago(0))
     assert enqueued.count(("submit", generation.pk)) == 2  # once on create, once recovered
 
 
 def test_a_stalled_download_is_started_again(alice, simulator, enqueued, settings):
     generation = generate(alice)
-    stale = timezone.now() - timedelta(seconds=settings.INGEST_STALE_SECONDS + 1)
-    Generation.objects.filter(pk=generation.pk).update(
-        status=S.DOWNLOADING, ingest_started_at=stale, output_urls=["http://x/0.png"])
-    sweeper.sweep_once(timezone.now())
+    sweep(generation, status=S.DOWNLOADING, output_urls=["http://x/0.png"],
+          ingest_started_at=seconds_ago(settings.INGEST_STALE_SECONDS))
     assert ("ingest", generation.pk) in enqueued
 
 
