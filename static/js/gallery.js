@@ -12,11 +12,14 @@
   // ---- Filters -------------------------------------------------------------------------
   var more = document.getElementById("filters-more");
   var count = document.getElementById("filters-count");
-  var extraFields = more.querySelectorAll("select, input");
+  // A filter at its default (empty, unticked, or the newest-first order) changes nothing.
+  function isDefault(field) {
+    if (field.type === "checkbox") return !field.checked;
+    return !field.value || (field.name === "sort" && field.value === "newest");
+  }
   var active = 0;
-  extraFields.forEach(function (field) {
-    if (field.name === "sort") { if (field.value && field.value !== "newest") active += 1; return; }
-    if (field.type === "checkbox" ? field.checked : field.value) active += 1;
+  more.querySelectorAll("select, input").forEach(function (field) {
+    if (!isDefault(field)) active += 1;
   });
   count.textContent = active ? "(" + active + " on)" : "";
   if (!active && window.matchMedia("(max-width: 760px)").matches) more.open = false;
@@ -28,10 +31,7 @@
   form.addEventListener("submit", function () {
     // A short, shareable URL: empty filters and the default order are left out.
     form.querySelectorAll("input, select").forEach(function (field) {
-      var empty = field.type === "checkbox" ? !field.checked : !field.value;
-      if (field.name && (empty || (field.name === "sort" && field.value === "newest"))) {
-        field.disabled = true;
-      }
+      if (field.name && isDefault(field)) field.disabled = true;
     });
   });
   window.addEventListener("pageshow", function () {
@@ -125,21 +125,15 @@
   }
 
   function imageView(image, data) {
-    var ratio = "ratio-" + data.aspect_ratio.replace(":", "x");
-    var alt = data.prompt.slice(0, 120);
+    var ratio = T.ratioClass(data);
+    var alt = T.altText(data);
     var figure = T.el("figure", "lightbox-figure");
     if (image.url && image.blurred) {
       figure.appendChild(T.revealBox(image, ratio, alt));
     } else if (image.url) {
       var frame = T.el("div", "lightbox-frame");
       if (image.color) frame.style.setProperty("--tile-color", image.color);
-      if (image.placeholder) {
-        var placeholder = T.el("img", "lightbox-placeholder");
-        placeholder.src = image.placeholder;
-        placeholder.alt = "";
-        placeholder.setAttribute("aria-hidden", "true");
-        frame.appendChild(placeholder);
-      }
+      if (image.placeholder) frame.appendChild(T.placeholderImg(image.placeholder, "lightbox-placeholder"));
       var img = T.el("img", "lightbox-image");
       img.width = image.width;
       img.height = image.height;
@@ -162,13 +156,11 @@
 
   function renderMedia(data) {
     if (!data.images.length) {
-      var box = T.el("div", "placeholder ratio-" + data.aspect_ratio.replace(":", "x"));
+      var box = T.el("div", "placeholder " + T.ratioClass(data));
       if (data.finished) {
         box.textContent = data.status === "completed" ? "No image is available to you." : data.status_label;
       } else {
-        var spinner = T.el("span", "spinner");
-        spinner.setAttribute("aria-hidden", "true");
-        box.append(spinner, T.el("span", "", data.status_label + "…"));
+        box.append(T.spinner(), T.el("span", "", data.status_label + "…"));
       }
       media.replaceChildren(box);
       return;
@@ -197,7 +189,7 @@
     row("Guidance scale", String(data.guidance_scale));
     row("Safety tolerance", data.safety_tolerance);
     row("Cost", money(data.cost) + (data.batch_size > 1 ? " (one of a batch of " + data.batch_size + ", " +
-        money(Number(data.cost) * data.batch_size) + " in all)" : ""));
+        money(data.batch_total) + " in all)" : ""));
     row("Inference", data.inference_ms ? seconds(data.inference_ms) : "–");
     row("Visibility", data.visibility === "private" ? "Private" : "Team");
     var model = T.el("code", "", data.model);
@@ -241,9 +233,7 @@
       prompt.textContent = tile.querySelector(".tile-prompt").textContent;
       params.replaceChildren();
       var box = T.el("div", "placeholder");
-      var spinner = T.el("span", "spinner");
-      spinner.setAttribute("aria-hidden", "true");
-      box.append(spinner, T.el("span", "", "Loading…"));
+      box.append(T.spinner(), T.el("span", "", "Loading…"));
       media.replaceChildren(box);
       shownId = null;
     }

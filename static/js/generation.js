@@ -1,5 +1,6 @@
 // A generation's page: follows its JSON form until it is finished, without reloading.
-// Tiles of its batch, reveal buttons and copy buttons are tiles.js's.
+// Tiles of its batch, reveal buttons and copy buttons are tiles.js's, except this page's own
+// tile in the batch strip: the page already fetches that JSON, so it fills that tile itself.
 (function () {
   "use strict";
   var T = window.KontextTiles;
@@ -13,10 +14,11 @@
   var images = document.getElementById("images");
   var inference = document.getElementById("inference");
   var delay = 1000;
+  var own = null;
 
   function figureFor(image, data) {
-    var ratio = "ratio-" + data.aspect_ratio.replace(":", "x");
-    var alt = data.prompt.slice(0, 120);
+    var ratio = T.ratioClass(data);
+    var alt = T.altText(data);
     var figure = T.el("figure", "output" + (image.blurred ? " is-blurred" : ""));
     figure.dataset.imageId = image.id;
     figure.dataset.moderation = image.moderation;
@@ -34,13 +36,7 @@
       figure.appendChild(link);
     } else {
       var removed = T.el("div", "removed " + ratio);
-      if (image.placeholder) {
-        var placeholder = T.el("img", "reveal-placeholder");
-        placeholder.src = image.placeholder;
-        placeholder.alt = "";
-        placeholder.setAttribute("aria-hidden", "true");
-        removed.appendChild(placeholder);
-      }
+      if (image.placeholder) removed.appendChild(T.placeholderImg(image.placeholder, "reveal-placeholder"));
       removed.appendChild(T.el("p", "", image.notice));
       figure.appendChild(removed);
     }
@@ -62,10 +58,13 @@
   function render(data) {
     badge.replaceChildren(T.badge(data.status, data.status_label));
     root.dataset.status = data.status;
+    if (own && (data.status !== own.dataset.status || data.finished)) T.fillTile(own, data);
+    if (data.images.length || data.finished) {
+      var waiting = document.getElementById("placeholder");
+      if (waiting) waiting.remove();
+    }
     data.images.forEach(function (image) {
       if (images.querySelector('[data-image-id="' + image.id + '"]')) return;
-      var placeholder = document.getElementById("placeholder");
-      if (placeholder) placeholder.remove();
       images.appendChild(figureFor(image, data));
     });
     if (data.inference_ms) inference.textContent = data.inference_ms + " ms";
@@ -74,8 +73,6 @@
       errorBox.hidden = false;
     }
     if (data.finished) {
-      var waiting = document.getElementById("placeholder");
-      if (waiting) waiting.remove();
       if (!data.images.length && data.status === "completed" && !document.getElementById("no-images")) {
         var none = T.el("p", "empty", "No image of this generation is available to you.");
         none.id = "no-images";
@@ -98,5 +95,12 @@
     });
   }
 
-  if (T.inFlight(root.dataset.status)) window.setTimeout(poll, 500);
+  if (T.inFlight(root.dataset.status)) {
+    // One poller per generation: take this page's tile over from tiles.js.
+    own = Array.prototype.filter.call(document.querySelectorAll(".batch .tile"), function (tile) {
+      return tile.dataset.jsonUrl === url;
+    })[0] || null;
+    if (own) delete own.dataset.following;
+    window.setTimeout(poll, 500);
+  }
 })();

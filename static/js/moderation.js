@@ -1,6 +1,8 @@
 // The moderation queue and item pages: reveal on demand, keyboard decisions, bulk decisions.
+// Decisions are posted with tiles.js's fetchJSON; each form's FormData carries its CSRF token.
 (function () {
   "use strict";
+  var T = window.KontextTiles;
 
   // Flagged images are fetched only when a moderator asks to see them.
   function reveal(media) {
@@ -21,10 +23,6 @@
   }
   function plainKey(event) {
     return !event.ctrlKey && !event.metaKey && !event.altKey && !typing(event);
-  }
-  function csrfToken() {
-    var field = document.querySelector("input[name=csrfmiddlewaretoken]");
-    return field ? field.value : "";
   }
   function label(state) {
     return state === "approved" ? "Approved" : state === "rejected" ? "Rejected" : state;
@@ -51,7 +49,6 @@
   var items = Array.prototype.slice.call(queue.querySelectorAll(".mod-item"));
   var bulkForm = document.getElementById("bulk-form");
   var bulkCount = document.getElementById("bulk-count");
-  var confirmCount = document.getElementById("bulk-confirm-count");
 
   function selected() {
     return items.filter(function (item) {
@@ -61,9 +58,7 @@
   }
   function updateCount() {
     if (!bulkCount) return;
-    var count = selected().length;
-    bulkCount.textContent = count + " selected";
-    confirmCount.value = String(count);
+    bulkCount.textContent = selected().length + " selected";
   }
   queue.addEventListener("change", function (event) {
     if (event.target.name === "images") updateCount();
@@ -95,14 +90,7 @@
   function decide(item, action) {
     var form = item.querySelector("form.mod-decide[action$='/" + action + "/']");
     if (!form || item.classList.contains("decided")) return;
-    var body = new FormData(form);
-    fetch(form.action, {
-      method: "POST", body: body, credentials: "same-origin",
-      headers: { Accept: "application/json", "X-CSRFToken": csrfToken() }
-    }).then(function (response) {
-      if (!response.ok) throw new Error("HTTP " + response.status);
-      return response.json();
-    }).then(function (data) {
+    T.fetchJSON(form.action, { method: "POST", body: new FormData(form) }).then(function (data) {
       markDecided(item, data.moderation);
       var next = nextUndecided(item, 1) || nextUndecided(item, -1);
       if (next && document.activeElement && document.activeElement.closest(".mod-item") === item) next.focus();
@@ -154,16 +142,11 @@
       if (!window.confirm(verb + " " + chosen.length + " image" + (chosen.length === 1 ? "" : "s") + "?")) return;
       var body = new FormData(bulkForm);
       body.set("action", action);
+      // The count the moderator just confirmed; the server refuses the decision if it is off.
       body.set("confirm_count", String(chosen.length));
-      fetch(bulkForm.action, {
-        method: "POST", body: body, credentials: "same-origin",
-        headers: { Accept: "application/json", "X-CSRFToken": csrfToken() }
-      }).then(function (response) {
-        return response.json().then(function (data) { return { ok: response.ok, data: data }; });
-      }).then(function (answer) {
-        if (!answer.ok) throw new Error("refused");
-        chosen.forEach(function (item) { markDecided(item, answer.data.moderation); });
-        bulkCount.textContent = answer.data.changed + " " + label(answer.data.moderation).toLowerCase();
+      T.fetchJSON(bulkForm.action, { method: "POST", body: body }).then(function (data) {
+        chosen.forEach(function (item) { markDecided(item, data.moderation); });
+        bulkCount.textContent = data.changed + " " + label(data.moderation).toLowerCase();
       }).catch(function () {
         bulkCount.textContent = "Nothing changed: the decision could not be saved.";
       });

@@ -14,6 +14,26 @@
 
   function inFlight(status) { return IN_FLIGHT.indexOf(status) !== -1; }
 
+  // A blurred preview behind the real image: decorative, so hidden from assistive technology.
+  function placeholderImg(src, className) {
+    var img = el("img", className);
+    img.src = src;
+    img.alt = "";
+    img.setAttribute("aria-hidden", "true");
+    return img;
+  }
+
+  function spinner() {
+    var node = el("span", "spinner");
+    node.setAttribute("aria-hidden", "true");
+    return node;
+  }
+
+  // The CSS class reserving a generation's aspect ratio, as the templates' ratio_class.
+  function ratioClass(data) { return "ratio-" + data.aspect_ratio.replace(":", "x"); }
+
+  function altText(data) { return data.prompt.slice(0, 120); }
+
   function fetchJSON(url, options) {
     var init = Object.assign({ credentials: "same-origin" }, options || {});
     init.headers = Object.assign({ Accept: "application/json" }, init.headers || {});
@@ -61,16 +81,10 @@
     var parts = [];
     if (image) {
       if (image.color) frame.dataset.color = image.color;
-      if (image.placeholder) {
-        var placeholder = el("img", "tile-placeholder");
-        placeholder.src = image.placeholder;
-        placeholder.alt = "";
-        placeholder.setAttribute("aria-hidden", "true");
-        parts.push(placeholder);
-      }
+      if (image.placeholder) parts.push(placeholderImg(image.placeholder, "tile-placeholder"));
       if (image.thumbnail_url && !image.blurred) {
         var thumb = el("img", "tile-image");
-        thumb.alt = data.prompt.slice(0, 120);
+        thumb.alt = altText(data);
         thumb.decoding = "async";
         thumb.src = image.thumbnail_url;
         parts.push(thumb);
@@ -81,9 +95,7 @@
       parts.push(el("span", "tile-empty", data.status === "completed" ? "No image" : data.status_label));
     } else {
       var waiting = el("span", "tile-empty");
-      var spinner = el("span", "spinner");
-      spinner.setAttribute("aria-hidden", "true");
-      waiting.append(spinner, " " + data.status_label + "…");
+      waiting.append(spinner(), " " + data.status_label + "…");
       parts.push(waiting);
     }
     frame.replaceChildren.apply(frame, parts);
@@ -94,12 +106,13 @@
   }
 
   // Follow one in-flight tile until its generation is finished, more slowly as time passes.
+  // Whoever removes the tile's data-following marker takes the polling over.
   function follow(tile) {
     if (tile.dataset.following) return;
     tile.dataset.following = "1";
     var delay = 1500;
     function poll() {
-      if (!tile.isConnected) return;
+      if (!tile.isConnected || !tile.dataset.following) return;
       fetchJSON(tile.dataset.jsonUrl).then(function (data) {
         if (data.status !== tile.dataset.status || data.finished) fillTile(tile, data);
         if (data.finished) { delete tile.dataset.following; return; }
@@ -126,13 +139,7 @@
   // A blurred image: its placeholder and a button; only the click fetches the real file.
   function revealBox(image, ratioClass, alt) {
     var box = el("div", "reveal-box " + (ratioClass || ""));
-    if (image.placeholder) {
-      var placeholder = el("img", "reveal-placeholder");
-      placeholder.src = image.placeholder;
-      placeholder.alt = "";
-      placeholder.setAttribute("aria-hidden", "true");
-      box.appendChild(placeholder);
-    }
+    if (image.placeholder) box.appendChild(placeholderImg(image.placeholder, "reveal-placeholder"));
     var button = el("button", "reveal-button");
     button.type = "button";
     button.dataset.src = image.url;
@@ -192,6 +199,7 @@
 
   window.KontextTiles = {
     el: el,
+    altText: altText,
     badge: badge,
     fetchJSON: fetchJSON,
     fillTile: fillTile,
@@ -199,7 +207,10 @@
     initTile: initTile,
     initTiles: initTiles,
     inFlight: inFlight,
+    placeholderImg: placeholderImg,
+    ratioClass: ratioClass,
     revealBox: revealBox,
+    spinner: spinner,
     watchImage: watchImage,
   };
   initTiles(document);

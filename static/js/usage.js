@@ -4,6 +4,5 @@
   document.querySelectorAll("[data-share]").forEach(function (bar) {
     var share = Math.max(0, Math.min(1, Number(bar.dataset.share) || 0));
     bar.style.setProperty("--share", String(share));
-    if (share > 0) bar.classList.add("is-filled");
   });
 })();
