@@ -96,12 +96,9 @@ def sweep_once(now: datetime) -> SweepResult:
 
 def _resubmit_due(now: datetime) -> int:
     due = list(Generation.objects.filter(status=S.QUEUED, next_check_at__lte=now)
-               .values_list("pk", flat=True)[:BATCH_SIZE])
-    for generation_id in due:
-        generation = Generation.objects.filter(pk=generation_id).first()
-        if generation is None:
-            continue  # deleted meanwhile
-        age = now - generation.created_at
+               .values_list("pk", "created_at")[:BATCH_SIZE])
+    for generation_id, created_at in due:
+        age = now - created_at
         if age > timedelta(seconds=settings.GENERATION_QUEUE_TIMEOUT_SECONDS):
             lifecycle.fail(generation_id, S.QUEUED,
                            "The API could not take this request for too long; try again later.")
