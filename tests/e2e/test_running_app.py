@@ -3,51 +3,34 @@
 from __future__ import annotations
 
 import io
-import re
-import time
 
 import pytest
 import requests
 from PIL import Image
 
-from tests.apprunner import ADMIN_PASSWORD, ADMIN_USER, RunningApp
+from tests.apprunner import (
+    ADMIN_USER,
+    RunningApp,
+    log_in,
+    submit_generation,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
 
-def logged_in(app) -> requests.Session:
-    session = requests.Session()
-    page = session.get(f"{app.url}/accounts/login/", timeout=10)
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
-    answer = session.post(f"{app.url}/accounts/login/", timeout=10, data={
-        "username": ADMIN_USER, "password": ADMIN_PASSWORD, "csrfmiddlewaretoken": token})
-    assert answer.url == f"{app.url}/", "login did not land on the playground"
-    return session
-
-
-def create(session: requests.Session, app, prompt: str, ratio: str = "1:1") -> str:
-    page = session.get(f"{app.url}/", timeout=10)
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
-    answer = session.post(f"{app.url}/", timeout=10, data={
-        "csrfmiddlewaretoken": token, "prompt": prompt, "aspect_ratio": ratio, "seed": "",
-        "guidance_scale": "3.5", "safety_tolerance": "2"})
-    assert re.search(r"/generations/\d+/$", answer.url), answer.text[:500]
-    return answer.url
-
-
 def wait_until_finished(session: requests.Session, url: str, timeout: float = 90) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def finished() -> dict | None:
         data = session.get(url, headers={"Accept": "application/json"}, timeout=10).json()
-        if data["finished"]:
-            return data
-        time.sleep(0.25)
-    raise AssertionError(f"not finished within {timeout}s: {data}")
+        return data if data["finished"] else None
+
+    return wait_for(finished, timeout, f"{url} finished", interval=0.25)
 
 
 def test_an_image_arrives_through_the_real_cluster(running_app):
-    session = logged_in(running_app)
-    page_url = create(session, running_app, "A tin robot watering tomatoes", ratio="9:16")
+    session = log_in(running_app)
+    page_url = submit_generation(session, running_app, "A tin robot watering tomatoes",
+                                 aspect_ratio="9:16")
     data = wait_until_finished(session, page_url)
     assert data["status"] == "completed", data
     [image] = data["images"]
@@ -59,8 +42,9 @@ def test_an_image_arrives_through_the_real_cluster(running_app):
 
 
 def test_many_generations_in_flight_all_complete_once(running_app):
-    session = logged_in(running_app)
-    urls = [create(session, running_app, f"Lantern number {n}") for n in range(12)]
+    session = log_in(running_app)
+    urls = [submit_generation(session, running_app, f"Lantern number {n}")
+            for n in range(12)]
     results = [wait_until_finished(session, url) for url in urls]
     assert [r["status"] for r in results] == ["completed"] * 12
     assert all(len(r["images"]) == 1 for r in results)
@@ -69,8 +53,9 @@ def test_many_generations_in_flight_all_complete_once(running_app):
 
 
 def test_files_are_not_served_to_anonymous_visitors(running_app):
-    session = logged_in(running_app)
-    data = wait_until_finished(session, create(session, running_app, "A locked door"))
+    session = log_in(running_app)
+    data = wait_until_finished(session, submit_generation(session, running_app,
+                                                          "A locked door"))
     anonymous = requests.get(running_app.url + data["images"][0]["url"], timeout=10,
                              allow_redirects=False)
     assert anonymous.status_code == 302
