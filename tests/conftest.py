@@ -8,7 +8,6 @@ see nothing. Tests read like sentences about them.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -16,7 +15,8 @@ import pytest
 from django_q.conf import Conf
 
 from generations.simulator.config import SimulatorConfig
-from generations.simulator.server import SimulatorServer, make_server
+from generations.simulator.server import SimulatorServer
+from tests.services import serving
 
 PASSWORD = "correct horse battery staple"
 
@@ -64,7 +64,7 @@ def maude(django_user_model):
 
 
 @pytest.fixture
-def client_for(client):
+def client_for():
     """A test client logged in as someone (or no one)."""
     from django.test import Client
 
@@ -83,13 +83,6 @@ def alice_client(client, alice):
     return client
 
 
-def start_simulator(config: SimulatorConfig) -> tuple[SimulatorServer, threading.Thread]:
-    server = make_server(config, host="127.0.0.1", port=0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    return server, thread
-
-
 @pytest.fixture
 def simulator_config() -> SimulatorConfig:
     """A fast simulator; tests replace fields to inject failures or faults."""
@@ -99,16 +92,11 @@ def simulator_config() -> SimulatorConfig:
 @pytest.fixture
 def simulator(simulator_config, settings) -> Iterator[SimulatorServer]:
     """A live simulator in this process, with the app pointed at it."""
-    server, thread = start_simulator(simulator_config)
-    settings.WAVESPEED_BASE_URL = server.url
-    settings.WAVESPEED_API_KEY = simulator_config.api_key
-    settings.POLL_INTERVAL_SECONDS = 0.1
-    try:
+    with serving(simulator_config) as server:
+        settings.WAVESPEED_BASE_URL = server.url
+        settings.WAVESPEED_API_KEY = simulator_config.api_key
+        settings.POLL_INTERVAL_SECONDS = 0.1
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""PostgreSQL and Redis for tests that need the real services.
+"""PostgreSQL and Redis for tests that need the real services, and a simulator in a thread.
 
 Locally a service that does not answer skips those tests (a fresh laptop has neither); in CI
 (CI=true), or when DATABASE_URL / REDIS_URL ask for the services, it fails them instead.
@@ -7,12 +7,16 @@ Locally a service that does not answer skips those tests (a fresh laptop has nei
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+
+from generations.simulator.config import SimulatorConfig
+from generations.simulator.server import SimulatorServer, make_server
 
 # Where tests create their own databases: the server of DATABASE_URL if it is PostgreSQL.
 DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/postgres"
@@ -21,10 +25,14 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 STACK_REDIS_DB = 14
 
 
+def in_ci() -> bool:
+    """True on a CI runner (CI set to a true value), where nothing may be skipped for lack."""
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
 def services_required() -> bool:
     """True when a missing service must fail the run rather than skip tests."""
-    ci = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes", "on"}
-    return ci or bool(os.environ.get("REDIS_URL")) or postgres_from_environment() is not None
+    return in_ci() or bool(os.environ.get("REDIS_URL")) or postgres_from_environment() is not None
 
 
 def unavailable(reason: str) -> None:
@@ -91,3 +99,17 @@ def flushed_redis_database(db: int) -> Iterator[str]:
     finally:
         client.flushdb()
         client.close()
+
+
+@contextmanager
+def serving(config: SimulatorConfig) -> Iterator[SimulatorServer]:
+    """A live simulator on a free loopback port, served from a thread for the duration."""
+    server = make_server(config, host="127.0.0.1", port=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

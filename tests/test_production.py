@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
-from tests.apprunner import ROOT
+from tests.apprunner import manage
 
 SECRET = "production-test-" + "s" * 60
 PRODUCTION = {
@@ -20,18 +17,6 @@ PRODUCTION = {
     "DATABASE_URL": "postgres://playground:pw@db.internal:5432/playground",
     "REDIS_URL": "redis://redis.internal:6379/0",
 }
-# Variables of this machine or this test run that must not leak into a subprocess's settings.
-CLEARED = ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL",
-           "AWS_STORAGE_BUCKET_NAME", "SECURE_SSL_REDIRECT", "SECURE_COOKIES")
-
-
-def manage(args: list[str], env_changes: dict[str, str], tmp_path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in CLEARED}
-    env.update({"PLAYGROUND_VAR_DIR": str(tmp_path), **env_changes})
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
-
-
 def settings_of(env_changes: dict[str, str], tmp_path, *names: str) -> dict:
     code = ("import json\nfrom django.conf import settings\n"
             f"print(json.dumps({{n: getattr(settings, n, None) for n in {names!r}}}, default=str))")
@@ -92,9 +77,8 @@ def test_a_bucket_switches_media_to_s3_and_keeps_credentials_out_of_settings(tmp
     env = {**PRODUCTION, "AWS_STORAGE_BUCKET_NAME": "team-media",
            "AWS_S3_ENDPOINT_URL": "https://s3.example.com", "AWS_S3_REGION_NAME": "eu-west-1",
            "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "very-secret-value"}
-    code = ("from django.conf import settings\nfrom django.core.files.storage import "
-            "default_storage\nprint(type(default_storage._wrapped if default_storage._setup() "
-            "is None else None).__name__)\nprint(repr({k: getattr(settings, k) "
+    code = ("from django.conf import settings\nfrom django.core.files.storage import storages\n"
+            "print(type(storages['default']).__name__)\nprint(repr({k: getattr(settings, k) "
             "for k in dir(settings) if k.isupper()}))")
     result = manage(["shell", "-v0", "-c", code], env, tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]

@@ -1,14 +1,10 @@
 """Settings come from the environment; a malformed value stops startup naming the variable."""
 
-import os
-import subprocess
-import sys
-
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from playground.env import env_bool, env_float, env_int, env_list, env_str
-from tests.apprunner import ROOT
+from tests.apprunner import manage
 
 
 @pytest.mark.parametrize(("raw", "expected"), [("1", True), ("true", True), ("YES", True),
@@ -44,28 +40,21 @@ def test_lists_are_comma_separated():
         "a.example", "b.example"]
 
 
-def run_check(env_changes: dict[str, str], tmp_path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG"}}
-    env.update({"PLAYGROUND_VAR_DIR": str(tmp_path), **env_changes})
-    return subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
-
-
 def test_production_without_a_secret_key_does_not_start(tmp_path):
-    result = run_check({"DEBUG": "false"}, tmp_path)
+    result = manage(["check"], {"DEBUG": "false"}, tmp_path)
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
 
 
 def test_development_generates_a_secret_key_once(tmp_path):
-    assert run_check({}, tmp_path).returncode == 0
+    assert manage(["check"], {}, tmp_path).returncode == 0
     key = (tmp_path / "secret_key").read_text()
     assert len(key) >= 50
-    assert run_check({}, tmp_path).returncode == 0
+    assert manage(["check"], {}, tmp_path).returncode == 0
     assert (tmp_path / "secret_key").read_text() == key
 
 
 def test_a_malformed_variable_stops_startup_with_its_name(tmp_path):
-    result = run_check({"Q_WORKERS": "lots"}, tmp_path)
+    result = manage(["check"], {"Q_WORKERS": "lots"}, tmp_path)
     assert result.returncode != 0
     assert "Q_WORKERS must be an integer" in result.stderr

@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -17,7 +16,6 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,10 +24,11 @@ from PIL import Image
 
 from generations.simulator.config import Faults, SimulatorConfig
 from generations.simulator.images import OUTPUT_SIZES, _render_cached, render_png
-from generations.simulator.server import SimulatorServer, make_server
+from generations.simulator.server import SimulatorServer
 from generations.simulator.store import MODEL_ID, Store, iso_ms
+from tests.apprunner import ROOT, free_port
+from tests.services import serving
 
-ROOT = Path(__file__).resolve().parents[1]
 SUBMIT = f"/api/v3/{MODEL_ID}"
 KEY = "simulator"
 TERMINAL = {"completed", "failed"}
@@ -46,15 +45,8 @@ def sim_config() -> SimulatorConfig:
 @pytest.fixture
 def sim(sim_config: SimulatorConfig) -> Iterator[SimulatorServer]:
     """A live simulator on a free port, served from a thread."""
-    server = make_server(sim_config, host="127.0.0.1", port=0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(sim_config) as server:
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 def call(sim: SimulatorServer, method: str, path: str, body: Any = None, *, key: str | None = KEY,
@@ -98,13 +90,6 @@ def wait_until_terminal(sim: SimulatorServer, prediction_id: str,
 def completed(sim: SimulatorServer, **inputs: Any) -> dict[str, Any]:
     """Submit and wait for a terminal state."""
     return wait_until_terminal(sim, submit(sim, **inputs)["id"])[0]
-
-
-def free_port() -> int:
-    """Ask the OS for a port that is free right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 # --- auth and routing -----------------------------------------------------------------------
@@ -291,17 +276,11 @@ def test_a_seeded_simulator_repeats_its_draws():
     config = replace(SimulatorConfig(), latency=0.0, nsfw_rate=0.5, failure_rate=0.3, seed=99)
     runs = []
     for _ in range(2):
-        server = make_server(config)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
+        with serving(config) as server:
             answers = [submit(server, prompt=f"p{index}") for index in range(12)]
             finals = [result(server, answer["id"]) for answer in answers]
             runs.append([(a["input"]["seed"], f["status"], f["has_nsfw_contents"])
                          for a, f in zip(answers, finals, strict=True)])
-        finally:
-            server.shutdown()
-            server.server_close()
     assert runs[0] == runs[1]
     assert len({status for _, status, _ in runs[0]}) == 2  # both outcomes were drawn
 

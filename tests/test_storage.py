@@ -18,7 +18,6 @@ from PIL import Image
 
 from generations import lifecycle
 from generations.models import Generation
-from tests.apprunner import free_port
 from tests.factories import add_image, make_generation
 
 PARAMS = {"prompt": "A copper kettle on a stove", "aspect_ratio": "4:3", "seed": 5,
@@ -42,7 +41,7 @@ def s3_storage(monkeypatch, settings) -> Iterator[Bucket]:
 
     moto serves S3 on a loopback port; boto3 finds the credentials in the environment.
     """
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
     # moto keeps its state per process, not per server: a bucket of its own per test.

@@ -18,6 +18,7 @@ import requests
 import responses
 
 from generations import wavespeed as ws
+from tests.apprunner import free_port
 
 BASE = "https://api.test"
 KEY = "sk-test-very-secret-key"
@@ -195,7 +196,7 @@ def test_a_submit_that_lost_its_answer_is_ambiguous_and_not_resent(client, mocke
 
 
 def test_a_submit_that_never_connected_is_a_network_error():
-    port = _free_port()
+    port = free_port()
     with ws.WaveSpeedClient(KEY, f"http://127.0.0.1:{port}", max_retries=1,
                             backoff_factor=0) as api, pytest.raises(ws.NetworkError):
         api.submit(INPUTS)
@@ -429,12 +430,6 @@ def test_a_slow_submit_times_out_as_ambiguous(scripted):
 
 
 def test_a_read_that_never_connects_is_a_network_error(sleeps):
-    with ws.WaveSpeedClient(KEY, f"http://127.0.0.1:{_free_port()}", max_retries=2,
+    with ws.WaveSpeedClient(KEY, f"http://127.0.0.1:{free_port()}", max_retries=2,
                             backoff_factor=0) as api, pytest.raises(ws.NetworkError):
         api.get_result("p1")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
