@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.apprunner import ROOT
+from tests.apprunner import ADMIN_PASSWORD, ADMIN_USER, ARTIFACTS
+from tests.services import in_ci
 
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
 ]
-ARTIFACTS = ROOT / "test-artifacts"
+DESKTOP = {"width": 1280, "height": 900}
 
 
 def chromium_path() -> str | None:
@@ -32,7 +33,7 @@ def browser():
     path = chromium_path()
     if path is None:
         message = "Chromium is not installed (apt-get install chromium, or `make browser`)"
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        if in_ci():
             pytest.fail(message)
         pytest.skip(message)
     from playwright.sync_api import sync_playwright
@@ -43,13 +44,24 @@ def browser():
         browser.close()
 
 
-@pytest.fixture
-def page(browser, running_app):
-    context = browser.new_context(base_url=running_app.url, viewport={"width": 1280, "height": 900})
+def new_page(browser, app, **context_options):
+    """A fresh context on the app (a desktop window unless a viewport is given) and its page.
+
+    Returns (context, page, errors): the caller closes the context, and `errors` collects the
+    page's uncaught JavaScript errors.
+    """
+    context = browser.new_context(**{"base_url": app.url, "viewport": DESKTOP,
+                                     **context_options})
     context.set_default_timeout(20_000)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    return context, page, errors
+
+
+@pytest.fixture
+def page(browser, running_app):
+    context, page, errors = new_page(browser, running_app)
     yield page
     context.close()
     assert errors == [], f"JavaScript errors on the page: {errors}"
@@ -63,18 +75,23 @@ def screenshot(page, name: str, *, full_page: bool = True) -> Path:
     return path
 
 
-def log_in(page) -> None:
-    """Sign in as the app's admin from the login page the playground redirects to."""
+def log_in(page, username: str = ADMIN_USER, password: str = ADMIN_PASSWORD) -> None:
+    """Sign in (as the app's admin by default) from the login page the playground redirects to."""
     from playwright.sync_api import expect
-
-    from tests.apprunner import ADMIN_PASSWORD, ADMIN_USER
 
     page.goto("/")
     expect(page).to_have_url(re.compile(r"/accounts/login/"))
-    page.get_by_label("Username").fill(ADMIN_USER)
-    page.get_by_label("Password").fill(ADMIN_PASSWORD)
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("heading", name="Create an image")).to_be_visible()
+
+
+def wait_until_decoded(page, selector: str) -> None:
+    """Wait until the image the selector finds has really decoded, not merely been laid out."""
+    page.wait_for_function(
+        "selector => { const img = document.querySelector(selector);"
+        " return !!img && img.complete && img.naturalWidth > 0; }", arg=selector)
 
 
 def generate(page, prompt: str, *, aspect_ratio: str = "1:1", seed: int | None = None,

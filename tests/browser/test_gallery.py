@@ -12,8 +12,10 @@ from tests.browser.conftest import (
     generate,
     horizontal_overflow,
     log_in,
+    new_page,
     overflowing,
     screenshot,
+    wait_until_decoded,
 )
 
 pytestmark = pytest.mark.browser
@@ -127,8 +129,7 @@ def test_the_lightbox_is_driven_by_the_keyboard(page):
     expect(prompt).to_contain_text("third origami")
     expect(page.locator("#lightbox-title")).to_be_focused()
     expect(lightbox.locator("#lightbox-position")).to_have_text("1 of 3")
-    page.wait_for_function("(() => { const img = document.querySelector('.lightbox-image');"
-                           " return img && img.complete && img.naturalWidth > 0; })()")
+    wait_until_decoded(page, ".lightbox-image")
     expect(lightbox.locator(".params")).to_contain_text("admin")
     screenshot(page, "lightbox", full_page=False)
 
@@ -211,10 +212,8 @@ def test_a_batch_of_two_costs_both_and_shows_both_on_its_page(page):
 
 
 def test_the_gallery_and_lightbox_fit_a_phone(browser, running_app):
-    context = browser.new_context(base_url=running_app.url, viewport={"width": 390, "height": 844},
-                                  is_mobile=True, has_touch=True)
-    context.set_default_timeout(20_000)
-    page = context.new_page()
+    context, page, errors = new_page(browser, running_app, viewport={"width": 390, "height": 844},
+                                     is_mobile=True, has_touch=True)
     try:
         log_in(page)
         tag = unique_tag("phone")
@@ -228,8 +227,7 @@ def test_the_gallery_and_lightbox_fit_a_phone(browser, running_app):
         tiles(page).first.locator("a").click()
         lightbox = page.get_by_role("dialog")
         expect(lightbox.locator("#lightbox-prompt")).to_contain_text("a red kite")
-        page.wait_for_function("(() => { const img = document.querySelector('.lightbox-image');"
-                               " return img && img.complete && img.naturalWidth > 0; })()")
+        wait_until_decoded(page, ".lightbox-image")
         assert horizontal_overflow(page) <= 0
         sideways = page.evaluate("(() => { const d = document.getElementById('lightbox');"
                                  " return d.scrollWidth - d.clientWidth; })()")
@@ -239,6 +237,7 @@ def test_the_gallery_and_lightbox_fit_a_phone(browser, running_app):
         screenshot(page, "lightbox-phone", full_page=False)
     finally:
         context.close()
+    assert errors == [], f"JavaScript errors on the page: {errors}"
 
 
 def test_a_flagged_image_stays_blurred_until_its_owner_reveals_it(page):
@@ -261,17 +260,13 @@ def test_a_flagged_image_stays_blurred_until_its_owner_reveals_it(page):
     screenshot(page, "lightbox-blurred", full_page=False)
     assert fetched == [], f"a blurred image's file was fetched: {fetched}"
     reveal.click()
-    page.wait_for_function("(() => { const img = document.querySelector('#lightbox img.revealed');"
-                           " return img && img.complete && img.naturalWidth > 0; })()")
+    wait_until_decoded(page, "#lightbox img.revealed")
     assert any("/original/" in url for url in fetched)
 
 
 def test_usage_draws_spend_as_bars_in_light_and_dark(browser, running_app):
     for scheme in ("light", "dark"):
-        context = browser.new_context(base_url=running_app.url, color_scheme=scheme,
-                                      viewport={"width": 1280, "height": 900})
-        context.set_default_timeout(20_000)
-        page = context.new_page()
+        context, page, errors = new_page(browser, running_app, color_scheme=scheme)
         try:
             log_in(page)
             generate(page, f"{unique_tag('usage')} a compass on a map")
@@ -294,3 +289,4 @@ def test_usage_draws_spend_as_bars_in_light_and_dark(browser, running_app):
             screenshot(page, f"lightbox-{scheme}", full_page=False)
         finally:
             context.close()
+        assert errors == [], f"JavaScript errors on the page ({scheme}): {errors}"

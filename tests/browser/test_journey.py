@@ -7,7 +7,14 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import horizontal_overflow, log_in, overflowing, screenshot
+from tests.browser.conftest import (
+    horizontal_overflow,
+    log_in,
+    new_page,
+    overflowing,
+    screenshot,
+    wait_until_decoded,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -39,8 +46,7 @@ def test_generate_and_see_the_image_arrive_without_reloading(page):
     tile = page.locator(".tile").first
     expect(tile.locator(".tile-image")).to_be_visible()
     # The thumbnail is lazy: wait until it has really decoded, not merely been laid out.
-    page.wait_for_function("(() => { const img = document.querySelector('.tile .tile-image');"
-                           " return img.complete && img.naturalWidth > 0; })()")
+    wait_until_decoded(page, ".tile .tile-image")
     screenshot(page, "gallery")
     # A tile opens the lightbox; the generation's own page is one link away from there.
     tile.locator("a").click()
@@ -74,9 +80,8 @@ def test_use_these_settings_brings_them_back_into_the_form(page):
 
 
 def test_the_playground_fits_a_phone(browser, running_app):
-    context = browser.new_context(base_url=running_app.url, viewport={"width": 390, "height": 844},
-                                  is_mobile=True, has_touch=True)
-    page = context.new_page()
+    context, page, errors = new_page(browser, running_app, viewport={"width": 390, "height": 844},
+                                     is_mobile=True, has_touch=True)
     try:
         log_in(page)
         overflow = horizontal_overflow(page)
@@ -86,3 +91,4 @@ def test_the_playground_fits_a_phone(browser, running_app):
         screenshot(page, "playground-phone")
     finally:
         context.close()
+    assert errors == [], f"JavaScript errors on the page: {errors}"

@@ -9,7 +9,7 @@ import uuid
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import log_in, new_page, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -17,24 +17,15 @@ PASSWORD = "a-long-test-password-42"
 
 
 def signed_in(browser, running_app, username: str):
-    context = browser.new_context(base_url=running_app.url,
-                                  viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(20_000)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto("/accounts/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Create an image")).to_be_visible()
+    context, page, errors = new_page(browser, running_app)
+    log_in(page, username, PASSWORD)
     return context, page, errors
 
 
 def test_a_moderator_approves_a_flagged_image_with_the_keyboard_and_the_team_sees_it(
         browser, running_app):
-    for name, moderator in (("olive", False), ("tess", False), ("maude", True)):
-        running_app.create_user(name, PASSWORD, moderator=moderator)
+    running_app.create_users(["olive", "tess"], PASSWORD)
+    running_app.create_users(["maude"], PASSWORD, moderator=True)
     prompt = f"[nsfw] a marble statue {uuid.uuid4().hex[:8]}"
     olive_context, olive, olive_errors = signed_in(browser, running_app, "olive")
     tess_context, tess, tess_errors = signed_in(browser, running_app, "tess")
