@@ -117,7 +117,7 @@ def children_for(environ: Mapping[str, str]) -> list[launcher.Child]:
         children.append(launcher.Child("simulator", native_argv(service("simulator").command)))
     children.append(launcher.Child("web", native_argv(service("web").command)))
     worker = service("worker")
-    workers = env_int("STACK_WORKERS", 2, minimum=1, maximum=64, environ=environ)
+    workers = env_int(worker.scale_variable, 2, minimum=1, maximum=64, environ=environ)
     for number in range(1, workers + 1):
         children.append(launcher.Child(f"worker-{number}", native_argv(worker.command)))
     return children
