@@ -48,13 +48,16 @@ def test_search_and_filters_are_kept_in_the_url(page):
     page.get_by_role("link", name="Gallery").click()
     search = page.get_by_label("Search prompts or a seed")
     search.fill(tag)
-    search.press("Enter")
+    # Until the new page has loaded, its script is not there to submit filters as they change.
+    with page.expect_navigation():
+        search.press("Enter")
     expect(page).to_have_url(re.compile(rf"[?&]q={tag}(&|$)"))
     expect(tiles(page)).to_have_count(3)
     # Empty filters stay out of a link meant for sharing.
     assert "author=" not in page.url and "date_from=" not in page.url
 
-    page.get_by_label("Aspect ratio").select_option("16:9")  # submits by itself
+    with page.expect_navigation():
+        page.get_by_label("Aspect ratio").select_option("16:9")  # submits by itself
     expect(page).to_have_url(re.compile(r"aspect_ratio=16%3A9"))
     expect(tiles(page)).to_have_count(2)
     expect(tiles(page).filter(has_text="blue forest")).to_have_count(0)
@@ -63,7 +66,8 @@ def test_search_and_filters_are_kept_in_the_url(page):
 
     search = page.get_by_label("Search prompts or a seed")
     search.fill(f"{tag} lighthouse")
-    search.press("Enter")
+    with page.expect_navigation():
+        search.press("Enter")
     expect(tiles(page)).to_have_count(1)
     expect(tiles(page).first).to_contain_text("red lighthouse")
     shared = page.url
