@@ -22,8 +22,16 @@ class OutputImageInline(admin.TabularInline):
     model = OutputImage
     extra = 0
     can_delete = False
-    fields = ("preview", "index", "width", "height", "size_bytes", "nsfw", "moderation",
-              "created_at")
+    fields = (
+        "preview",
+        "index",
+        "width",
+        "height",
+        "size_bytes",
+        "nsfw",
+        "moderation",
+        "created_at",
+    )
     readonly_fields = fields
 
     @admin.display(description="Preview")
@@ -57,20 +65,56 @@ class SiteRulesAdmin(admin.ModelAdmin):
 
 @admin.register(Generation)
 class GenerationAdmin(SiteRulesAdmin):
-    list_display = ("id", "short_prompt", "owner", "status", "visibility", "aspect_ratio", "seed",
-                    "cost", "inference_ms", "created_at")
+    list_display = (
+        "id",
+        "short_prompt",
+        "owner",
+        "status",
+        "visibility",
+        "aspect_ratio",
+        "seed",
+        "cost",
+        "inference_ms",
+        "created_at",
+    )
     list_filter = ("status", "visibility", "aspect_ratio", "safety_tolerance", "created_at")
     search_fields = ("prompt", "prediction_id", "owner__username")
     list_select_related = ("owner",)
     date_hierarchy = "created_at"
     inlines = (OutputImageInline,)
     readonly_fields = (
-        "owner", "visibility", "prompt", "aspect_ratio", "seed", "seed_was_random",
-        "guidance_scale", "safety_tolerance", "num_images", "batch", "batch_index", "batch_size",
-        "model", "cost", "status", "api_status",
-        "prediction_id", "error_code", "error", "error_detail", "inference_ms", "output_urls",
-        "nsfw_flags", "submit_attempts", "submit_ambiguous", "submitted_at", "next_check_at",
-        "poll_count", "ingest_attempts", "ingest_started_at", "created_at", "updated_at",
+        "owner",
+        "visibility",
+        "prompt",
+        "aspect_ratio",
+        "seed",
+        "seed_was_random",
+        "guidance_scale",
+        "safety_tolerance",
+        "num_images",
+        "batch",
+        "batch_index",
+        "batch_size",
+        "model",
+        "cost",
+        "status",
+        "api_status",
+        "prediction_id",
+        "error_code",
+        "error",
+        "error_detail",
+        "inference_ms",
+        "output_urls",
+        "nsfw_flags",
+        "submit_attempts",
+        "submit_ambiguous",
+        "submitted_at",
+        "next_check_at",
+        "poll_count",
+        "ingest_attempts",
+        "ingest_started_at",
+        "created_at",
+        "updated_at",
         "finished_at",
     )
 
@@ -84,22 +128,44 @@ class GenerationAdmin(SiteRulesAdmin):
 
 @admin.register(OutputImage)
 class OutputImageAdmin(SiteRulesAdmin):
-    list_display = ("id", "preview", "generation", "index", "width", "height", "nsfw",
-                    "moderation", "created_at")
+    list_display = (
+        "id",
+        "preview",
+        "generation",
+        "index",
+        "width",
+        "height",
+        "nsfw",
+        "moderation",
+        "created_at",
+    )
     list_filter = ("moderation", "nsfw", "format", "created_at")
     search_fields = ("generation__prompt", "generation__owner__username")
     list_select_related = ("generation",)
     actions = ("approve_images", "reject_images")
-    readonly_fields = ("preview", "generation", "index", "source_url", "original", "thumbnail",
-                       "format", "width", "height", "thumbnail_width", "thumbnail_height",
-                       "size_bytes", "nsfw", "moderation", "created_at")
+    readonly_fields = (
+        "preview",
+        "generation",
+        "index",
+        "source_url",
+        "original",
+        "thumbnail",
+        "format",
+        "width",
+        "height",
+        "thumbnail_width",
+        "thumbnail_height",
+        "size_bytes",
+        "nsfw",
+        "moderation",
+        "created_at",
+    )
 
     @admin.display(description="Preview")
     def preview(self, image: OutputImage) -> str:
         # Images awaiting review or removed stay blurred here too: the list is for deciding.
         if image.pk and not image.is_shown and image.placeholder:
-            return format_html('<img src="{}" alt="" width="48" height="48">',
-                               image.placeholder)
+            return format_html('<img src="{}" alt="" width="48" height="48">', image.placeholder)
         return _thumbnail_tag(image)
 
     def has_add_permission(self, request) -> bool:
@@ -125,15 +191,24 @@ class OutputImageAdmin(SiteRulesAdmin):
         if request.POST.get("confirm_count") != str(len(ids)):
             # As in the queue, a decision on many images first says how many.
             verb = action.capitalize()
-            return TemplateResponse(request, "admin/generations/confirm_decision.html", {
-                **self.admin_site.each_context(request), "opts": self.model._meta,
-                "ids": ids, "count": len(ids), "action": f"{action}_images", "verb": verb,
-                "title": f"{verb} {len(ids)} images?",
-            })
+            return TemplateResponse(
+                request,
+                "admin/generations/confirm_decision.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "opts": self.model._meta,
+                    "ids": ids,
+                    "count": len(ids),
+                    "action": f"{action}_images",
+                    "verb": verb,
+                    "title": f"{verb} {len(ids)} images?",
+                },
+            )
         # The same service as the queue: one audit row per image that changed.
         changed = moderation.decide(request.user, ids, action)
-        self.message_user(request, f"{changed} image(s) {moderation.PAST_TENSE[action]}.",
-                          messages.SUCCESS)
+        self.message_user(
+            request, f"{changed} image(s) {moderation.PAST_TENSE[action]}.", messages.SUCCESS
+        )
         return None
 
 
@@ -141,8 +216,15 @@ class OutputImageAdmin(SiteRulesAdmin):
 class ModerationDecisionAdmin(admin.ModelAdmin):
     """The audit log: read-only for everyone, superusers included."""
 
-    list_display = ("created_at", "image_ref", "generation_ref", "from_state", "to_state",
-                    "moderator_name", "note")
+    list_display = (
+        "created_at",
+        "image_ref",
+        "generation_ref",
+        "from_state",
+        "to_state",
+        "moderator_name",
+        "note",
+    )
     list_filter = ("to_state", "from_state", "created_at")
     search_fields = ("moderator_name", "note", "image_ref")
     date_hierarchy = "created_at"
@@ -162,8 +244,7 @@ class ReportAdmin(admin.ModelAdmin):
     list_display = ("created_at", "image", "reporter_name", "reason", "resolved_at")
     list_filter = ("resolved_at", "created_at")
     search_fields = ("reason", "reporter_name")
-    readonly_fields = ("image", "reporter", "reporter_name", "reason", "created_at",
-                       "resolved_at")
+    readonly_fields = ("image", "reporter", "reporter_name", "reason", "created_at", "resolved_at")
 
     def has_add_permission(self, request) -> bool:
         return False

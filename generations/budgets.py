@@ -39,8 +39,9 @@ def check_budget(user, cost: Decimal) -> None:
     Call inside the transaction that saves the submission: the limit rows are locked, so two
     submissions at once cannot both slip under the same limit.
     """
-    limits = list(Budget.objects.select_for_update()
-                  .filter(Q(scope=Budget.Scope.TEAM) | Q(user=user)))
+    limits = list(
+        Budget.objects.select_for_update().filter(Q(scope=Budget.Scope.TEAM) | Q(user=user))
+    )
     for budget in sorted(limits, key=lambda b: b.scope != Budget.Scope.USER):
         mine = budget.scope == Budget.Scope.USER
         spent = spent_this_month(user if mine else None)
@@ -50,4 +51,5 @@ def check_budget(user, cost: Decimal) -> None:
             raise BudgetExceeded(
                 f"{whose} monthly budget is ${budget.monthly_limit:.2f} and ${spent:.2f} is "
                 f"spent; ${left:.2f} is left, and this would cost ${cost:.2f}. Ask an admin to "
-                f"raise the limit, or wait for next month.")
+                f"raise the limit, or wait for next month."
+            )

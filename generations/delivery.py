@@ -23,8 +23,9 @@ from django.utils.http import content_disposition_header
 CACHE_CONTROL = "private, max-age=3600"
 
 
-def stored_file_response(field: FieldFile, *, content_type: str,
-                         download_name: str | None = None) -> HttpResponse:
+def stored_file_response(
+    field: FieldFile, *, content_type: str, download_name: str | None = None
+) -> HttpResponse:
     """The file behind `field`, inline or as a download named `download_name`."""
     if not field.name:
         raise Http404("This image has no stored file.")
@@ -43,7 +44,11 @@ def stored_file_response(field: FieldFile, *, content_type: str,
             handle = field.storage.open(field.name, "rb")
         except FileNotFoundError:
             raise Http404("This image file is missing from storage.") from None
-        response = FileResponse(handle, content_type=content_type,
-                                as_attachment=download_name is not None, filename=download_name)
+        response = FileResponse(
+            handle,
+            content_type=content_type,
+            as_attachment=download_name is not None,
+            filename=download_name,
+        )
     response["Cache-Control"] = CACHE_CONTROL
     return response

@@ -15,12 +15,14 @@ GUIDANCE_MIN, GUIDANCE_MAX, GUIDANCE_DEFAULT = 1.0, 20.0, 3.5
 class GenerationForm(forms.Form):
     prompt = forms.CharField(
         max_length=PROMPT_MAX_LENGTH,
-        widget=forms.Textarea(attrs={
-            "rows": 4,
-            "autofocus": True,
-            "placeholder": "A [shot type] of [subject] [action] in [scene]. "
-            "[Lighting + mood]. [Camera/framing]. [Style cues].",
-        }),
+        widget=forms.Textarea(
+            attrs={
+                "rows": 4,
+                "autofocus": True,
+                "placeholder": "A [shot type] of [subject] [action] in [scene]. "
+                "[Lighting + mood]. [Camera/framing]. [Style cues].",
+            }
+        ),
         error_messages={"required": "Describe the image you want: the prompt is required."},
     )
     aspect_ratio = forms.ChoiceField(choices=AspectRatio.choices, initial=AspectRatio.SQUARE)
@@ -55,8 +57,10 @@ class GenerationForm(forms.Form):
     )
     visibility = forms.ChoiceField(
         required=False,
-        choices=[(Visibility.TEAM, "Team: everyone signed in sees it"),
-                 (Visibility.PRIVATE, "Private: only you (and moderators)")],
+        choices=[
+            (Visibility.TEAM, "Team: everyone signed in sees it"),
+            (Visibility.PRIVATE, "Private: only you (and moderators)"),
+        ],
         help_text="You can change this later on the image's page.",
     )
 

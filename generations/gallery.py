@@ -41,19 +41,33 @@ class GalleryFilters(forms.Form):
     view = forms.ChoiceField(choices=[("team", "Team"), ("mine", "Mine")], required=False)
     q = forms.CharField(required=False, max_length=200, label="Search prompts")
     author = forms.CharField(required=False, max_length=150)
-    aspect_ratio = forms.ChoiceField(choices=[("", "Any ratio"), *AspectRatio.choices],
-                                     required=False)
-    status = forms.ChoiceField(choices=[("", "Any status"), ("completed", "Completed"),
-                                        ("in_progress", "In progress"), ("failed", "Failed")],
-                               required=False)
-    since = forms.ChoiceField(choices=[("", "Any time"), ("today", "Today"),
-                                       ("7d", "Last 7 days"), ("30d", "Last 30 days")],
-                              required=False)
+    aspect_ratio = forms.ChoiceField(
+        choices=[("", "Any ratio"), *AspectRatio.choices], required=False
+    )
+    status = forms.ChoiceField(
+        choices=[
+            ("", "Any status"),
+            ("completed", "Completed"),
+            ("in_progress", "In progress"),
+            ("failed", "Failed"),
+        ],
+        required=False,
+    )
+    since = forms.ChoiceField(
+        choices=[
+            ("", "Any time"),
+            ("today", "Today"),
+            ("7d", "Last 7 days"),
+            ("30d", "Last 30 days"),
+        ],
+        required=False,
+    )
     date_from = forms.DateField(required=False, label="From")
     date_to = forms.DateField(required=False, label="To")
     favourites = forms.BooleanField(required=False, label="Favourites only")
-    sort = forms.ChoiceField(choices=[("newest", "Newest first"), ("oldest", "Oldest first")],
-                             required=False)
+    sort = forms.ChoiceField(
+        choices=[("newest", "Newest first"), ("oldest", "Oldest first")], required=False
+    )
     after = forms.CharField(required=False, max_length=200)
     before = forms.CharField(required=False, max_length=200)
 
@@ -117,8 +131,7 @@ def filtered(user, filters: dict) -> QuerySet[Generation]:
     if not is_moderator(user):
         # A teammate's finished work with no image cleared for the team is not shown at all.
         shown = OutputImage.objects.shown().filter(generation=OuterRef("pk"))
-        generations = generations.filter(
-            Q(owner=user) | ~Q(status=S.COMPLETED) | Exists(shown))
+        generations = generations.filter(Q(owner=user) | ~Q(status=S.COMPLETED) | Exists(shown))
     if filters.get("view") == "mine":
         generations = generations.filter(owner=user)
     if filters.get("author"):
@@ -130,7 +143,8 @@ def filtered(user, filters: dict) -> QuerySet[Generation]:
     if filters.get("since"):
         today = timezone.localdate()
         generations = generations.filter(
-            created_at__date__gte=today - timedelta(days=SINCE_DAYS[filters["since"]]))
+            created_at__date__gte=today - timedelta(days=SINCE_DAYS[filters["since"]])
+        )
     if filters.get("date_from"):
         generations = generations.filter(created_at__date__gte=filters["date_from"])
     if filters.get("date_to"):
@@ -148,9 +162,12 @@ def filtered(user, filters: dict) -> QuerySet[Generation]:
 def gallery_page(user, filters: dict, page_size: int | None = None) -> GalleryPage:
     """One page of the gallery, in two queries whatever the page size (plus the images')."""
     page_size = page_size or PAGE_SIZE
-    generations = (filtered(user, filters).select_related("owner").with_favourite_of(user)
-                   .prefetch_related(Prefetch("images",
-                                              queryset=OutputImage.objects.listed_for(user))))
+    generations = (
+        filtered(user, filters)
+        .select_related("owner")
+        .with_favourite_of(user)
+        .prefetch_related(Prefetch("images", queryset=OutputImage.objects.listed_for(user)))
+    )
     after, before = filters.get("after"), filters.get("before")
     # "Forward" is the direction of the sort; a `before` cursor walks back against it.
     backwards = before is not None and after is None
@@ -160,12 +177,14 @@ def gallery_page(user, filters: dict, page_size: int | None = None) -> GalleryPa
         created, pk = cursor
         if descending:
             generations = generations.filter(
-                Q(created_at__lt=created) | Q(created_at=created, pk__lt=pk))
+                Q(created_at__lt=created) | Q(created_at=created, pk__lt=pk)
+            )
         else:
             generations = generations.filter(
-                Q(created_at__gt=created) | Q(created_at=created, pk__gt=pk))
+                Q(created_at__gt=created) | Q(created_at=created, pk__gt=pk)
+            )
     order = ("-created_at", "-pk") if descending else ("created_at", "pk")
-    rows = list(generations.order_by(*order)[:page_size + 1])
+    rows = list(generations.order_by(*order)[: page_size + 1])
     more = len(rows) > page_size
     rows = rows[:page_size]
     if backwards:
@@ -182,5 +201,10 @@ def gallery_page(user, filters: dict, page_size: int | None = None) -> GalleryPa
 
 def authors() -> list[str]:
     """Usernames for the author filter: the team is small enough to list."""
-    return list(get_user_model().objects.filter(is_active=True, generations__isnull=False)
-                .distinct().order_by("username").values_list("username", flat=True))
+    return list(
+        get_user_model()
+        .objects.filter(is_active=True, generations__isnull=False)
+        .distinct()
+        .order_by("username")
+        .values_list("username", flat=True)
+    )

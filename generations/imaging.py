@@ -46,8 +46,9 @@ class Thumbnail:
     height: int
 
 
-def download(url: str, *, max_bytes: int, timeout: float,
-             session: requests.Session | None = None) -> bytes:
+def download(
+    url: str, *, max_bytes: int, timeout: float, session: requests.Session | None = None
+) -> bytes:
     """Fetch a URL's body, refusing anything larger than max_bytes or slower than timeout."""
     if urlsplit(url).scheme not in {"http", "https"}:
         raise ImageError("The API gave an image address that is not a web address.", permanent=True)
@@ -58,9 +59,11 @@ def download(url: str, *, max_bytes: int, timeout: float,
             if response.status_code in {404, 410}:
                 raise ImageError("The image is no longer available from the API.", permanent=True)
             if response.status_code != 200:
-                raise ImageError(f"The image download answered HTTP {response.status_code}.",
-                                 permanent=400 <= response.status_code < 500
-                                 and response.status_code not in {408, 429})
+                raise ImageError(
+                    f"The image download answered HTTP {response.status_code}.",
+                    permanent=400 <= response.status_code < 500
+                    and response.status_code not in {408, 429},
+                )
             declared = response.headers.get("Content-Length")
             if declared and declared.isdigit() and int(declared) > max_bytes:
                 raise ImageError("The image is larger than this server accepts.", permanent=True)
@@ -68,13 +71,15 @@ def download(url: str, *, max_bytes: int, timeout: float,
             for chunk in response.iter_content(CHUNK_SIZE):
                 body += chunk
                 if len(body) > max_bytes:
-                    raise ImageError("The image is larger than this server accepts.",
-                                     permanent=True)
+                    raise ImageError(
+                        "The image is larger than this server accepts.", permanent=True
+                    )
                 if time.monotonic() > deadline:
                     raise ImageError("The image download took too long.", permanent=False)
     except requests.RequestException as error:
-        raise ImageError(f"The image could not be downloaded ({type(error).__name__}).",
-                         permanent=False) from error
+        raise ImageError(
+            f"The image could not be downloaded ({type(error).__name__}).", permanent=False
+        ) from error
     return bytes(body)
 
 
@@ -84,15 +89,17 @@ def decode(data: bytes, *, max_pixels: int) -> DecodedImage:
         with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as image:
             width, height = image.size
             if width * height > max_pixels:
-                raise ImageError("The image has more pixels than this server accepts.",
-                                 permanent=True)
+                raise ImageError(
+                    "The image has more pixels than this server accepts.", permanent=True
+                )
             image_format = image.format or ""
             image.load()  # decodes every pixel: a truncated or corrupt file fails here
     except ImageError:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError):
-        raise ImageError("The API's answer is not a PNG, JPEG or WebP image.",
-                         permanent=True) from None
+        raise ImageError(
+            "The API's answer is not a PNG, JPEG or WebP image.", permanent=True
+        ) from None
     except (OSError, SyntaxError, ValueError) as error:
         raise ImageError(f"The image file is damaged ({error}).", permanent=True) from None
     return DecodedImage(data=data, format=image_format, width=width, height=height)
@@ -130,8 +137,9 @@ def make_placeholder(data: bytes, *, size: int = 16, blur: float = 2.0) -> Place
         out = io.BytesIO()
         blurred.save(out, format="WEBP", quality=40)
     encoded = base64.b64encode(out.getvalue()).decode("ascii")
-    return Placeholder(data_uri=f"data:image/webp;base64,{encoded}",
-                       color=f"#{red:02x}{green:02x}{blue:02x}")
+    return Placeholder(
+        data_uri=f"data:image/webp;base64,{encoded}", color=f"#{red:02x}{green:02x}{blue:02x}"
+    )
 
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

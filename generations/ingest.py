@@ -24,7 +24,8 @@ def ingest_outputs(generation_id: int) -> None:
     if generation is None:
         return  # finished already, or deleted: a second delivery does nothing
     Generation.objects.filter(pk=generation_id).update(
-        ingest_attempts=generation.ingest_attempts + 1, ingest_started_at=timezone.now())
+        ingest_attempts=generation.ingest_attempts + 1, ingest_started_at=timezone.now()
+    )
     stored = set(generation.images.values_list("index", flat=True))
     for index, url in enumerate(generation.output_urls):
         if index in stored:
@@ -38,7 +39,8 @@ def ingest_outputs(generation_id: int) -> None:
             # Otherwise left in DOWNLOADING: the sweeper starts it again once it is stale.
             return
     Generation.objects.filter(pk=generation_id, status=S.DOWNLOADING).update(
-        status=S.COMPLETED, finished_at=timezone.now(), error="", updated_at=timezone.now())
+        status=S.COMPLETED, finished_at=timezone.now(), error="", updated_at=timezone.now()
+    )
 
 
 def is_flagged(flags: object, index: int) -> bool:
@@ -47,24 +49,34 @@ def is_flagged(flags: object, index: int) -> bool:
 
 
 def _store_output(generation: Generation, index: int, url: str) -> None:
-    data = imaging.download(url, max_bytes=settings.DOWNLOAD_MAX_BYTES,
-                            timeout=settings.DOWNLOAD_TIMEOUT_SECONDS)
+    data = imaging.download(
+        url, max_bytes=settings.DOWNLOAD_MAX_BYTES, timeout=settings.DOWNLOAD_TIMEOUT_SECONDS
+    )
     decoded = imaging.decode(data, max_pixels=settings.IMAGE_MAX_PIXELS)
     thumbnail = imaging.make_thumbnail(data, max_size=settings.THUMBNAIL_MAX_SIZE)
     placeholder = imaging.make_placeholder(data)
     if decoded.format == "PNG":
         # The recipe travels with the file, so a downloaded image can be made again anywhere.
-        data = imaging.add_png_text(data, recipe.png_texts(generation,
-                                                           (decoded.width, decoded.height)))
+        data = imaging.add_png_text(
+            data, recipe.png_texts(generation, (decoded.width, decoded.height))
+        )
     nsfw = is_flagged(generation.nsfw_flags, index)
     extension = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}[decoded.format]
     image = OutputImage(
-        generation=generation, index=index, source_url=url[:2000], format=decoded.format,
-        width=decoded.width, height=decoded.height, size_bytes=len(data),
-        thumbnail_width=thumbnail.width, thumbnail_height=thumbnail.height, nsfw=nsfw,
+        generation=generation,
+        index=index,
+        source_url=url[:2000],
+        format=decoded.format,
+        width=decoded.width,
+        height=decoded.height,
+        size_bytes=len(data),
+        thumbnail_width=thumbnail.width,
+        thumbnail_height=thumbnail.height,
+        nsfw=nsfw,
         # Flagged images wait for a moderator before the team sees them.
         moderation=Moderation.PENDING if nsfw else Moderation.VISIBLE,
-        placeholder=placeholder.data_uri, color=placeholder.color,
+        placeholder=placeholder.data_uri,
+        color=placeholder.color,
     )
     # Storage picks a fresh name if one is taken, so a racing duplicate never overwrites.
     image.original.save(f"{generation.pk}-{index}.{extension}", ContentFile(data), save=False)

@@ -61,8 +61,11 @@ def create_batch(owner, params: dict[str, Any]) -> list[Generation]:
     chosen = params.get("seed")
     seed_was_random = chosen is None or chosen == -1
     # Chosen here, not by the API, so the seed actually used is known before sending.
-    seeds = ([_random_seed() for _ in range(count)] if seed_was_random
-             else [(chosen + offset) % (SEED_MAX + 1) for offset in range(count)])
+    seeds = (
+        [_random_seed() for _ in range(count)]
+        if seed_was_random
+        else [(chosen + offset) % (SEED_MAX + 1) for offset in range(count)]
+    )
     batch = uuid.uuid4() if count > 1 else None
     recover_at = timezone.now() + timedelta(seconds=QUEUED_RECOVERY_SECONDS)
     with transaction.atomic():
@@ -120,9 +123,14 @@ def submit(generation_id: int) -> None:
     except ws.AmbiguousSubmitError as error:
         log.warning("Generation %s: submit unconfirmed (%s); settling", generation_id, error)
         now = timezone.now()
-        _update(generation_id, S.SUBMITTING, submit_ambiguous=True, unconfirmed_since=now,
-                error_detail=str(error)[:1000],
-                next_check_at=now + timedelta(seconds=SETTLE_INTERVAL_SECONDS))
+        _update(
+            generation_id,
+            S.SUBMITTING,
+            submit_ambiguous=True,
+            unconfirmed_since=now,
+            error_detail=str(error)[:1000],
+            next_check_at=now + timedelta(seconds=SETTLE_INTERVAL_SECONDS),
+        )
         queue.kick_sweeper()
     except ws.WaveSpeedError as error:
         fail(generation_id, S.SUBMITTING, describe_error(error), detail=str(error), code=error.code)
@@ -131,8 +139,9 @@ def submit(generation_id: int) -> None:
         queue.kick_sweeper()
 
 
-def _requeue(generation: Generation, attempts: int, error: ws.WaveSpeedError,
-             retry_after: float | None) -> None:
+def _requeue(
+    generation: Generation, attempts: int, error: ws.WaveSpeedError, retry_after: float | None
+) -> None:
     """Put a generation the API did not take back in the queue, or give up."""
     age = (timezone.now() - generation.created_at).total_seconds()
     if attempts >= MAX_SUBMIT_ATTEMPTS or age > settings.GENERATION_QUEUE_TIMEOUT_SECONDS:
@@ -140,8 +149,13 @@ def _requeue(generation: Generation, attempts: int, error: ws.WaveSpeedError,
         return
     delay = retry_after if retry_after is not None else min(60.0, 2.0**attempts)
     delay = min(max(delay, 1.0), 300.0) * random.uniform(1.0, 1.25)  # noqa: S311 (jitter)
-    _update(generation.pk, S.SUBMITTING, status=S.QUEUED, error_detail=str(error)[:1000],
-            next_check_at=timezone.now() + timedelta(seconds=delay))
+    _update(
+        generation.pk,
+        S.SUBMITTING,
+        status=S.QUEUED,
+        error_detail=str(error)[:1000],
+        next_check_at=timezone.now() + timedelta(seconds=delay),
+    )
     queue.kick_sweeper()
 
 
@@ -151,13 +165,22 @@ def record_prediction(generation_id: int, from_status: str, prediction: ws.Predi
     try:
         # A savepoint, so a refused row leaves the caller's transaction usable.
         with transaction.atomic():
-            moved = _update(generation_id, from_status, status=S.PROCESSING,
-                            prediction_id=prediction.id, api_status=prediction.status,
-                            submit_ambiguous=False, error_detail="",
-                            next_check_at=now + timedelta(seconds=settings.POLL_INTERVAL_SECONDS))
+            moved = _update(
+                generation_id,
+                from_status,
+                status=S.PROCESSING,
+                prediction_id=prediction.id,
+                api_status=prediction.status,
+                submit_ambiguous=False,
+                error_detail="",
+                next_check_at=now + timedelta(seconds=settings.POLL_INTERVAL_SECONDS),
+            )
     except IntegrityError:
-        log.error("Generation %s: prediction %s already belongs to another generation",
-                  generation_id, prediction.id)
+        log.error(
+            "Generation %s: prediction %s already belongs to another generation",
+            generation_id,
+            prediction.id,
+        )
         return False
     if not moved:
         return False
@@ -170,36 +193,60 @@ def apply_prediction(generation: Generation, prediction: ws.Prediction, now: dat
     """Move a processing generation on from what the API last said of its prediction."""
     if prediction.is_completed:
         if not prediction.outputs:
-            fail(generation.pk, S.PROCESSING, "The API finished without returning an image.",
-                 detail="completed with empty outputs")
+            fail(
+                generation.pk,
+                S.PROCESSING,
+                "The API finished without returning an image.",
+                detail="completed with empty outputs",
+            )
             return
         flags = list(prediction.has_nsfw_contents)
         moved = _update(
-            generation.pk, S.PROCESSING, status=S.DOWNLOADING, api_status=prediction.status,
-            output_urls=list(prediction.outputs), nsfw_flags=flags,
-            inference_ms=prediction.inference_ms, ingest_started_at=now, next_check_at=None,
+            generation.pk,
+            S.PROCESSING,
+            status=S.DOWNLOADING,
+            api_status=prediction.status,
+            output_urls=list(prediction.outputs),
+            nsfw_flags=flags,
+            inference_ms=prediction.inference_ms,
+            ingest_started_at=now,
+            next_check_at=None,
         )
         if moved:
             transaction.on_commit(lambda: queue.enqueue_ingest(generation.pk))
         return
     if prediction.is_terminal:
         words = describe_task_failure(prediction.status, prediction.error_code, prediction.error)
-        fail(generation.pk, S.PROCESSING, words, detail=prediction.error,
-             code=prediction.error_code,
-             status=S.TIMED_OUT if prediction.status == "timeout" else S.FAILED)
+        fail(
+            generation.pk,
+            S.PROCESSING,
+            words,
+            detail=prediction.error,
+            code=prediction.error_code,
+            status=S.TIMED_OUT if prediction.status == "timeout" else S.FAILED,
+        )
         return
     if _past_deadline(generation, now):
         time_out(generation.pk, S.PROCESSING)
         return
-    _update(generation.pk, S.PROCESSING, api_status=prediction.status,
-            poll_count=generation.poll_count + 1, next_check_at=now + poll_delay(generation, now))
+    _update(
+        generation.pk,
+        S.PROCESSING,
+        api_status=prediction.status,
+        poll_count=generation.poll_count + 1,
+        next_check_at=now + poll_delay(generation, now),
+    )
 
 
 def note_poll_error(generation: Generation, error: ws.WaveSpeedError, now: datetime) -> None:
     """A poll failed: try again later, unless the prediction is gone or out of time."""
     if isinstance(error, ws.InvalidRequestError) and error.status_code == 404:
-        fail(generation.pk, S.PROCESSING, "The API no longer knows this generation.",
-             detail=str(error))
+        fail(
+            generation.pk,
+            S.PROCESSING,
+            "The API no longer knows this generation.",
+            detail=str(error),
+        )
         return
     if _past_deadline(generation, now):
         time_out(generation.pk, S.PROCESSING)
@@ -207,8 +254,13 @@ def note_poll_error(generation: Generation, error: ws.WaveSpeedError, now: datet
     delay = poll_delay(generation, now) * 2
     if isinstance(error, ws.RateLimitError) and error.retry_after:
         delay = timedelta(seconds=min(error.retry_after, 60))
-    _update(generation.pk, S.PROCESSING, poll_count=generation.poll_count + 1,
-            error_detail=str(error)[:1000], next_check_at=now + delay)
+    _update(
+        generation.pk,
+        S.PROCESSING,
+        poll_count=generation.poll_count + 1,
+        error_detail=str(error)[:1000],
+        next_check_at=now + delay,
+    )
 
 
 def settle(generation: Generation, client: ws.WaveSpeedClient, now: datetime) -> None:
@@ -222,8 +274,10 @@ def settle(generation: Generation, client: ws.WaveSpeedClient, now: datetime) ->
     unconfirmed_since = generation.unconfirmed_since or now
     try:
         found = client.find_prediction(
-            inputs=generation.api_inputs(), model=generation.model,
-            created_after=sent_at - timedelta(minutes=5), created_before=now + timedelta(minutes=5),
+            inputs=generation.api_inputs(),
+            model=generation.model,
+            created_after=sent_at - timedelta(minutes=5),
+            created_before=now + timedelta(minutes=5),
             exclude_ids=_prediction_ids_taken_by_twins(generation),
         )
     except ws.WaveSpeedError as error:
@@ -234,43 +288,76 @@ def settle(generation: Generation, client: ws.WaveSpeedClient, now: datetime) ->
         record_prediction(generation.pk, S.SUBMITTING, found)
         return
     if (now - unconfirmed_since).total_seconds() < SETTLE_GRACE_SECONDS:
-        _update(generation.pk, S.SUBMITTING, submit_ambiguous=True,
-                error_detail=detail[:1000] or generation.error_detail,
-                next_check_at=now + timedelta(seconds=SETTLE_INTERVAL_SECONDS))
+        _update(
+            generation.pk,
+            S.SUBMITTING,
+            submit_ambiguous=True,
+            error_detail=detail[:1000] or generation.error_detail,
+            next_check_at=now + timedelta(seconds=SETTLE_INTERVAL_SECONDS),
+        )
         return
     if listed:
-        log.info("Generation %s: the API has no record of the unconfirmed submit; resending",
-                 generation.pk)
-        _requeue(generation, generation.submit_attempts,
-                 ws.NetworkError("the API never confirmed the request and has no record of it"),
-                 retry_after=1.0)
+        log.info(
+            "Generation %s: the API has no record of the unconfirmed submit; resending",
+            generation.pk,
+        )
+        _requeue(
+            generation,
+            generation.submit_attempts,
+            ws.NetworkError("the API never confirmed the request and has no record of it"),
+            retry_after=1.0,
+        )
         return
-    fail(generation.pk, S.SUBMITTING,
-         "The API did not confirm this request and could not be asked about it, so it was not "
-         "sent again (that could charge twice). Use \"Use these settings\" to try again.",
-         detail=detail)
+    fail(
+        generation.pk,
+        S.SUBMITTING,
+        "The API did not confirm this request and could not be asked about it, so it was not "
+        'sent again (that could charge twice). Use "Use these settings" to try again.',
+        detail=detail,
+    )
 
 
 def _prediction_ids_taken_by_twins(generation: Generation) -> list[str]:
     """Predictions already followed by other generations with the very same inputs."""
     inputs = generation.api_inputs()
-    return list(Generation.objects.filter(**inputs).exclude(pk=generation.pk)
-                .exclude(prediction_id="").values_list("prediction_id", flat=True))
+    return list(
+        Generation.objects.filter(**inputs)
+        .exclude(pk=generation.pk)
+        .exclude(prediction_id="")
+        .values_list("prediction_id", flat=True)
+    )
 
 
-def fail(generation_id: int, from_status: str, words: str, *, detail: str = "",
-         code: int | None = None, status: str = S.FAILED) -> bool:
+def fail(
+    generation_id: int,
+    from_status: str,
+    words: str,
+    *,
+    detail: str = "",
+    code: int | None = None,
+    status: str = S.FAILED,
+) -> bool:
     """End a generation without images, with a reason the user can read."""
-    return _update(generation_id, from_status, status=status, error=words,
-                   error_detail=(detail or "")[:2000], error_code=code,
-                   next_check_at=None, finished_at=timezone.now())
+    return _update(
+        generation_id,
+        from_status,
+        status=status,
+        error=words,
+        error_detail=(detail or "")[:2000],
+        error_code=code,
+        next_check_at=None,
+        finished_at=timezone.now(),
+    )
 
 
 def time_out(generation_id: int, from_status: str) -> bool:
     minutes = settings.GENERATION_DEADLINE_SECONDS / 60
-    return fail(generation_id, from_status,
-                f"The API did not finish this generation within {minutes:g} minutes.",
-                status=S.TIMED_OUT)
+    return fail(
+        generation_id,
+        from_status,
+        f"The API did not finish this generation within {minutes:g} minutes.",
+        status=S.TIMED_OUT,
+    )
 
 
 def poll_delay(generation: Generation, now: datetime) -> timedelta:

@@ -25,8 +25,6 @@ class AspectRatio(models.TextChoices):
     TALL = "9:21", "9:21 tall"
 
 
-
-
 class SafetyTolerance(models.TextChoices):
     STRICTEST = "1", "1 (strictest)"
     STRICT = "2", "2 (default)"
@@ -70,8 +68,9 @@ class GenerationQuerySet(models.QuerySet):
         """Annotate `is_favourite` for this user in the same query."""
         if not user.is_authenticated:
             return self.annotate(is_favourite=models.Value(False))
-        return self.annotate(is_favourite=Exists(
-            Favourite.objects.filter(user=user, generation=OuterRef("pk"))))
+        return self.annotate(
+            is_favourite=Exists(Favourite.objects.filter(user=user, generation=OuterRef("pk")))
+        )
 
     def billable(self) -> GenerationQuerySet:
         """Generations that cost money: failed tasks are refunded by the provider."""
@@ -110,10 +109,12 @@ class Generation(models.Model):
         max_length=1, choices=SafetyTolerance.choices, default=SafetyTolerance.STRICT
     )
     num_images = models.PositiveSmallIntegerField(
-        default=1, help_text="Images asked of this prediction (a batch is one prediction each).")
+        default=1, help_text="Images asked of this prediction (a batch is one prediction each)."
+    )
     model = models.CharField(max_length=200, default=MODEL_ID)
-    visibility = models.CharField(max_length=8, choices=Visibility.choices,
-                                  default=default_visibility)
+    visibility = models.CharField(
+        max_length=8, choices=Visibility.choices, default=default_visibility
+    )
     # A batch of N images is N generations, one prediction each, sharing this id.
     batch = models.UUIDField(null=True, blank=True, db_index=True)
     batch_index = models.PositiveSmallIntegerField(default=0)
@@ -136,7 +137,8 @@ class Generation(models.Model):
     submit_ambiguous = models.BooleanField(default=False)
     submitted_at = models.DateTimeField(null=True, blank=True)
     unconfirmed_since = models.DateTimeField(
-        null=True, blank=True, help_text="When the submit's answer was given up on.")
+        null=True, blank=True, help_text="When the submit's answer was given up on."
+    )
     next_check_at = models.DateTimeField(null=True, blank=True)
     poll_count = models.PositiveIntegerField(default=0)
     ingest_attempts = models.PositiveSmallIntegerField(default=0)
@@ -241,8 +243,10 @@ class OutputImageQuerySet(models.QuerySet):
         if is_moderator(user):
             return self
         images = self.filter(generation__in=Generation.objects.visible_to(user))
-        return images.filter(Q(moderation__in=SHOWN_STATES)
-                             | Q(moderation=Moderation.PENDING, generation__owner=user))
+        return images.filter(
+            Q(moderation__in=SHOWN_STATES)
+            | Q(moderation=Moderation.PENDING, generation__owner=user)
+        )
 
     def shown(self) -> OutputImageQuerySet:
         return self.filter(moderation__in=SHOWN_STATES)
@@ -263,8 +267,9 @@ class OutputImage(models.Model):
     nsfw = models.BooleanField(
         help_text="Flagged by the API's has_nsfw_contents; a missing flag counts as flagged."
     )
-    moderation = models.CharField(max_length=8, choices=Moderation.choices,
-                                  default=Moderation.VISIBLE, db_index=True)
+    moderation = models.CharField(
+        max_length=8, choices=Moderation.choices, default=Moderation.VISIBLE, db_index=True
+    )
     # A tiny, heavily blurred copy (a data: URI): the tile's placeholder while the thumbnail
     # loads, and all an owner sees of an image awaiting review until they reveal it.
     placeholder = models.TextField(blank=True)
@@ -289,15 +294,16 @@ class OutputImage(models.Model):
 
 
 class Favourite(models.Model):
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
-                             related_name="favourites")
-    generation = models.ForeignKey(Generation, on_delete=models.CASCADE,
-                                   related_name="favourites")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="favourites"
+    )
+    generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="favourites")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["user", "generation"],
-                                               name="favourite_once")]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "generation"], name="favourite_once")
+        ]
 
     def __str__(self) -> str:
         return f"{self.user} likes #{self.generation_id}"
@@ -307,8 +313,9 @@ class Report(models.Model):
     """A teammate's report of an image; open reports put it in the moderation queue."""
 
     image = models.ForeignKey(OutputImage, on_delete=models.CASCADE, related_name="reports")
-    reporter = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
-                                 null=True, related_name="reports")
+    reporter = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="reports"
+    )
     reporter_name = models.CharField(max_length=150)
     reason = models.TextField()
     created_at = models.DateTimeField(auto_now_add=True)
@@ -325,14 +332,19 @@ class Report(models.Model):
 class ModerationDecision(models.Model):
     """The audit log: one append-only row per decision, kept whatever is deleted later."""
 
-    image = models.ForeignKey(OutputImage, on_delete=models.SET_NULL, null=True,
-                              related_name="decisions")
+    image = models.ForeignKey(
+        OutputImage, on_delete=models.SET_NULL, null=True, related_name="decisions"
+    )
     image_ref = models.PositiveBigIntegerField(help_text="The image's id, kept if it is deleted.")
     generation_ref = models.PositiveBigIntegerField()
     from_state = models.CharField(max_length=8, choices=Moderation.choices)
     to_state = models.CharField(max_length=8, choices=Moderation.choices)
-    moderator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
-                                  null=True, related_name="moderation_decisions")
+    moderator = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="moderation_decisions",
+    )
     moderator_name = models.CharField(max_length=150)
     note = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -352,23 +364,33 @@ class Budget(models.Model):
         USER = "user", "One user"
 
     scope = models.CharField(max_length=4, choices=Scope.choices, default=Scope.USER)
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True,
-                                blank=True, related_name="budget")
-    monthly_limit = models.DecimalField(max_digits=10, decimal_places=2,
-                                        help_text="US dollars per calendar month.")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="budget",
+    )
+    monthly_limit = models.DecimalField(
+        max_digits=10, decimal_places=2, help_text="US dollars per calendar month."
+    )
 
     class Meta:
         constraints = [
             models.CheckConstraint(
-                condition=(Q(scope="team", user__isnull=True)
-                           | Q(scope="user", user__isnull=False)),
-                name="budget_scope_matches_user", violation_error_message=(
-                    "A team budget has no user; a user budget needs one.")),
-            models.UniqueConstraint(fields=["scope"], condition=Q(scope="team"),
-                                    name="budget_one_team_limit",
-                                    violation_error_message="There is already a team budget."),
-            models.CheckConstraint(condition=Q(monthly_limit__gte=0),
-                                   name="budget_not_negative"),
+                condition=(
+                    Q(scope="team", user__isnull=True) | Q(scope="user", user__isnull=False)
+                ),
+                name="budget_scope_matches_user",
+                violation_error_message=("A team budget has no user; a user budget needs one."),
+            ),
+            models.UniqueConstraint(
+                fields=["scope"],
+                condition=Q(scope="team"),
+                name="budget_one_team_limit",
+                violation_error_message="There is already a team budget.",
+            ),
+            models.CheckConstraint(condition=Q(monthly_limit__gte=0), name="budget_not_negative"),
         ]
 
     def __str__(self) -> str:

@@ -44,8 +44,9 @@ class QueueItem:
 def _as_reviewed() -> QuerySet[OutputImage]:
     """Images with what a review shows of each: prompt, author and open reports."""
     open_reports = Report.objects.filter(resolved_at__isnull=True).order_by("created_at")
-    return (OutputImage.objects.select_related("generation__owner")
-            .prefetch_related(Prefetch("reports", queryset=open_reports, to_attr="open_reports")))
+    return OutputImage.objects.select_related("generation__owner").prefetch_related(
+        Prefetch("reports", queryset=open_reports, to_attr="open_reports")
+    )
 
 
 def _item(image: OutputImage) -> QueueItem:
@@ -84,24 +85,33 @@ def decide(moderator, image_ids: Iterable[int], action: str, note: str = "") -> 
     note = (note or "").strip()[:NOTE_MAX]
     now = timezone.now()
     with transaction.atomic():
-        images = list(OutputImage.objects.select_for_update()
-                      .filter(pk__in=list(image_ids)).exclude(moderation=to_state)
-                      .order_by("pk"))
+        images = list(
+            OutputImage.objects.select_for_update()
+            .filter(pk__in=list(image_ids))
+            .exclude(moderation=to_state)
+            .order_by("pk")
+        )
         for image in images:
             ModerationDecision.objects.create(
-                image=image, image_ref=image.pk, generation_ref=image.generation_id,
-                from_state=image.moderation, to_state=to_state, moderator=moderator,
-                moderator_name=moderator.get_username(), note=note,
+                image=image,
+                image_ref=image.pk,
+                generation_ref=image.generation_id,
+                from_state=image.moderation,
+                to_state=to_state,
+                moderator=moderator,
+                moderator_name=moderator.get_username(),
+                note=note,
             )
         OutputImage.objects.filter(pk__in=[image.pk for image in images]).update(
-            moderation=to_state)
-        Report.objects.filter(image__in=images, resolved_at__isnull=True).update(
-            resolved_at=now)
+            moderation=to_state
+        )
+        Report.objects.filter(image__in=images, resolved_at__isnull=True).update(resolved_at=now)
     return len(images)
 
 
-def history(*, moderator: str = "", to_state: str = "", since: date | None = None,
-            until: date | None = None) -> QuerySet[ModerationDecision]:
+def history(
+    *, moderator: str = "", to_state: str = "", since: date | None = None, until: date | None = None
+) -> QuerySet[ModerationDecision]:
     """Past decisions, newest first, filtered by moderator name, outcome and days."""
     decisions = ModerationDecision.objects.select_related("image")
     if moderator:

@@ -51,15 +51,21 @@ class BulkDecisionForm(forms.Form):
         images, count = data.get("images") or [], data.get("confirm_count")
         if images and count is not None and count != len(images):
             raise forms.ValidationError(
-                f"You confirmed {count} images but {len(images)} are selected; nothing changed.")
+                f"You confirmed {count} images but {len(images)} are selected; nothing changed."
+            )
         return data
 
 
 class HistoryFilters(forms.Form):
     moderator = forms.CharField(required=False, max_length=150)
-    outcome = forms.ChoiceField(required=False, choices=[
-        ("", "Any outcome"), (Moderation.APPROVED, "Approved"),
-        (Moderation.REJECTED, "Rejected")])
+    outcome = forms.ChoiceField(
+        required=False,
+        choices=[
+            ("", "Any outcome"),
+            (Moderation.APPROVED, "Approved"),
+            (Moderation.REJECTED, "Rejected"),
+        ],
+    )
     since = forms.DateField(required=False, label="From")
     until = forms.DateField(required=False, label="To")
 
@@ -68,10 +74,14 @@ class HistoryFilters(forms.Form):
 @moderators_only
 def queue(request: HttpRequest) -> HttpResponse:
     items = moderation.queue_items()
-    return render(request, "moderation/queue.html", {
-        "items": [(item, image_data(item.image, request.user)) for item in items],
-        "tab": "queue",
-    })
+    return render(
+        request,
+        "moderation/queue.html",
+        {
+            "items": [(item, image_data(item.image, request.user)) for item in items],
+            "tab": "queue",
+        },
+    )
 
 
 @require_GET
@@ -81,11 +91,17 @@ def item(request: HttpRequest, pk: int) -> HttpResponse:
     if queued is None:
         raise Http404("No such image.")
     image = queued.image
-    return render(request, "moderation/item.html", {
-        "item": queued, "data": image_data(image, request.user),
-        "next_image": moderation.next_pending_after(image.pk),
-        "decisions": image.decisions.all()[:20], "tab": "queue",
-    })
+    return render(
+        request,
+        "moderation/item.html",
+        {
+            "item": queued,
+            "data": image_data(image, request.user),
+            "next_image": moderation.next_pending_after(image.pk),
+            "decisions": image.decisions.all()[:20],
+            "tab": "queue",
+        },
+    )
 
 
 @require_POST
@@ -98,9 +114,14 @@ def decide(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     following = moderation.next_pending_after(image.pk)
     if wants_json(request):
         # Decided or already so: either way the image is now in the decision's state.
-        return JsonResponse({"id": image.pk, "moderation": moderation.DECISIONS[action],
-                             "changed": bool(changed),
-                             "next_id": following.pk if following else None})
+        return JsonResponse(
+            {
+                "id": image.pk,
+                "moderation": moderation.DECISIONS[action],
+                "changed": bool(changed),
+                "next_id": following.pk if following else None,
+            }
+        )
     verb = moderation.PAST_TENSE[action]
     if changed:
         messages.success(request, f"Image {image.pk} {verb}.")
@@ -119,9 +140,16 @@ def bulk(request: HttpRequest) -> HttpResponse:
     if not as_json and not form.is_valid() and _only_the_count_is_off(form):
         # Without the page's script nobody counted: ask, with the count, before deciding.
         images = form.cleaned_data["images"]
-        return render(request, "moderation/confirm_bulk.html", {
-            "images": images, "count": len(images), "action": form.cleaned_data["action"],
-            "note": form.cleaned_data.get("note", "")})
+        return render(
+            request,
+            "moderation/confirm_bulk.html",
+            {
+                "images": images,
+                "count": len(images),
+                "action": form.cleaned_data["action"],
+                "note": form.cleaned_data.get("note", ""),
+            },
+        )
     if not form.is_valid():
         for errors in form.errors.values():
             messages.error(request, " ".join(errors))
@@ -129,10 +157,13 @@ def bulk(request: HttpRequest) -> HttpResponse:
         status = 400
     else:
         action = form.cleaned_data["action"]
-        changed = moderation.decide(request.user, form.cleaned_data["images"], action,
-                                    form.cleaned_data["note"])
-        messages.success(request, f"{changed} image{'s' if changed != 1 else ''} "
-                                  f"{moderation.PAST_TENSE[action]}.")
+        changed = moderation.decide(
+            request.user, form.cleaned_data["images"], action, form.cleaned_data["note"]
+        )
+        messages.success(
+            request,
+            f"{changed} image{'s' if changed != 1 else ''} {moderation.PAST_TENSE[action]}.",
+        )
         answer = {"changed": changed, "moderation": moderation.DECISIONS[action]}
         status = 200
     if as_json:
@@ -141,8 +172,11 @@ def bulk(request: HttpRequest) -> HttpResponse:
 
 
 def _only_the_count_is_off(form: BulkDecisionForm) -> bool:
-    return (set(form.errors) == {"__all__"} or set(form.errors) == {"confirm_count"}) and bool(
-        form.cleaned_data.get("images")) and "action" in form.cleaned_data
+    return (
+        (set(form.errors) == {"__all__"} or set(form.errors) == {"confirm_count"})
+        and bool(form.cleaned_data.get("images"))
+        and "action" in form.cleaned_data
+    )
 
 
 @require_GET
@@ -151,8 +185,17 @@ def history(request: HttpRequest) -> HttpResponse:
     filters = HistoryFilters(request.GET)
     cleaned = filters.cleaned_data if filters.is_valid() else {}
     decisions = moderation.history(
-        moderator=cleaned.get("moderator", ""), to_state=cleaned.get("outcome", ""),
-        since=cleaned.get("since"), until=cleaned.get("until"))[:500]
-    return render(request, "moderation/history.html", {
-        "filters": filters, "decisions": decisions, "tab": "history",
-    })
+        moderator=cleaned.get("moderator", ""),
+        to_state=cleaned.get("outcome", ""),
+        since=cleaned.get("since"),
+        until=cleaned.get("until"),
+    )[:500]
+    return render(
+        request,
+        "moderation/history.html",
+        {
+            "filters": filters,
+            "decisions": decisions,
+            "tab": "history",
+        },
+    )

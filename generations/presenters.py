@@ -9,7 +9,7 @@ from generations.models import Generation, Moderation, OutputImage, is_moderator
 
 NOTICES = {
     Moderation.PENDING: "Awaiting review: flagged content is hidden from the team until a "
-                        "moderator has looked.",
+    "moderator has looked.",
     Moderation.REJECTED: "Removed by a moderator.",
 }
 
@@ -18,8 +18,7 @@ def image_data(image: OutputImage, viewer) -> dict:
     """One image as this viewer may see it: files only where the file view would serve them."""
     moderator = is_moderator(viewer)
     owner = image.generation.owner_id == viewer.pk
-    servable = (image.is_shown or moderator
-                or (image.moderation == Moderation.PENDING and owner))
+    servable = image.is_shown or moderator or (image.moderation == Moderation.PENDING and owner)
     original = reverse("generations:image-original", args=[image.pk])
     thumbnail = reverse("generations:image-thumbnail", args=[image.pk])
     return {
@@ -35,7 +34,8 @@ def image_data(image: OutputImage, viewer) -> dict:
         # fetched only when the viewer asks to reveal it.
         "blurred": not image.is_shown,
         # Even blurred, a removed image is the moderators' alone.
-        "placeholder": "" if image.moderation == Moderation.REJECTED and not moderator
+        "placeholder": ""
+        if image.moderation == Moderation.REJECTED and not moderator
         else image.placeholder,
         "color": image.color,
         "notice": NOTICES.get(image.moderation, ""),

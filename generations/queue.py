@@ -8,13 +8,15 @@ SWEEP_TASK = "generations.tasks.sweep_predictions"
 
 
 def enqueue_submit(generation_id: int) -> None:
-    async_task("generations.tasks.submit_generation", generation_id,
-               task_name=f"submit-{generation_id}")
+    async_task(
+        "generations.tasks.submit_generation", generation_id, task_name=f"submit-{generation_id}"
+    )
 
 
 def enqueue_ingest(generation_id: int) -> None:
-    async_task("generations.tasks.ingest_generation", generation_id,
-               task_name=f"ingest-{generation_id}")
+    async_task(
+        "generations.tasks.ingest_generation", generation_id, task_name=f"ingest-{generation_id}"
+    )
 
 
 def kick_sweeper() -> None:

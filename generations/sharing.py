@@ -56,10 +56,14 @@ def report_image(user, image: OutputImage, reason: str) -> Report | None:
     with transaction.atomic():
         if Report.objects.filter(image=image, reporter=user).exists():
             return None
-        report = Report.objects.create(image=image, reporter=user,
-                                       reporter_name=user.get_username(),
-                                       reason=reason[:REPORT_REASON_MAX])
+        report = Report.objects.create(
+            image=image,
+            reporter=user,
+            reporter_name=user.get_username(),
+            reason=reason[:REPORT_REASON_MAX],
+        )
         # Held from the team straight away; several reports make one queue item.
-        OutputImage.objects.filter(pk=image.pk, moderation__in=(
-            Moderation.VISIBLE, Moderation.APPROVED)).update(moderation=Moderation.PENDING)
+        OutputImage.objects.filter(
+            pk=image.pk, moderation__in=(Moderation.VISIBLE, Moderation.APPROVED)
+        ).update(moderation=Moderation.PENDING)
     return report

@@ -15,8 +15,11 @@ log = logging.getLogger(__name__)
 
 @receiver(post_delete, sender=OutputImage, dispatch_uid="output_image_files")
 def delete_files_with_image(sender, instance: OutputImage, **kwargs) -> None:
-    files = [(field.storage, field.name) for field in (instance.original, instance.thumbnail)
-             if field.name]
+    files = [
+        (field.storage, field.name)
+        for field in (instance.original, instance.thumbnail)
+        if field.name
+    ]
     # Only once the deletion is committed: a rollback keeps both the row and its files.
     transaction.on_commit(lambda: delete_stored_files(files))
 

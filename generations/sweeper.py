@@ -90,22 +90,30 @@ def sweep_once(now: datetime) -> SweepResult:
     with api.get_client() as client:
         settled = _settle_due(client, now)
         polled = _poll_due(client, now)
-    return SweepResult(polled=polled, settled=settled, resubmitted=resubmitted,
-                       reingested=reingested)
+    return SweepResult(
+        polled=polled, settled=settled, resubmitted=resubmitted, reingested=reingested
+    )
 
 
 def _resubmit_due(now: datetime) -> int:
-    due = list(Generation.objects.filter(status=S.QUEUED, next_check_at__lte=now)
-               .values_list("pk", "created_at")[:BATCH_SIZE])
+    due = list(
+        Generation.objects.filter(status=S.QUEUED, next_check_at__lte=now).values_list(
+            "pk", "created_at"
+        )[:BATCH_SIZE]
+    )
     for generation_id, created_at in due:
         age = now - created_at
         if age > timedelta(seconds=settings.GENERATION_QUEUE_TIMEOUT_SECONDS):
-            lifecycle.fail(generation_id, S.QUEUED,
-                           "The API could not take this request for too long; try again later.")
+            lifecycle.fail(
+                generation_id,
+                S.QUEUED,
+                "The API could not take this request for too long; try again later.",
+            )
             continue
         # Pushed forward so the next pass does not enqueue it again while it waits its turn.
         Generation.objects.filter(pk=generation_id, status=S.QUEUED).update(
-            next_check_at=now + timedelta(seconds=lifecycle.QUEUED_RECOVERY_SECONDS))
+            next_check_at=now + timedelta(seconds=lifecycle.QUEUED_RECOVERY_SECONDS)
+        )
         queue.enqueue_submit(generation_id)
     return len(due)
 
@@ -118,12 +126,15 @@ def _reingest_stale(now: datetime) -> int:
     count = 0
     for generation in stale:
         if generation.ingest_attempts >= ingest.MAX_INGEST_ATTEMPTS:
-            lifecycle.fail(generation.pk, S.DOWNLOADING,
-                           "The image could not be copied from the API after several tries.")
+            lifecycle.fail(
+                generation.pk,
+                S.DOWNLOADING,
+                "The image could not be copied from the API after several tries.",
+            )
             continue
-        if Generation.objects.filter(pk=generation.pk, status=S.DOWNLOADING,
-                                     ingest_started_at=generation.ingest_started_at).update(
-                                         ingest_started_at=now):
+        if Generation.objects.filter(
+            pk=generation.pk, status=S.DOWNLOADING, ingest_started_at=generation.ingest_started_at
+        ).update(ingest_started_at=now):
             queue.enqueue_ingest(generation.pk)
             count += 1
     return count
@@ -131,19 +142,25 @@ def _reingest_stale(now: datetime) -> int:
 
 def _settle_due(client: ws.WaveSpeedClient, now: datetime) -> int:
     # A claim that outlived its request without an answer means the worker died mid-submit.
-    Generation.objects.filter(status=S.SUBMITTING, submit_ambiguous=False,
-                              next_check_at__lte=now).update(submit_ambiguous=True,
-                                                             unconfirmed_since=now)
-    due = list(Generation.objects.filter(status=S.SUBMITTING, submit_ambiguous=True)
-               .filter(Q(next_check_at__lte=now) | Q(next_check_at=None))[:BATCH_SIZE])
+    Generation.objects.filter(
+        status=S.SUBMITTING, submit_ambiguous=False, next_check_at__lte=now
+    ).update(submit_ambiguous=True, unconfirmed_since=now)
+    due = list(
+        Generation.objects.filter(status=S.SUBMITTING, submit_ambiguous=True).filter(
+            Q(next_check_at__lte=now) | Q(next_check_at=None)
+        )[:BATCH_SIZE]
+    )
     for generation in due:
         lifecycle.settle(generation, client, now)
     return len(due)
 
 
 def _poll_due(client: ws.WaveSpeedClient, now: datetime) -> int:
-    due = list(Generation.objects.filter(status=S.PROCESSING, next_check_at__lte=now)
-               .order_by("next_check_at")[:BATCH_SIZE])
+    due = list(
+        Generation.objects.filter(status=S.PROCESSING, next_check_at__lte=now).order_by(
+            "next_check_at"
+        )[:BATCH_SIZE]
+    )
     if not due:
         return 0
 

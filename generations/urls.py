@@ -12,10 +12,18 @@ urlpatterns = [
     path("generations/<int:pk>/delete/", views.delete, name="delete"),
     path("gallery/", views.gallery, name="gallery"),
     path("usage/", views.usage_page, name="usage"),
-    path("images/<int:pk>/original/", views.image_file, {"variant": "original"},
-         name="image-original"),
-    path("images/<int:pk>/thumbnail/", views.image_file, {"variant": "thumbnail"},
-         name="image-thumbnail"),
+    path(
+        "images/<int:pk>/original/",
+        views.image_file,
+        {"variant": "original"},
+        name="image-original",
+    ),
+    path(
+        "images/<int:pk>/thumbnail/",
+        views.image_file,
+        {"variant": "thumbnail"},
+        name="image-thumbnail",
+    ),
     path("images/<int:pk>/report/", views.report, name="report"),
     path("healthz", views.healthz, name="healthz"),
 ]

@@ -49,20 +49,23 @@ def usage_report(days: int = 30) -> UsageReport:
     per_day = {
         row["day"]: (row["amount"], row["images"])
         for row in billable.filter(created_at__date__gte=start_day)
-        .annotate(day=TruncDate("created_at")).values("day")
-        .annotate(amount=Sum("cost"), images=Count("id")).order_by()
+        .annotate(day=TruncDate("created_at"))
+        .values("day")
+        .annotate(amount=Sum("cost"), images=Count("id"))
+        .order_by()
     }
     busiest = max((amount for amount, _ in per_day.values()), default=Decimal("0"))
     day_rows = []
     for offset in range(days):
         day = start_day + timedelta(days=offset)
         amount, images = per_day.get(day, (Decimal("0"), 0))
-        day_rows.append(DaySpend(day, amount, images,
-                                 float(amount / busiest) if busiest else 0.0))
+        day_rows.append(DaySpend(day, amount, images, float(amount / busiest) if busiest else 0.0))
 
     month = billable.filter(created_at__gte=month_start(now))
-    per_user = {row["owner"]: (row["amount"], row["images"]) for row in
-                month.values("owner").annotate(amount=Sum("cost"), images=Count("id")).order_by()}
+    per_user = {
+        row["owner"]: (row["amount"], row["images"])
+        for row in month.values("owner").annotate(amount=Sum("cost"), images=Count("id")).order_by()
+    }
     limits = {b.user_id: b.monthly_limit for b in Budget.objects.filter(scope=Budget.Scope.USER)}
     users = get_user_model().objects.filter(pk__in=set(per_user) | set(limits))
     top = max((amount for amount, _ in per_user.values()), default=Decimal("0"))
@@ -71,8 +74,15 @@ def usage_report(days: int = 30) -> UsageReport:
         amount, images = per_user.get(user.pk, (Decimal("0"), 0))
         limit = limits.get(user.pk)
         scale = limit if limit else top
-        user_rows.append(UserSpend(user.get_username(), amount, images, limit,
-                                   min(1.0, float(amount / scale)) if scale else 0.0))
+        user_rows.append(
+            UserSpend(
+                user.get_username(),
+                amount,
+                images,
+                limit,
+                min(1.0, float(amount / scale)) if scale else 0.0,
+            )
+        )
     user_rows.sort(key=lambda row: (-row.amount, row.username))
     team = Budget.objects.filter(scope=Budget.Scope.TEAM).first()
     return UsageReport(

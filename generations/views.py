@@ -44,15 +44,20 @@ def playground(request: HttpRequest) -> HttpResponse:
                 return redirect("generations:detail", pk=generations[0].pk)
     else:
         form = GenerationForm(initial=_initial_from(request))
-    recent = (Generation.objects.filter(owner=request.user)
-              .prefetch_related(_listed_images(request.user))[:6])
-    return render(request, "generations/playground.html", {
-        "form": form,
-        "guide": guide,
-        "price_per_image": settings.PRICE_PER_IMAGE,
-        "max_images": settings.MAX_IMAGES_PER_SUBMISSION,
-        "recent": recent,
-    })
+    recent = Generation.objects.filter(owner=request.user).prefetch_related(
+        _listed_images(request.user)
+    )[:6]
+    return render(
+        request,
+        "generations/playground.html",
+        {
+            "form": form,
+            "guide": guide,
+            "price_per_image": settings.PRICE_PER_IMAGE,
+            "max_images": settings.MAX_IMAGES_PER_SUBMISSION,
+            "recent": recent,
+        },
+    )
 
 
 def _initial_from(request: HttpRequest) -> dict:
@@ -77,8 +82,10 @@ def _listed_images(user) -> Prefetch:
 
 def _visible_generation(request: HttpRequest, pk: int) -> Generation:
     return get_object_or_404(
-        Generation.objects.visible_to(request.user).select_related("owner")
-        .with_favourite_of(request.user).prefetch_related(_listed_images(request.user)),
+        Generation.objects.visible_to(request.user)
+        .select_related("owner")
+        .with_favourite_of(request.user)
+        .prefetch_related(_listed_images(request.user)),
         pk=pk,
     )
 
@@ -92,14 +99,21 @@ def generation_detail(request: HttpRequest, pk: int) -> HttpResponse:
         return JsonResponse(data)
     batch = []
     if generation.batch:
-        batch = list(Generation.objects.visible_to(request.user)
-                     .filter(batch=generation.batch).order_by("batch_index")
-                     .prefetch_related(_listed_images(request.user)))
-    return render(request, "generations/detail.html", {
-        "generation": generation,
-        "data": data,
-        "batch": batch,
-    })
+        batch = list(
+            Generation.objects.visible_to(request.user)
+            .filter(batch=generation.batch)
+            .order_by("batch_index")
+            .prefetch_related(_listed_images(request.user))
+        )
+    return render(
+        request,
+        "generations/detail.html",
+        {
+            "generation": generation,
+            "data": data,
+            "batch": batch,
+        },
+    )
 
 
 @require_GET
@@ -109,15 +123,22 @@ def gallery(request: HttpRequest) -> HttpResponse:
         cleaned = filters.cleaned_data
     else:
         # Keep the filters that are fine; say which were dropped.
-        cleaned = {name: value for name, value in filters.cleaned_data.items()
-                   if name not in filters.errors}
+        cleaned = {
+            name: value
+            for name, value in filters.cleaned_data.items()
+            if name not in filters.errors
+        }
         for name, errors in filters.errors.items():
             field = filters.fields.get(name)  # None for errors of the whole form
             prefix = f"{field.label or name}: " if field else ""
             messages.warning(request, prefix + " ".join(errors))
     page = gallery_query.gallery_page(request.user, cleaned)
-    context = {"page": page, "filters": filters, "cleaned": cleaned,
-               "query": _query_without(request, "after", "before", "partial")}
+    context = {
+        "page": page,
+        "filters": filters,
+        "cleaned": cleaned,
+        "query": _query_without(request, "after", "before", "partial"),
+    }
     if request.GET.get("partial") == "1":
         # Only the tiles: the gallery asks for work newer than its first tile this way.
         return render(request, "generations/_gallery_tiles.html", context)
@@ -135,8 +156,9 @@ def _query_without(request: HttpRequest, *names: str) -> str:
 @require_POST
 def favourite(request: HttpRequest, pk: int) -> HttpResponse:
     generation = _visible_generation(request, pk)
-    starred = sharing.set_favourite(request.user, generation,
-                                    request.POST.get("favourite", "1") == "1")
+    starred = sharing.set_favourite(
+        request.user, generation, request.POST.get("favourite", "1") == "1"
+    )
     if wants_json(request):
         return JsonResponse({"id": generation.pk, "favourite": starred})
     return _back(request, generation)
@@ -153,8 +175,12 @@ def change_visibility(request: HttpRequest, pk: int) -> HttpResponse:
         sharing.set_visibility(request.user, generation, form.cleaned_data["visibility"])
     except sharing.NotAllowed as refusal:
         return HttpResponseForbidden(str(refusal))
-    messages.success(request, "Only you (and moderators) can see this now."
-                     if generation.is_private else "The whole team can see this now.")
+    messages.success(
+        request,
+        "Only you (and moderators) can see this now."
+        if generation.is_private
+        else "The whole team can see this now.",
+    )
     return _back(request, generation)
 
 
@@ -176,7 +202,10 @@ def report(request: HttpRequest, pk: int) -> HttpResponse:
     # queue item. Its file stays refused to them all the same.
     image = get_object_or_404(
         OutputImage.objects.filter(generation__in=Generation.objects.visible_to(request.user))
-        .exclude(moderation=Moderation.REJECTED).select_related("generation"), pk=pk)
+        .exclude(moderation=Moderation.REJECTED)
+        .select_related("generation"),
+        pk=pk,
+    )
     form = ReportForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Say what is wrong with the image to report it.")
@@ -189,15 +218,17 @@ def report(request: HttpRequest, pk: int) -> HttpResponse:
     if report is None:
         messages.info(request, "You have already reported this image; a moderator will look.")
         return redirect("generations:gallery")
-    messages.success(request, "Thank you. The image is hidden from the team until a moderator "
-                              "has looked at it.")
+    messages.success(
+        request, "Thank you. The image is hidden from the team until a moderator has looked at it."
+    )
     return redirect("generations:gallery")
 
 
 def _back(request: HttpRequest, generation: Generation) -> HttpResponse:
     target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(target, {request.get_host()},
-                                                  require_https=request.is_secure()):
+    if target and url_has_allowed_host_and_scheme(
+        target, {request.get_host()}, require_https=request.is_secure()
+    ):
         return redirect(target)
     return redirect(reverse("generations:detail", args=[generation.pk]))
 
@@ -209,14 +240,17 @@ def usage_page(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def image_file(request: HttpRequest, pk: int, variant: str) -> HttpResponse:
-    image = get_object_or_404(OutputImage.objects.visible_to(request.user)
-                              .select_related("generation"), pk=pk)
+    image = get_object_or_404(
+        OutputImage.objects.visible_to(request.user).select_related("generation"), pk=pk
+    )
     field = image.original if variant == "original" else image.thumbnail
     content_type = "image/webp" if variant == "thumbnail" else f"image/{image.format.lower()}"
     as_download = variant == "original" and request.GET.get("download") == "1"
     return delivery.stored_file_response(
-        field, content_type=content_type,
-        download_name=download_name(image.generation, image) if as_download else None)
+        field,
+        content_type=content_type,
+        download_name=download_name(image.generation, image) if as_download else None,
+    )
 
 
 @login_not_required

@@ -70,8 +70,13 @@ class InvalidRequestError(WaveSpeedError):
 class RateLimitError(WaveSpeedError):
     """Too many requests or too many tasks at once (HTTP 429)."""
 
-    def __init__(self, message: str, status_code: int | None = 429, code: int | None = None,
-                 retry_after: float | None = None):
+    def __init__(
+        self,
+        message: str,
+        status_code: int | None = 429,
+        code: int | None = None,
+        retry_after: float | None = None,
+    ):
         super().__init__(message, status_code, code)
         self.retry_after = retry_after
 
@@ -258,21 +263,35 @@ class WaveSpeedClient:
             "X-Client-OS": platform.system().lower() or "unknown",
         }
         read_retry = _ReadRetry(
-            total=max_retries, connect=max_retries, read=max_retries, status=max_retries,
-            other=0, redirect=0, status_forcelist=RETRY_STATUSES,
+            total=max_retries,
+            connect=max_retries,
+            read=max_retries,
+            status=max_retries,
+            other=0,
+            redirect=0,
+            status_forcelist=RETRY_STATUSES,
             # The predictions list is a POST but only reads: it may be repeated.
             allowed_methods=frozenset({"GET", "POST"}),
-            backoff_factor=backoff_factor, backoff_max=backoff_max,
-            backoff_jitter=backoff_factor, respect_retry_after_header=True,
+            backoff_factor=backoff_factor,
+            backoff_max=backoff_max,
+            backoff_jitter=backoff_factor,
+            respect_retry_after_header=True,
             raise_on_status=False,
         )
         read_retry.retry_after_max = retry_after_max
         self._reads = _session(headers, read_retry, pool_size)
         # Sent at most once: only a connection that never opened is tried again.
         submit_retry = Retry(
-            total=max_retries, connect=max_retries, read=0, status=0, other=0, redirect=0,
-            allowed_methods=frozenset({"GET"}), backoff_factor=backoff_factor,
-            backoff_max=backoff_max, raise_on_status=False,
+            total=max_retries,
+            connect=max_retries,
+            read=0,
+            status=0,
+            other=0,
+            redirect=0,
+            allowed_methods=frozenset({"GET"}),
+            backoff_factor=backoff_factor,
+            backoff_max=backoff_max,
+            raise_on_status=False,
         )
         self._submits = _session(headers, submit_retry, pool_size)
 
@@ -291,8 +310,9 @@ class WaveSpeedClient:
 
     # -- calls ----------------------------------------------------------------------------------
 
-    def submit(self, inputs: Mapping[str, Any], *, model: str = MODEL_ID,
-               enable_sync_mode: bool = False) -> Prediction:
+    def submit(
+        self, inputs: Mapping[str, Any], *, model: str = MODEL_ID, enable_sync_mode: bool = False
+    ) -> Prediction:
         """Create a prediction. Never resent: see `AmbiguousSubmitError`."""
         body = dict(inputs)
         if enable_sync_mode:
@@ -305,14 +325,18 @@ class WaveSpeedClient:
             if _never_connected(error):
                 raise NetworkError(f"could not connect to the API: {_describe(error)}") from None
             raise AmbiguousSubmitError(
-                f"the submit was sent but no answer arrived: {_describe(error)}") from None
+                f"the submit was sent but no answer arrived: {_describe(error)}"
+            ) from None
         try:
             data = self._data(response)
             return Prediction.from_api(data)
         except (ServerError, ProtocolError) as error:
             # The server may have created the task before failing to answer.
-            raise AmbiguousSubmitError(f"the submit's answer was unusable: {error}",
-                                       status_code=error.status_code, code=error.code) from None
+            raise AmbiguousSubmitError(
+                f"the submit's answer was unusable: {error}",
+                status_code=error.status_code,
+                code=error.code,
+            ) from None
 
     def get_result(self, prediction_id: str) -> Prediction:
         """The current state of a prediction."""
@@ -325,9 +349,16 @@ class WaveSpeedClient:
             raise ProtocolError(f"asked for {prediction_id}, got {prediction.id}")
         return prediction
 
-    def list_predictions(self, *, created_after: datetime, created_before: datetime,
-                         model: str | None = None, status: str | None = None,
-                         page: int = 1, page_size: int = 100) -> PredictionPage:
+    def list_predictions(
+        self,
+        *,
+        created_after: datetime,
+        created_before: datetime,
+        model: str | None = None,
+        status: str | None = None,
+        page: int = 1,
+        page_size: int = 100,
+    ) -> PredictionPage:
         """One page of the account's predictions created in a time window."""
         body: dict[str, Any] = {
             "page": page,
@@ -356,9 +387,17 @@ class WaveSpeedClient:
             items=tuple(items),
         )
 
-    def find_prediction(self, *, inputs: Mapping[str, Any], created_after: datetime,
-                        created_before: datetime, model: str = MODEL_ID, max_pages: int = 10,
-                        page_size: int = 100, exclude_ids: Iterable[str] = ()) -> Prediction | None:
+    def find_prediction(
+        self,
+        *,
+        inputs: Mapping[str, Any],
+        created_after: datetime,
+        created_before: datetime,
+        model: str = MODEL_ID,
+        max_pages: int = 10,
+        page_size: int = 100,
+        exclude_ids: Iterable[str] = (),
+    ) -> Prediction | None:
         """The prediction created with these inputs in the window, if the API has one.
 
         None only when the whole window was read; more than `max_pages` pages raise
@@ -367,9 +406,13 @@ class WaveSpeedClient:
         excluded = set(exclude_ids)
         seen = 0
         for page in range(1, max_pages + 1):
-            listing = self.list_predictions(created_after=created_after,
-                                            created_before=created_before, model=model,
-                                            page=page, page_size=page_size)
+            listing = self.list_predictions(
+                created_after=created_after,
+                created_before=created_before,
+                model=model,
+                page=page,
+                page_size=page_size,
+            )
             for prediction in listing.items:
                 if prediction.id not in excluded and inputs_match(inputs, prediction.input):
                     return prediction
@@ -377,7 +420,8 @@ class WaveSpeedClient:
             if not listing.items or seen >= listing.total:
                 return None
         raise IncompleteListError(
-            f"the predictions list has more than {max_pages * page_size} entries in the window")
+            f"the predictions list has more than {max_pages * page_size} entries in the window"
+        )
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -399,8 +443,9 @@ class WaveSpeedClient:
         if status >= 400 or payload is None:
             raise _http_error(status, message, response)
         if not isinstance(payload, Mapping):
-            raise ProtocolError(f"expected a JSON object, got {type(payload).__name__}",
-                                status_code=status)
+            raise ProtocolError(
+                f"expected a JSON object, got {type(payload).__name__}", status_code=status
+            )
         code = payload.get("code", 200)
         if code != 200:
             # The envelope's code mirrors HTTP statuses; trust it when the two disagree.
@@ -455,8 +500,9 @@ def _http_error(status: int, message: str, response: requests.Response) -> WaveS
     if status == 402 or (400 <= status < 500 and _mentions_balance(message)):
         return InsufficientBalanceError(text, status_code=status)
     if status == 429:
-        return RateLimitError(text, status_code=status,
-                              retry_after=_retry_after(response.headers.get("Retry-After")))
+        return RateLimitError(
+            text, status_code=status, retry_after=_retry_after(response.headers.get("Retry-After"))
+        )
     if 400 <= status < 500:
         return InvalidRequestError(text, status_code=status)
     if status >= 500:

@@ -33,7 +33,8 @@ def env_bool(name: str, default: bool, environ: Mapping[str, str] | None = None)
     if lowered in _FALSE:
         return False
     raise ImproperlyConfigured(
-        f"{name} must be one of 1/0, true/false, yes/no, on/off; got {value!r}")
+        f"{name} must be one of 1/0, true/false, yes/no, on/off; got {value!r}"
+    )
 
 
 def env_int(

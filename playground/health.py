@@ -48,8 +48,11 @@ def _check_database() -> str:
 
 
 def _redis() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
-                                socket_timeout=REDIS_TIMEOUT_SECONDS)
+    return redis.Redis.from_url(
+        settings.REDIS_URL,
+        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+        socket_timeout=REDIS_TIMEOUT_SECONDS,
+    )
 
 
 def _check_broker() -> str:
@@ -80,7 +83,8 @@ def _workers(*, database_ok: bool, broker_ok: bool) -> dict[str, Any]:
         "clusters": len(clusters),
         "last_heartbeat": newest.isoformat() if newest else None,
         "last_heartbeat_age_seconds": (
-            round((timezone.now() - newest).total_seconds(), 1) if newest else None),
+            round((timezone.now() - newest).total_seconds(), 1) if newest else None
+        ),
         "last_task_finished": last_task.isoformat() if last_task else None,
     }
 

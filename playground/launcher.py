@@ -49,8 +49,14 @@ class Launcher:
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
 
-    def wait_until_healthy(self, child: Child, url: str, *, host: str | None = None,
-                           timeout: float = READY_TIMEOUT_SECONDS) -> bool:
+    def wait_until_healthy(
+        self,
+        child: Child,
+        url: str,
+        *,
+        host: str | None = None,
+        timeout: float = READY_TIMEOUT_SECONDS,
+    ) -> bool:
         """Poll a health URL until it answers 200.
 
         False when the child dies, the timeout passes, or a signal asks to stop (then
@@ -90,8 +96,11 @@ class Launcher:
         while not self.stopping.wait(0.5):
             for child in self.children:
                 if child.process and child.process.poll() is not None:
-                    print(f"{child.name} exited with status {child.process.returncode}; "
-                          "stopping everything", flush=True)
+                    print(
+                        f"{child.name} exited with status {child.process.returncode}; "
+                        "stopping everything",
+                        flush=True,
+                    )
                     return 1
         return 0
 
@@ -106,16 +115,33 @@ def shown_host(host: str) -> str:
     return "127.0.0.1" if host in {"0.0.0.0", "::"} else host  # noqa: S104
 
 
-def run(*, host: str, port: int, simulated: bool, simulator_port: int, base_dir: Path,
-        admin_message: str) -> int:
+def run(
+    *,
+    host: str,
+    port: int,
+    simulated: bool,
+    simulator_port: int,
+    base_dir: Path,
+    admin_message: str,
+) -> int:
     """Start every process, print where to go, and supervise until stopped."""
     python = sys.executable
     manage = str(base_dir / "manage.py")
     children = []
     simulator = None
     if simulated:
-        simulator = Child("simulator", [python, "-m", "generations.simulator",
-                                        "--host", "127.0.0.1", "--port", str(simulator_port)])
+        simulator = Child(
+            "simulator",
+            [
+                python,
+                "-m",
+                "generations.simulator",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(simulator_port),
+            ],
+        )
         children.append(simulator)
     children.append(Child("task cluster", [python, manage, "qcluster"]))
     web = Child("web server", [python, manage, "runserver", f"{host}:{port}", "--noreload"])
@@ -129,11 +155,15 @@ def run(*, host: str, port: int, simulated: bool, simulator_port: int, base_dir:
                 return 0
             launcher.start(child)
             if child is simulator and not launcher.wait_until_healthy(
-                    child, f"http://127.0.0.1:{simulator_port}/healthz"):
+                child, f"http://127.0.0.1:{simulator_port}/healthz"
+            ):
                 if launcher.stopping.is_set():
                     return 0
-                print("The simulator did not start; is port "
-                      f"{simulator_port} free? (set SIMULATOR_PORT)", flush=True)
+                print(
+                    "The simulator did not start; is port "
+                    f"{simulator_port} free? (set SIMULATOR_PORT)",
+                    flush=True,
+                )
                 return 1
         if not launcher.wait_until_healthy(web, f"http://{shown}:{port}/healthz"):
             if launcher.stopping.is_set():
@@ -144,8 +174,11 @@ def run(*, host: str, port: int, simulated: bool, simulator_port: int, base_dir:
         print(f"Kontext Playground is running at http://{shown}:{port}/", flush=True)
         print(admin_message, flush=True)
         if simulated:
-            print(f"No WAVESPEED_API_KEY is set: the simulator on port {simulator_port} "
-                  "stands in for the API.", flush=True)
+            print(
+                f"No WAVESPEED_API_KEY is set: the simulator on port {simulator_port} "
+                "stands in for the API.",
+                flush=True,
+            )
         print("Press Ctrl-C to stop.", flush=True)
         print("=" * 72 + "\n", flush=True)
         return launcher.watch()

@@ -200,7 +200,8 @@ SIMULATOR_PORT = env_int("SIMULATOR_PORT", 8001, minimum=1, maximum=65535)
 WAVESPEED_SIMULATED = not WAVESPEED_API_KEY
 WAVESPEED_BASE_URL = env_str(
     "WAVESPEED_BASE_URL",
-    env_str("SIMULATOR_URL", f"http://127.0.0.1:{SIMULATOR_PORT}") if WAVESPEED_SIMULATED
+    env_str("SIMULATOR_URL", f"http://127.0.0.1:{SIMULATOR_PORT}")
+    if WAVESPEED_SIMULATED
     else "https://api.wavespeed.ai",
 ).rstrip("/")
 if WAVESPEED_SIMULATED:
@@ -213,7 +214,8 @@ PRICE_PER_IMAGE = Decimal("0.04")
 DEFAULT_VISIBILITY = env_str("DEFAULT_VISIBILITY", "team")
 if DEFAULT_VISIBILITY not in ("team", "private"):
     raise ImproperlyConfigured(
-        f"DEFAULT_VISIBILITY must be 'team' or 'private', not {DEFAULT_VISIBILITY!r}")
+        f"DEFAULT_VISIBILITY must be 'team' or 'private', not {DEFAULT_VISIBILITY!r}"
+    )
 # How many images one submission may ask for (one prediction each).
 MAX_IMAGES_PER_SUBMISSION = 4
 
@@ -257,8 +259,9 @@ Q_CLUSTER = {
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
     # One cache for every web and worker process on every host.
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                          "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
 else:
     Q_CLUSTER["orm"] = "default"
 if env_bool("Q_SYNC", False):

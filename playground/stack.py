@@ -54,16 +54,39 @@ class Service:
 
 
 SERVICES: tuple[Service, ...] = (
-    Service("migrate", ("python", "manage.py", "migrate", "--noinput"),
-            environment=APP_ENVIRONMENT, one_shot=True),
-    Service("web", ("python", "-m", "gunicorn", "--config", "python:playground.gunicorn_conf",
-                    "playground.wsgi"),
-            environment=(*APP_ENVIRONMENT, "HOST", "PORT"), restart=True),
-    Service("worker", ("python", "manage.py", "qcluster"), environment=APP_ENVIRONMENT,
-            restart=True, scale_variable="STACK_WORKERS"),
-    Service("simulator", ("python", "-m", "generations.simulator"),
-            environment=("SIMULATOR_HOST", "SIMULATOR_PORT"), restart=True,
-            profile="simulator"),
+    Service(
+        "migrate",
+        ("python", "manage.py", "migrate", "--noinput"),
+        environment=APP_ENVIRONMENT,
+        one_shot=True,
+    ),
+    Service(
+        "web",
+        (
+            "python",
+            "-m",
+            "gunicorn",
+            "--config",
+            "python:playground.gunicorn_conf",
+            "playground.wsgi",
+        ),
+        environment=(*APP_ENVIRONMENT, "HOST", "PORT"),
+        restart=True,
+    ),
+    Service(
+        "worker",
+        ("python", "manage.py", "qcluster"),
+        environment=APP_ENVIRONMENT,
+        restart=True,
+        scale_variable="STACK_WORKERS",
+    ),
+    Service(
+        "simulator",
+        ("python", "-m", "generations.simulator"),
+        environment=("SIMULATOR_HOST", "SIMULATOR_PORT"),
+        restart=True,
+        profile="simulator",
+    ),
 )
 # Native only: the image collects static files when it is built (see Dockerfile).
 COLLECTSTATIC = ("python", "manage.py", "collectstatic", "--noinput", "-v0")
@@ -100,10 +123,12 @@ def ensure_database(database_url: str) -> bool:
     if config["ENGINE"] != "django.db.backends.postgresql":
         return False
     params = {k.lower(): config[k] for k in ("HOST", "PORT", "USER", "PASSWORD") if config.get(k)}
-    with psycopg.connect(dbname="postgres", autocommit=True, connect_timeout=10,
-                         **params) as connection:
-        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s",
-                                    [config["NAME"]]).fetchone()
+    with psycopg.connect(
+        dbname="postgres", autocommit=True, connect_timeout=10, **params
+    ) as connection:
+        exists = connection.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", [config["NAME"]]
+        ).fetchone()
         if exists:
             return False
         connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(config["NAME"])))
@@ -152,8 +177,10 @@ def supervise(stack: launcher.Launcher) -> int:
             launcher.signal_group(child.process, signal.SIGKILL)
             recent.append(now)
             stack.start(child)
-            print(f"{child.name} exited with status {status}; restarted "
-                  f"(pid {child.process.pid})", flush=True)
+            print(
+                f"{child.name} exited with status {status}; restarted (pid {child.process.pid})",
+                flush=True,
+            )
     return 0
 
 
@@ -165,8 +192,10 @@ def run(environ: MutableMapping[str, str] | None = None) -> int:
         if ensure_database(environ["DATABASE_URL"]):
             print("Created the database named in DATABASE_URL", flush=True)
     except Exception as error:  # psycopg's errors name the host, never the password
-        print(f"PostgreSQL does not answer at DATABASE_URL ({type(error).__name__}): {error}",
-              flush=True)
+        print(
+            f"PostgreSQL does not answer at DATABASE_URL ({type(error).__name__}): {error}",
+            flush=True,
+        )
         return 1
     one_shots = [COLLECTSTATIC, *(s.command for s in SERVICES if s.one_shot)]
     for argv in map(native_argv, one_shots):
@@ -188,21 +217,26 @@ def _start_and_supervise(stack: launcher.Launcher, environ: Mapping[str, str]) -
         stack.start(child)
         print(f"{child.name} started (pid {child.process.pid})", flush=True)
         if child.name == "simulator" and not stack.wait_until_healthy(
-                child, f"http://127.0.0.1:{environ['SIMULATOR_PORT']}/healthz"):
+            child, f"http://127.0.0.1:{environ['SIMULATOR_PORT']}/healthz"
+        ):
             if stack.stopping.is_set():
                 return 0
             print("The simulator did not start; is SIMULATOR_PORT free?", flush=True)
             return 1
         if child.name == "web" and not stack.wait_until_healthy(
-                child, healthcheck.default_url(environ), host=healthcheck.default_host(environ)):
+            child, healthcheck.default_url(environ), host=healthcheck.default_host(environ)
+        ):
             if stack.stopping.is_set():
                 return 0
             print("The web server did not become healthy; is PORT free?", flush=True)
             return 1
-    print(f"Kontext Playground stack is running at "
-          f"http://{launcher.shown_host(environ['HOST'])}:{environ['PORT']}/ with "
-          f"{sum(c.name.startswith('worker') for c in stack.children)} workers. "
-          "Press Ctrl-C to stop.", flush=True)
+    print(
+        f"Kontext Playground stack is running at "
+        f"http://{launcher.shown_host(environ['HOST'])}:{environ['PORT']}/ with "
+        f"{sum(c.name.startswith('worker') for c in stack.children)} workers. "
+        "Press Ctrl-C to stop.",
+        flush=True,
+    )
     return supervise(stack)
 
 

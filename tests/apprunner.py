@@ -27,8 +27,16 @@ ARTIFACTS = ROOT / "test-artifacts"
 ADMIN_USER = "admin"
 ADMIN_PASSWORD = "e2e-admin-password-123"
 # Variables of this machine or this test run that must not leak into a subprocess's settings.
-CLEARED = ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL",
-           "AWS_STORAGE_BUCKET_NAME", "SECURE_SSL_REDIRECT", "SECURE_COOKIES")
+CLEARED = (
+    "DEBUG",
+    "SECRET_KEY",
+    "ALLOWED_HOSTS",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "AWS_STORAGE_BUCKET_NAME",
+    "SECURE_SSL_REDIRECT",
+    "SECURE_COOKIES",
+)
 CSRF_TOKEN = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 GENERATION_URL = re.compile(r"/generations/\d+/$")
 
@@ -42,13 +50,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def manage(args: list[str], env_changes: dict[str, str],
-           var_dir: Path) -> subprocess.CompletedProcess:
+def manage(
+    args: list[str], env_changes: dict[str, str], var_dir: Path
+) -> subprocess.CompletedProcess:
     """Run `manage.py` with this environment minus CLEARED, plus the changes; its output."""
     env = {k: v for k, v in os.environ.items() if k not in CLEARED}
     env.update({"PLAYGROUND_VAR_DIR": str(var_dir), **env_changes})
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def wait_for(predicate: Callable[[], T], timeout: float, what: str, interval: float = 0.5) -> T:
@@ -66,25 +81,47 @@ def csrf_token(html: str) -> str:
     return CSRF_TOKEN.search(html).group(1)
 
 
-def log_in(app: RunningApp, username: str = ADMIN_USER,
-           password: str = ADMIN_PASSWORD) -> requests.Session:
+def log_in(
+    app: RunningApp, username: str = ADMIN_USER, password: str = ADMIN_PASSWORD
+) -> requests.Session:
     """A session signed in through the login form."""
     session = requests.Session()
     page = session.get(f"{app.url}/accounts/login/", timeout=10)
-    answer = session.post(f"{app.url}/accounts/login/", timeout=10, data={
-        "username": username, "password": password, "csrfmiddlewaretoken": csrf_token(page.text)})
+    answer = session.post(
+        f"{app.url}/accounts/login/",
+        timeout=10,
+        data={
+            "username": username,
+            "password": password,
+            "csrfmiddlewaretoken": csrf_token(page.text),
+        },
+    )
     assert answer.url == f"{app.url}/", f"{username} could not log in"
     return session
 
 
-def submit_generation(session: requests.Session, app: RunningApp, prompt: str, *,
-                      aspect_ratio: str = "1:1", seed: int | None = None) -> str:
+def submit_generation(
+    session: requests.Session,
+    app: RunningApp,
+    prompt: str,
+    *,
+    aspect_ratio: str = "1:1",
+    seed: int | None = None,
+) -> str:
     """Send the playground form; the URL of the new generation's page."""
     token = csrf_token(session.get(f"{app.url}/", timeout=10).text)
-    answer = session.post(f"{app.url}/", timeout=30, data={
-        "csrfmiddlewaretoken": token, "prompt": prompt, "aspect_ratio": aspect_ratio,
-        "seed": "" if seed is None else str(seed), "guidance_scale": "3.5",
-        "safety_tolerance": "2"})
+    answer = session.post(
+        f"{app.url}/",
+        timeout=30,
+        data={
+            "csrfmiddlewaretoken": token,
+            "prompt": prompt,
+            "aspect_ratio": aspect_ratio,
+            "seed": "" if seed is None else str(seed),
+            "guidance_scale": "3.5",
+            "safety_tolerance": "2",
+        },
+    )
     assert GENERATION_URL.search(answer.url), answer.text[:500]
     return answer.url
 
@@ -127,8 +164,9 @@ class RunningApp:
     """One instance of the app: web server, task cluster and simulator."""
 
     workdir: Path
-    command: list[str] = field(default_factory=lambda: [sys.executable, "manage.py",
-                                                        "runplayground"])
+    command: list[str] = field(
+        default_factory=lambda: [sys.executable, "manage.py", "runplayground"]
+    )
     extra_env: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
     simulator_port: int = field(default_factory=free_port)
@@ -143,20 +181,25 @@ class RunningApp:
         return self.workdir / "app.log"
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("WAVESPEED_", "SIMULATOR_", "DJANGO_"))}
-        env.update({
-            "PLAYGROUND_VAR_DIR": str(self.workdir / "var"),
-            "DATABASE_URL": f"sqlite:///{self.workdir / 'db.sqlite3'}",
-            "PORT": str(self.port),
-            "SIMULATOR_PORT": str(self.simulator_port),
-            "PLAYGROUND_ADMIN_USER": ADMIN_USER,
-            "PLAYGROUND_ADMIN_PASSWORD": ADMIN_PASSWORD,
-            "SIMULATOR_LATENCY": "1.5",
-            "POLL_INTERVAL_SECONDS": "0.3",
-            "PYTHONUNBUFFERED": "1",
-            "Q_SYNC": "0",
-        })
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("WAVESPEED_", "SIMULATOR_", "DJANGO_"))
+        }
+        env.update(
+            {
+                "PLAYGROUND_VAR_DIR": str(self.workdir / "var"),
+                "DATABASE_URL": f"sqlite:///{self.workdir / 'db.sqlite3'}",
+                "PORT": str(self.port),
+                "SIMULATOR_PORT": str(self.simulator_port),
+                "PLAYGROUND_ADMIN_USER": ADMIN_USER,
+                "PLAYGROUND_ADMIN_PASSWORD": ADMIN_PASSWORD,
+                "SIMULATOR_LATENCY": "1.5",
+                "POLL_INTERVAL_SECONDS": "0.3",
+                "PYTHONUNBUFFERED": "1",
+                "Q_SYNC": "0",
+            }
+        )
         env.pop("REDIS_URL", None)
         env.update(self.extra_env)
         return env
@@ -164,8 +207,14 @@ class RunningApp:
     def start(self, timeout: float = 120) -> RunningApp:
         self.workdir.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("wb") as log:  # the child keeps its own copy of the handle
-            self.process = subprocess.Popen(self.command, cwd=ROOT, env=self.env(), stdout=log,
-                                            stderr=subprocess.STDOUT, start_new_session=True)
+            self.process = subprocess.Popen(
+                self.command,
+                cwd=ROOT,
+                env=self.env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if "is running at" in self.log():
@@ -178,14 +227,20 @@ class RunningApp:
 
     def shell(self, code: str) -> str:
         """Run Python in a `manage.py shell` with the app's environment; its output."""
-        result = subprocess.run([sys.executable, "manage.py", "shell", "-v0", "-c", code],
-                                cwd=ROOT, env=self.env(), capture_output=True, text=True,
-                                timeout=120)
+        result = subprocess.run(
+            [sys.executable, "manage.py", "shell", "-v0", "-c", code],
+            cwd=ROOT,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert result.returncode == 0, result.stderr[-3000:]
         return result.stdout
 
-    def create_users(self, usernames: Iterable[str], password: str, *,
-                     moderator: bool = False) -> None:
+    def create_users(
+        self, usernames: Iterable[str], password: str, *, moderator: bool = False
+    ) -> None:
         """Add accounts to the running app's database, as staff would in the admin."""
         self.shell(
             "from django.contrib.auth.models import Permission, User\n"
@@ -193,7 +248,8 @@ class RunningApp:
             "    user, _ = User.objects.get_or_create(username=name)\n"
             f"    user.set_password({password!r}); user.is_staff = {moderator!r}; user.save()\n"
             f"    if {moderator!r}: user.user_permissions.add("
-            "Permission.objects.get(codename='review_image'))\n")
+            "Permission.objects.get(codename='review_image'))\n"
+        )
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -10,8 +10,13 @@ from PIL import Image
 from generations import imaging
 from generations.models import Generation, Moderation, OutputImage
 
-DEFAULTS = {"prompt": "A fox", "aspect_ratio": "1:1", "seed": 7, "guidance_scale": 3.5,
-            "safety_tolerance": "2"}
+DEFAULTS = {
+    "prompt": "A fox",
+    "aspect_ratio": "1:1",
+    "seed": 7,
+    "guidance_scale": 3.5,
+    "safety_tolerance": "2",
+}
 
 
 def make_generation(owner, **fields) -> Generation:
@@ -24,21 +29,28 @@ def png_bytes(size=(64, 64), colour="teal") -> bytes:
     return buffer.getvalue()
 
 
-def add_image(generation: Generation, size=(64, 64), nsfw=False, index=0,
-              moderation: str | None = None) -> OutputImage:
+def add_image(
+    generation: Generation, size=(64, 64), nsfw=False, index=0, moderation: str | None = None
+) -> OutputImage:
     data = png_bytes(size)
     thumbnail = imaging.make_thumbnail(data, max_size=32)
     placeholder = imaging.make_placeholder(data)
     image = OutputImage(
-        generation=generation, index=index, format="PNG", width=size[0], height=size[1],
-        thumbnail_width=thumbnail.width, thumbnail_height=thumbnail.height,
-        size_bytes=len(data), nsfw=nsfw, placeholder=placeholder.data_uri,
+        generation=generation,
+        index=index,
+        format="PNG",
+        width=size[0],
+        height=size[1],
+        thumbnail_width=thumbnail.width,
+        thumbnail_height=thumbnail.height,
+        size_bytes=len(data),
+        nsfw=nsfw,
+        placeholder=placeholder.data_uri,
         color=placeholder.color,
         moderation=moderation or (Moderation.PENDING if nsfw else Moderation.VISIBLE),
     )
     image.original.save(f"{generation.pk}-{index}.png", ContentFile(data), save=False)
-    image.thumbnail.save(f"{generation.pk}-{index}.webp", ContentFile(thumbnail.data),
-                         save=False)
+    image.thumbnail.save(f"{generation.pk}-{index}.webp", ContentFile(thumbnail.data), save=False)
     image.save()
     return image
 

@@ -79,8 +79,9 @@ def fresh_postgres_database(prefix: str) -> Iterator[str]:
         yield urlunsplit(urlsplit(postgres_server_url())._replace(path=f"/{name}"))
     finally:
         with _admin_connection() as connection:
-            connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-                               .format(sql.Identifier(name)))
+            connection.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
 
 
 @contextmanager

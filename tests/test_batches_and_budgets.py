@@ -13,8 +13,13 @@ from tests.factories import make_generation
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-PARAMS = {"prompt": "A row of paper lanterns", "aspect_ratio": "3:2", "seed": None,
-          "guidance_scale": 3.5, "safety_tolerance": "2"}
+PARAMS = {
+    "prompt": "A row of paper lanterns",
+    "aspect_ratio": "3:2",
+    "seed": None,
+    "guidance_scale": 3.5,
+    "safety_tolerance": "2",
+}
 
 
 def test_a_batch_is_one_generation_per_image_with_consecutive_seeds(alice, enqueued):
@@ -42,10 +47,10 @@ def test_a_single_image_has_no_batch(alice, enqueued):
     assert generation.batch is None and generation.batch_size == 1
 
 
-def test_the_playground_posts_a_batch_and_shows_it_on_the_first_page(client_for, alice,
-                                                                     enqueued):
-    response = client_for(alice).post("/", {**PARAMS, "seed": "7", "num_images": "2",
-                                            "visibility": "private"})
+def test_the_playground_posts_a_batch_and_shows_it_on_the_first_page(client_for, alice, enqueued):
+    response = client_for(alice).post(
+        "/", {**PARAMS, "seed": "7", "num_images": "2", "visibility": "private"}
+    )
     first = Generation.objects.order_by("pk").first()
     assert response.status_code == 302 and response["Location"] == f"/generations/{first.pk}/"
     assert Generation.objects.filter(batch=first.batch, visibility="private").count() == 2
@@ -53,8 +58,7 @@ def test_the_playground_posts_a_batch_and_shows_it_on_the_first_page(client_for,
     assert "This batch: 2 images" in page
 
 
-def test_a_submission_over_the_users_budget_is_refused_before_sending(client_for, alice,
-                                                                      enqueued):
+def test_a_submission_over_the_users_budget_is_refused_before_sending(client_for, alice, enqueued):
     Budget.objects.create(scope=Budget.Scope.USER, user=alice, monthly_limit=Decimal("0.10"))
     make_generation(alice, cost=Decimal("0.04"), status=Generation.Status.COMPLETED)
     response = client_for(alice).post("/", {**PARAMS, "seed": "", "num_images": "2"})

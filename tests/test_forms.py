@@ -33,7 +33,8 @@ def test_valid_input_is_accepted_and_typed():
 
 
 @pytest.mark.parametrize(
-    "ratio", ["21:9", "16:9", "4:3", "3:2", "1:1", "2:3", "3:4", "9:16", "9:21"])
+    "ratio", ["21:9", "16:9", "4:3", "3:2", "1:1", "2:3", "3:4", "9:16", "9:21"]
+)
 def test_every_documented_aspect_ratio_is_accepted(ratio):
     assert form_with(aspect_ratio=ratio).is_valid()
 

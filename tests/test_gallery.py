@@ -30,20 +30,23 @@ def test_team_shows_everyones_team_work_and_mine_only_mine(client_for, alice, bo
     assert prompts_on(visitor.get("/gallery/?view=mine")) == ["alice red"]
 
 
-@pytest.mark.parametrize(("query", "expected"), [
-    ("q=lighthouse", {"a lighthouse at dusk", "LIGHTHOUSE in fog"}),
-    ("q=lighthouse+fog", {"LIGHTHOUSE in fog"}),
-    ("q=4242", {"a kite"}),
-    ("author=bob", {"LIGHTHOUSE in fog"}),
-    ("aspect_ratio=16:9", {"a kite"}),
-    ("status=failed", {"a failed fox"}),
-    ("status=in_progress", {"a lighthouse at dusk"}),
-    ("status=completed", {"LIGHTHOUSE in fog", "a kite"}),
-    ("favourites=on", {"a kite"}),
-    ("since=today", {"a lighthouse at dusk", "LIGHTHOUSE in fog", "a kite"}),
-    ("since=7d", {"a lighthouse at dusk", "LIGHTHOUSE in fog", "a kite"}),
-    ("since=30d", {"a lighthouse at dusk", "LIGHTHOUSE in fog", "a kite", "a failed fox"}),
-])
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("q=lighthouse", {"a lighthouse at dusk", "LIGHTHOUSE in fog"}),
+        ("q=lighthouse+fog", {"LIGHTHOUSE in fog"}),
+        ("q=4242", {"a kite"}),
+        ("author=bob", {"LIGHTHOUSE in fog"}),
+        ("aspect_ratio=16:9", {"a kite"}),
+        ("status=failed", {"a failed fox"}),
+        ("status=in_progress", {"a lighthouse at dusk"}),
+        ("status=completed", {"LIGHTHOUSE in fog", "a kite"}),
+        ("favourites=on", {"a kite"}),
+        ("since=today", {"a lighthouse at dusk", "LIGHTHOUSE in fog", "a kite"}),
+        ("since=7d", {"a lighthouse at dusk", "LIGHTHOUSE in fog", "a kite"}),
+        ("since=30d", {"a lighthouse at dusk", "LIGHTHOUSE in fog", "a kite", "a failed fox"}),
+    ],
+)
 def test_filters_narrow_the_gallery(client_for, alice, bob, query, expected):
     make_generation(alice, prompt="a lighthouse at dusk")
     completed(bob, prompt="LIGHTHOUSE in fog")
@@ -58,16 +61,26 @@ def test_a_date_range_keeps_the_days_given(client_for, alice):
     for days_ago in (1, 3, 5):
         generation = make_generation(alice, prompt=f"{days_ago} days ago")
         Generation.objects.filter(pk=generation.pk).update(
-            created_at=timezone.now() - timedelta(days=days_ago))
+            created_at=timezone.now() - timedelta(days=days_ago)
+        )
     today = timezone.localdate()
     start, end = today - timedelta(days=4), today - timedelta(days=2)
     response = client_for(alice).get(f"/gallery/?date_from={start}&date_to={end}")
     assert prompts_on(response) == ["3 days ago"]
 
 
-@pytest.mark.parametrize("query", ["status=nonsense", "aspect_ratio=5:4", "after=%%%garbage",
-                                   "date_from=yesterday", "date_from=2026-05-02&date_to=2026-05-01",
-                                   "sort=sideways", "q=" + "x" * 300])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "status=nonsense",
+        "aspect_ratio=5:4",
+        "after=%%%garbage",
+        "date_from=yesterday",
+        "date_from=2026-05-02&date_to=2026-05-01",
+        "sort=sideways",
+        "q=" + "x" * 300,
+    ],
+)
 def test_bad_filters_are_dropped_with_a_message_not_a_crash(client_for, alice, query):
     make_generation(alice, prompt="still here")
     response = client_for(alice).get(f"/gallery/?{query}")
@@ -80,8 +93,7 @@ def test_newest_and_oldest_first(client_for, alice):
         make_generation(alice, prompt=f"number {number}")
     visitor = client_for(alice)
     assert prompts_on(visitor.get("/gallery/")) == ["number 2", "number 1", "number 0"]
-    assert prompts_on(visitor.get("/gallery/?sort=oldest")) == ["number 0", "number 1",
-                                                               "number 2"]
+    assert prompts_on(visitor.get("/gallery/?sort=oldest")) == ["number 0", "number 1", "number 2"]
 
 
 def test_pages_stay_put_while_new_work_arrives(alice):
@@ -90,12 +102,14 @@ def test_pages_stay_put_while_new_work_arrives(alice):
     first = gallery.gallery_page(alice, {}, page_size=4)
     for number in range(10, 15):  # five new ones land on top meanwhile
         make_generation(alice, prompt=f"number {number}")
-    second = gallery.gallery_page(alice, {"after": gallery.decode_cursor(first.next_cursor)},
-                                  page_size=4)
+    second = gallery.gallery_page(
+        alice, {"after": gallery.decode_cursor(first.next_cursor)}, page_size=4
+    )
     assert [g.prompt for g in first.generations] == [f"number {n}" for n in (9, 8, 7, 6)]
     assert [g.prompt for g in second.generations] == [f"number {n}" for n in (5, 4, 3, 2)]
-    back = gallery.gallery_page(alice, {"before": gallery.decode_cursor(second.prev_cursor)},
-                                page_size=4)
+    back = gallery.gallery_page(
+        alice, {"before": gallery.decode_cursor(second.prev_cursor)}, page_size=4
+    )
     assert [g.prompt for g in back.generations] == [f"number {n}" for n in (9, 8, 7, 6)]
 
 
@@ -104,8 +118,9 @@ def test_the_last_page_has_no_next_link_and_the_first_no_previous(alice):
         make_generation(alice, prompt=f"number {number}")
     first = gallery.gallery_page(alice, {}, page_size=3)
     assert first.prev_cursor is None and first.next_cursor
-    last = gallery.gallery_page(alice, {"after": gallery.decode_cursor(first.next_cursor)},
-                                page_size=3)
+    last = gallery.gallery_page(
+        alice, {"after": gallery.decode_cursor(first.next_cursor)}, page_size=3
+    )
     assert [g.prompt for g in last.generations] == ["number 1", "number 0"]
     assert last.next_cursor is None and last.prev_cursor
 
@@ -119,8 +134,7 @@ def test_newer_tiles_come_as_a_fragment_for_the_live_gallery(client_for, alice):
     assert "<html" not in response.content.decode()
 
 
-def test_teammates_do_not_see_work_whose_only_image_awaits_review(client_for, alice, bob,
-                                                                  maude):
+def test_teammates_do_not_see_work_whose_only_image_awaits_review(client_for, alice, bob, maude):
     generation = make_generation(alice, prompt="flagged statue", status=S.COMPLETED)
     add_image(generation, nsfw=True)
     assert prompts_on(client_for(bob).get("/gallery/")) == []
@@ -129,8 +143,9 @@ def test_teammates_do_not_see_work_whose_only_image_awaits_review(client_for, al
 
 
 @pytest.mark.parametrize("page_size", [4, 24])
-def test_query_count_does_not_grow_with_page_size(client_for, alice, bob, page_size,
-                                                  django_assert_max_num_queries, monkeypatch):
+def test_query_count_does_not_grow_with_page_size(
+    client_for, alice, bob, page_size, django_assert_max_num_queries, monkeypatch
+):
     monkeypatch.setattr(gallery, "PAGE_SIZE", page_size)
     for number in range(page_size):
         generation, _ = completed(alice if number % 2 else bob, prompt=f"tile {number}")

@@ -24,8 +24,12 @@ def test_healthy_services_answer_200_without_login(client):
     assert document["database"] == "ok"
     assert document["broker"] == "ok"
     assert document["broker_kind"] == ("redis" if os.environ.get("REDIS_URL") else "orm")
-    assert set(document["workers"]) == {"clusters", "last_heartbeat",
-                                        "last_heartbeat_age_seconds", "last_task_finished"}
+    assert set(document["workers"]) == {
+        "clusters",
+        "last_heartbeat",
+        "last_heartbeat_age_seconds",
+        "last_task_finished",
+    }
 
 
 def test_without_any_worker_activity_the_heartbeat_is_unknown(client, monkeypatch):
@@ -40,8 +44,14 @@ def test_without_any_worker_activity_the_heartbeat_is_unknown(client, monkeypatc
 
 def test_a_finished_task_counts_as_the_workers_last_sign_of_life(client):
     stopped = timezone.now() - timedelta(seconds=42)
-    Task.objects.create(id="a" * 32, name="sweep", func="generations.tasks.sweep_predictions",
-                        started=stopped - timedelta(seconds=1), stopped=stopped, success=True)
+    Task.objects.create(
+        id="a" * 32,
+        name="sweep",
+        func="generations.tasks.sweep_predictions",
+        started=stopped - timedelta(seconds=1),
+        stopped=stopped,
+        success=True,
+    )
     workers = client.get("/healthz").json()["workers"]
     assert workers["last_task_finished"] == stopped.isoformat()
     assert workers["last_heartbeat"] >= stopped.isoformat()
@@ -60,13 +70,17 @@ def test_a_redis_broker_that_does_not_answer_is_a_503(client, settings):
 
 def test_a_database_that_does_not_answer_is_a_503(tmp_path):
     """A real process whose PostgreSQL is gone; the answer names no host, user or error."""
-    code = ("from django.test import Client\n"
-            "answer = Client().get('/healthz', HTTP_HOST='localhost')\n"
-            "print(answer.status_code, answer.content.decode())\n")
+    code = (
+        "from django.test import Client\n"
+        "answer = Client().get('/healthz', HTTP_HOST='localhost')\n"
+        "print(answer.status_code, answer.content.decode())\n"
+    )
     # Without REDIS_URL (cleared by manage) the broker is the ORM one, in that database.
-    result = manage(["shell", "-v0", "-c", code],
-                    {"DATABASE_URL": f"postgres://ghost:hunter2@127.0.0.1:{free_port()}/nowhere"},
-                    tmp_path)
+    result = manage(
+        ["shell", "-v0", "-c", code],
+        {"DATABASE_URL": f"postgres://ghost:hunter2@127.0.0.1:{free_port()}/nowhere"},
+        tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     status, body = result.stdout.strip().split(" ", 1)
     assert status == "503"

@@ -16,13 +16,20 @@ def cursor(raw: str) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-@pytest.mark.parametrize("query", [
-    f"after={cursor('0001-01-01T00:00:00+14:00|1')}",
-    f"before={cursor('9999-12-31T23:59:59-14:00|1')}",
-    f"after={cursor('2026-01-01T00:00:00+00:00|99999999999999999999999')}",
-    f"after={cursor('2026-01-01T00:00:00|1')}",
-    "q=²", "q=99999999999999999999999", "q=%00", "author=%00", "date_from=0000-00-00",
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        f"after={cursor('0001-01-01T00:00:00+14:00|1')}",
+        f"before={cursor('9999-12-31T23:59:59-14:00|1')}",
+        f"after={cursor('2026-01-01T00:00:00+00:00|99999999999999999999999')}",
+        f"after={cursor('2026-01-01T00:00:00|1')}",
+        "q=²",
+        "q=99999999999999999999999",
+        "q=%00",
+        "author=%00",
+        "date_from=0000-00-00",
+    ],
+)
 def test_the_gallery_survives_hostile_parameters(client_for, alice, query):
     completed(alice, prompt="still here")
     response = client_for(alice).get(f"/gallery/?{query}")
@@ -35,11 +42,11 @@ def test_remix_of_a_strange_id_gives_an_empty_form(client_for, alice, value):
 
 
 def test_staff_deleting_a_generation_removes_files_of_images_they_are_not_shown(
-        client_for, alice, stella):
+    client_for, alice, stella
+):
     generation, shown = completed(alice)
     hidden = add_image(generation, index=1, nsfw=True)
-    names = [shown.original.name, shown.thumbnail.name, hidden.original.name,
-             hidden.thumbnail.name]
+    names = [shown.original.name, shown.thumbnail.name, hidden.original.name, hidden.thumbnail.name]
     storage = shown.original.storage
     client_for(stella).post(f"/generations/{generation.pk}/delete/")
     assert not Generation.objects.filter(pk=generation.pk).exists()
@@ -57,8 +64,9 @@ def test_deleting_an_image_in_the_admin_removes_its_files(client_for, admin, ali
 def test_the_admin_shows_staff_only_what_the_team_sees(client_for, alice, stella, maude):
     from django.contrib.auth.models import Permission
 
-    stella.user_permissions.add(*Permission.objects.filter(
-        codename__in=["view_generation", "view_outputimage"]))
+    stella.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_generation", "view_outputimage"])
+    )
     private, _ = completed(alice, visibility="private", prompt="private plans")
     shared, _ = completed(alice, prompt="shared work", output_urls=["https://cdn.example/x.png"])
     listing = client_for(stella).get("/admin/generations/generation/").content.decode()
@@ -69,15 +77,17 @@ def test_the_admin_shows_staff_only_what_the_team_sees(client_for, alice, stella
     assert page.status_code == 200 and "cdn.example" not in page.content.decode()
     moderator = client_for(maude)
     maude.user_permissions.add(*Permission.objects.filter(codename="view_generation"))
-    assert "cdn.example" in moderator.get(
-        f"/admin/generations/generation/{shared.pk}/change/").content.decode()
+    assert (
+        "cdn.example"
+        in moderator.get(f"/admin/generations/generation/{shared.pk}/change/").content.decode()
+    )
 
 
-def test_visibility_cannot_be_changed_behind_the_owners_back_in_the_admin(client_for, alice,
-                                                                          admin):
+def test_visibility_cannot_be_changed_behind_the_owners_back_in_the_admin(client_for, alice, admin):
     generation, _ = completed(alice, visibility="private")
-    client_for(admin).post(f"/admin/generations/generation/{generation.pk}/change/",
-                           {"visibility": "team"})
+    client_for(admin).post(
+        f"/admin/generations/generation/{generation.pk}/change/", {"visibility": "team"}
+    )
     assert Generation.objects.get(pk=generation.pk).visibility == "private"
 
 
@@ -95,18 +105,22 @@ def test_one_report_per_person_and_image(client_for, alice, bob, maude):
 
 @pytest.mark.parametrize("ids", [["99999999999999999999999"], ["0"], ["abc"]])
 def test_bulk_decisions_refuse_ids_that_cannot_be(client_for, maude, ids):
-    response = client_for(maude).post("/moderation/bulk/", {
-        "action": "approve", "images": ids, "confirm_count": 1},
-        HTTP_ACCEPT="application/json")
+    response = client_for(maude).post(
+        "/moderation/bulk/",
+        {"action": "approve", "images": ids, "confirm_count": 1},
+        HTTP_ACCEPT="application/json",
+    )
     assert response.status_code == 400
 
 
 def test_the_same_image_twice_in_a_bulk_decision_counts_once(client_for, alice, maude):
     _, image = completed(alice)
     OutputImage.objects.filter(pk=image.pk).update(moderation=Moderation.PENDING)
-    response = client_for(maude).post("/moderation/bulk/", {
-        "action": "approve", "images": [image.pk, image.pk], "confirm_count": 2},
-        HTTP_ACCEPT="application/json")
+    response = client_for(maude).post(
+        "/moderation/bulk/",
+        {"action": "approve", "images": [image.pk, image.pk], "confirm_count": 2},
+        HTTP_ACCEPT="application/json",
+    )
     assert response.status_code == 400  # one image selected, two confirmed: nothing changes
     image.refresh_from_db()
     assert image.moderation == Moderation.PENDING
@@ -115,8 +129,11 @@ def test_the_same_image_twice_in_a_bulk_decision_counts_once(client_for, alice, 
 def test_a_removed_image_leaves_its_owner_no_blurred_copy(client_for, alice):
     generation, image = completed(alice)
     OutputImage.objects.filter(pk=image.pk).update(moderation=Moderation.REJECTED)
-    data = client_for(alice).get(f"/generations/{generation.pk}/",
-                                 HTTP_ACCEPT="application/json").json()
+    data = (
+        client_for(alice)
+        .get(f"/generations/{generation.pk}/", HTTP_ACCEPT="application/json")
+        .json()
+    )
     assert data["images"][0]["placeholder"] == ""
     page = client_for(alice).get("/gallery/").content.decode()
     assert image.placeholder not in page

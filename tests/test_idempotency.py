@@ -14,14 +14,21 @@ from generations.models import Generation, OutputImage
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
 S = Generation.Status
-PARAMS = {"prompt": "Two identical twins", "aspect_ratio": "1:1", "seed": 5,
-          "guidance_scale": 3.5, "safety_tolerance": "2"}
+PARAMS = {
+    "prompt": "Two identical twins",
+    "aspect_ratio": "1:1",
+    "seed": 5,
+    "guidance_scale": 3.5,
+    "safety_tolerance": "2",
+}
 
 
 def predictions_on_the_account(simulator) -> int:
     with ws.WaveSpeedClient(api_key="simulator", base_url=simulator.url) as client:
-        page = client.list_predictions(created_after=timezone.now() - timedelta(hours=1),
-                                       created_before=timezone.now() + timedelta(hours=1))
+        page = client.list_predictions(
+            created_after=timezone.now() - timedelta(hours=1),
+            created_before=timezone.now() + timedelta(hours=1),
+        )
     return page.total
 
 
@@ -46,8 +53,9 @@ def test_the_whole_pipeline_run_twice_stores_one_image(alice, simulator, sync_ta
     assert OutputImage.objects.filter(generation=generation).count() == 1
 
 
-def test_the_ingest_task_run_twice_keeps_one_image_and_its_files(alice, simulator, sync_tasks,
-                                                                 media_root):
+def test_the_ingest_task_run_twice_keeps_one_image_and_its_files(
+    alice, simulator, sync_tasks, media_root
+):
     generation = lifecycle.create_generation(alice, PARAMS)
     # Put it back as if the first delivery were still running when the second arrived.
     Generation.objects.filter(pk=generation.pk).update(status=S.DOWNLOADING)
@@ -59,8 +67,9 @@ def test_the_ingest_task_run_twice_keeps_one_image_and_its_files(alice, simulato
     assert len(stored) == 2, stored  # one original, one thumbnail
 
 
-def test_a_racing_duplicate_image_row_is_dropped_with_its_files(alice, simulator, sync_tasks,
-                                                               media_root):
+def test_a_racing_duplicate_image_row_is_dropped_with_its_files(
+    alice, simulator, sync_tasks, media_root
+):
     generation = lifecycle.create_generation(alice, PARAMS)
     generation.refresh_from_db()
     url = generation.output_urls[0]
@@ -75,9 +84,18 @@ def test_a_poll_answer_applied_twice_changes_the_generation_once(alice, simulato
     generation = lifecycle.create_generation(alice, PARAMS)
     lifecycle.submit(generation.pk)
     generation.refresh_from_db()
-    done = ws.Prediction(id=generation.prediction_id, model=ws.MODEL_ID, status="completed",
-                         outputs=("http://example.invalid/0.png",), has_nsfw_contents=(False,),
-                         error="", error_code=None, created_at=None, inference_ms=5, input={})
+    done = ws.Prediction(
+        id=generation.prediction_id,
+        model=ws.MODEL_ID,
+        status="completed",
+        outputs=("http://example.invalid/0.png",),
+        has_nsfw_contents=(False,),
+        error="",
+        error_code=None,
+        created_at=None,
+        inference_ms=5,
+        input={},
+    )
     lifecycle.apply_prediction(generation, done, timezone.now())
     lifecycle.apply_prediction(generation, done, timezone.now())
     assert enqueued.count(("ingest", generation.pk)) == 1
@@ -89,9 +107,18 @@ def test_a_prediction_cannot_belong_to_two_generations(alice, simulator, enqueue
     lifecycle.submit(first.pk)
     first.refresh_from_db()
     Generation.objects.filter(pk=second.pk).update(status=S.SUBMITTING)
-    taken = ws.Prediction(id=first.prediction_id, model=ws.MODEL_ID, status="created",
-                          outputs=(), has_nsfw_contents=(), error="", error_code=None,
-                          created_at=None, inference_ms=None, input={})
+    taken = ws.Prediction(
+        id=first.prediction_id,
+        model=ws.MODEL_ID,
+        status="created",
+        outputs=(),
+        has_nsfw_contents=(),
+        error="",
+        error_code=None,
+        created_at=None,
+        inference_ms=None,
+        input={},
+    )
     assert lifecycle.record_prediction(second.pk, S.SUBMITTING, taken) is False
     second.refresh_from_db()
     assert second.status == S.SUBMITTING and second.prediction_id == ""

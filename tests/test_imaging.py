@@ -39,14 +39,20 @@ def test_a_download_larger_than_the_cap_is_refused():
 
 @responses.activate
 def test_a_declared_length_over_the_cap_is_refused_before_reading():
-    responses.get(URL, body=b"x" * 10, headers={"Content-Length": "999999999"},
-                  auto_calculate_content_length=False)
+    responses.get(
+        URL,
+        body=b"x" * 10,
+        headers={"Content-Length": "999999999"},
+        auto_calculate_content_length=False,
+    )
     with pytest.raises(imaging.ImageError, match="larger"):
         imaging.download(URL, max_bytes=1000, timeout=5)
 
 
-@pytest.mark.parametrize(("status", "permanent"), [(404, True), (410, True), (403, True),
-                                                    (429, False), (500, False), (503, False)])
+@pytest.mark.parametrize(
+    ("status", "permanent"),
+    [(404, True), (410, True), (403, True), (429, False), (500, False), (503, False)],
+)
 @responses.activate
 def test_http_errors_say_whether_a_retry_can_help(status, permanent):
     responses.get(URL, status=status)
@@ -63,8 +69,7 @@ def test_a_network_failure_is_worth_a_retry():
     assert caught.value.permanent is False
 
 
-@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://x/y.png", "javascript:alert(1)",
-                                 ""])
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://x/y.png", "javascript:alert(1)", ""])
 def test_only_web_addresses_are_downloaded(url):
     with pytest.raises(imaging.ImageError, match="not a web address"):
         imaging.download(url, max_bytes=1000, timeout=5)
@@ -76,14 +81,17 @@ def test_png_jpeg_and_webp_decode(fmt):
     assert (decoded.format, decoded.width, decoded.height) == (fmt, 120, 80)
 
 
-@pytest.mark.parametrize("data", [
-    b"",
-    b"<html>not an image</html>",
-    b"GIF89a" + b"\x00" * 100,
-    png_bytes(fmt="GIF"),
-    png_bytes(fmt="BMP"),
-    png_bytes()[:200],  # truncated PNG
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"<html>not an image</html>",
+        b"GIF89a" + b"\x00" * 100,
+        png_bytes(fmt="GIF"),
+        png_bytes(fmt="BMP"),
+        png_bytes()[:200],  # truncated PNG
+    ],
+)
 def test_anything_else_is_refused_as_permanent(data):
     with pytest.raises(imaging.ImageError) as caught:
         imaging.decode(data, max_pixels=1_000_000)
@@ -95,9 +103,10 @@ def test_too_many_pixels_are_refused_before_decoding():
         imaging.decode(png_bytes(size=(200, 200)), max_pixels=100 * 100)
 
 
-@pytest.mark.parametrize(("size", "expected"), [((1392, 752), (512, 277)),
-                                                ((672, 1568), (219, 512)),
-                                                ((300, 200), (300, 200))])
+@pytest.mark.parametrize(
+    ("size", "expected"),
+    [((1392, 752), (512, 277)), ((672, 1568), (219, 512)), ((300, 200), (300, 200))],
+)
 def test_thumbnails_are_webp_within_the_box_keeping_the_ratio(size, expected):
     thumbnail = imaging.make_thumbnail(png_bytes(size=size), max_size=512)
     assert (thumbnail.width, thumbnail.height) == expected

@@ -20,8 +20,15 @@ S = Generation.Status
 @pytest.fixture
 def flagged(alice) -> OutputImage:
     generation = Generation.objects.create(
-        owner=alice, prompt="a marble statue", aspect_ratio="1:1", seed=3, guidance_scale=3.5,
-        safety_tolerance="2", status=S.COMPLETED, nsfw_flags=[True])
+        owner=alice,
+        prompt="a marble statue",
+        aspect_ratio="1:1",
+        seed=3,
+        guidance_scale=3.5,
+        safety_tolerance="2",
+        status=S.COMPLETED,
+        nsfw_flags=[True],
+    )
     return add_image(generation, nsfw=True)
 
 
@@ -41,8 +48,9 @@ def test_only_moderators_can_decide(client_for, alice, bob, stella, flagged, who
     user = {"anonymous": None, "bob": bob, "stella": stella, "alice": alice}[who]
     visitor = client_for(user)
     visitor.post(f"/moderation/images/{flagged.pk}/approve/")
-    visitor.post("/moderation/bulk/", {"action": "approve", "images": [flagged.pk],
-                                       "confirm_count": 1})
+    visitor.post(
+        "/moderation/bulk/", {"action": "approve", "images": [flagged.pk], "confirm_count": 1}
+    )
     flagged.refresh_from_db()
     assert flagged.moderation == Moderation.PENDING
     assert not ModerationDecision.objects.exists()
@@ -58,16 +66,22 @@ def test_the_service_refuses_someone_without_the_permission(stella, flagged):
 # --- what people see meanwhile -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("state", "who", "expected"), [
-    (Moderation.PENDING, "bob", 404), (Moderation.PENDING, "alice", 200),
-    (Moderation.PENDING, "maude", 200), (Moderation.REJECTED, "bob", 404),
-    (Moderation.REJECTED, "alice", 404), (Moderation.REJECTED, "maude", 200),
-    (Moderation.APPROVED, "bob", 200),
-])
+@pytest.mark.parametrize(
+    ("state", "who", "expected"),
+    [
+        (Moderation.PENDING, "bob", 404),
+        (Moderation.PENDING, "alice", 200),
+        (Moderation.PENDING, "maude", 200),
+        (Moderation.REJECTED, "bob", 404),
+        (Moderation.REJECTED, "alice", 404),
+        (Moderation.REJECTED, "maude", 200),
+        (Moderation.APPROVED, "bob", 200),
+    ],
+)
 @pytest.mark.parametrize("variant", ["original", "thumbnail"])
-def test_files_of_held_images_are_refused_to_non_moderators(client_for, alice, bob, maude,
-                                                            flagged, state, who, expected,
-                                                            variant):
+def test_files_of_held_images_are_refused_to_non_moderators(
+    client_for, alice, bob, maude, flagged, state, who, expected, variant
+):
     OutputImage.objects.filter(pk=flagged.pk).update(moderation=state)
     user = {"alice": alice, "bob": bob, "maude": maude}[who]
     response = client_for(user).get(f"/images/{flagged.pk}/{variant}/")
@@ -79,7 +93,11 @@ def test_the_json_gives_each_image_its_moderation_state(client_for, alice, bob, 
     owner = client_for(alice).get(url, HTTP_ACCEPT="application/json").json()
     [image] = owner["images"]
     assert (image["id"], image["nsfw"], image["moderation"], image["blurred"]) == (
-        flagged.pk, True, "pending", True)
+        flagged.pk,
+        True,
+        "pending",
+        True,
+    )
     assert "awaiting review" in image["notice"].lower()
     teammate = client_for(bob).get(url, HTTP_ACCEPT="application/json").json()
     assert teammate["images"] == []
@@ -87,8 +105,11 @@ def test_the_json_gives_each_image_its_moderation_state(client_for, alice, bob, 
 
 def test_the_owner_sees_a_removed_notice_without_a_file(client_for, alice, flagged):
     OutputImage.objects.filter(pk=flagged.pk).update(moderation=Moderation.REJECTED)
-    data = client_for(alice).get(f"/generations/{flagged.generation_id}/",
-                                 HTTP_ACCEPT="application/json").json()
+    data = (
+        client_for(alice)
+        .get(f"/generations/{flagged.generation_id}/", HTTP_ACCEPT="application/json")
+        .json()
+    )
     [image] = data["images"]
     assert image["url"] is None and image["thumbnail_url"] is None
     assert image["notice"] == "Removed by a moderator."
@@ -97,18 +118,26 @@ def test_the_owner_sees_a_removed_notice_without_a_file(client_for, alice, flagg
     assert f"/images/{flagged.pk}/original/" not in page
 
 
-def test_the_owners_page_shows_the_server_made_placeholder_not_the_file(client_for, alice,
-                                                                         flagged):
+def test_the_owners_page_shows_the_server_made_placeholder_not_the_file(client_for, alice, flagged):
     page = client_for(alice).get(f"/generations/{flagged.generation_id}/").content.decode()
     assert flagged.placeholder in page
     # The real file is only named in data-src, fetched when the owner reveals it.
     assert f' src="/images/{flagged.pk}/original/"' not in page
 
 
-@pytest.mark.parametrize(("flags", "index", "expected"), [
-    ([False], 0, False), ([True], 0, True), ([], 0, True), (None, 0, True),
-    ([False], 1, True), (["false"], 0, True), ([None], 0, True), ({"0": False}, 0, True),
-])
+@pytest.mark.parametrize(
+    ("flags", "index", "expected"),
+    [
+        ([False], 0, False),
+        ([True], 0, True),
+        ([], 0, True),
+        (None, 0, True),
+        ([False], 1, True),
+        (["false"], 0, True),
+        ([None], 0, True),
+        ({"0": False}, 0, True),
+    ],
+)
 def test_missing_or_odd_flags_fail_closed(flags, index, expected):
     assert ingest.is_flagged(flags, index) is expected
 
@@ -116,18 +145,25 @@ def test_missing_or_odd_flags_fail_closed(flags, index, expected):
 # --- deciding ----------------------------------------------------------------------------------
 
 
-def test_approving_shows_the_image_to_the_team_and_writes_one_audit_row(client_for, bob,
-                                                                        maude, flagged):
-    response = client_for(maude).post(f"/moderation/images/{flagged.pk}/approve/",
-                                      {"note": "classical art"})
+def test_approving_shows_the_image_to_the_team_and_writes_one_audit_row(
+    client_for, bob, maude, flagged
+):
+    response = client_for(maude).post(
+        f"/moderation/images/{flagged.pk}/approve/", {"note": "classical art"}
+    )
     assert response.status_code == 302
     flagged.refresh_from_db()
     assert flagged.moderation == Moderation.APPROVED
     [row] = ModerationDecision.objects.all()
-    assert (row.image_ref, row.generation_ref, row.from_state, row.to_state, row.moderator,
-            row.moderator_name, row.note) == (
-        flagged.pk, flagged.generation_id, "pending", "approved", maude, "maude",
-        "classical art")
+    assert (
+        row.image_ref,
+        row.generation_ref,
+        row.from_state,
+        row.to_state,
+        row.moderator,
+        row.moderator_name,
+        row.note,
+    ) == (flagged.pk, flagged.generation_id, "pending", "approved", maude, "maude", "classical art")
     assert client_for(bob).get(f"/images/{flagged.pk}/original/").status_code == 200
 
 
@@ -138,42 +174,58 @@ def test_deciding_twice_writes_no_second_row(maude, flagged):
 
 
 def test_decide_and_next_moves_to_the_next_item(client_for, alice, maude, flagged):
-    second = add_image(Generation.objects.create(
-        owner=alice, prompt="another", aspect_ratio="1:1", seed=4, guidance_scale=3.5,
-        safety_tolerance="2", status=S.COMPLETED), nsfw=True)
-    response = client_for(maude).post(f"/moderation/images/{flagged.pk}/reject/",
-                                      {"next": "on"})
+    second = add_image(
+        Generation.objects.create(
+            owner=alice,
+            prompt="another",
+            aspect_ratio="1:1",
+            seed=4,
+            guidance_scale=3.5,
+            safety_tolerance="2",
+            status=S.COMPLETED,
+        ),
+        nsfw=True,
+    )
+    response = client_for(maude).post(f"/moderation/images/{flagged.pk}/reject/", {"next": "on"})
     assert response["Location"] == f"/moderation/images/{second.pk}/"
-    answer = client_for(maude).post(f"/moderation/images/{second.pk}/approve/",
-                                    HTTP_ACCEPT="application/json").json()
-    assert answer == {"id": second.pk, "moderation": "approved", "changed": True,
-                      "next_id": None}
+    answer = (
+        client_for(maude)
+        .post(f"/moderation/images/{second.pk}/approve/", HTTP_ACCEPT="application/json")
+        .json()
+    )
+    assert answer == {"id": second.pk, "moderation": "approved", "changed": True, "next_id": None}
 
 
 def test_a_bulk_decision_writes_one_row_per_image(client_for, alice, maude, flagged):
     others = [add_image(completed(alice)[0], index=1, nsfw=True) for _ in range(2)]
     ids = [flagged.pk, *(image.pk for image in others)]
-    response = client_for(maude).post("/moderation/bulk/", {
-        "action": "reject", "images": ids, "confirm_count": 3, "note": "spam"},
-        HTTP_ACCEPT="application/json")
+    response = client_for(maude).post(
+        "/moderation/bulk/",
+        {"action": "reject", "images": ids, "confirm_count": 3, "note": "spam"},
+        HTTP_ACCEPT="application/json",
+    )
     assert response.json() == {"changed": 3, "moderation": "rejected"}
     assert sorted(ModerationDecision.objects.values_list("image_ref", flat=True)) == sorted(ids)
     assert set(OutputImage.objects.filter(pk__in=ids).values_list("moderation", flat=True)) == {
-        "rejected"}
+        "rejected"
+    }
 
 
 def test_a_bulk_decision_with_the_wrong_count_changes_nothing(client_for, maude, flagged):
-    response = client_for(maude).post("/moderation/bulk/", {
-        "action": "approve", "images": [flagged.pk], "confirm_count": 2},
-        HTTP_ACCEPT="application/json")
+    response = client_for(maude).post(
+        "/moderation/bulk/",
+        {"action": "approve", "images": [flagged.pk], "confirm_count": 2},
+        HTTP_ACCEPT="application/json",
+    )
     assert response.status_code == 400
     flagged.refresh_from_db()
     assert flagged.moderation == Moderation.PENDING
 
 
 def test_without_script_a_bulk_decision_asks_for_the_count_first(client_for, maude, flagged):
-    page = client_for(maude).post("/moderation/bulk/", {
-        "action": "approve", "images": [flagged.pk], "confirm_count": 0})
+    page = client_for(maude).post(
+        "/moderation/bulk/", {"action": "approve", "images": [flagged.pk], "confirm_count": 0}
+    )
     assert "Approve 1 image?" in page.content.decode()
     flagged.refresh_from_db()
     assert flagged.moderation == Moderation.PENDING
@@ -201,8 +253,7 @@ def test_history_filters_by_moderator_and_outcome(client_for, maude, admin, flag
 # --- reports -----------------------------------------------------------------------------------
 
 
-def test_several_reports_make_one_queue_item_that_lists_them(client_for, alice, bob, stella,
-                                                             maude):
+def test_several_reports_make_one_queue_item_that_lists_them(client_for, alice, bob, stella, maude):
     _, image = completed(alice, prompt="a harbour")
     client_for(bob).post(f"/images/{image.pk}/report/", {"reason": "copyrighted logo"})
     client_for(stella).post(f"/images/{image.pk}/report/", {"reason": "a real face"})
@@ -227,28 +278,37 @@ def test_the_admin_can_filter_and_decide_with_an_audit_row(client_for, admin, fl
     visitor = client_for(admin)
     listing = visitor.get("/admin/generations/outputimage/?moderation__exact=pending")
     assert listing.status_code == 200 and f"/{flagged.pk}/change/" in listing.content.decode()
-    asked = visitor.post("/admin/generations/outputimage/", {
-        "action": "approve_images", "_selected_action": [flagged.pk]})
+    asked = visitor.post(
+        "/admin/generations/outputimage/",
+        {"action": "approve_images", "_selected_action": [flagged.pk]},
+    )
     assert "Approve 1 image?" in asked.content.decode()
     flagged.refresh_from_db()
     assert flagged.moderation == Moderation.PENDING
-    visitor.post("/admin/generations/outputimage/", {
-        "action": "approve_images", "_selected_action": [flagged.pk], "confirm_count": "1"})
+    visitor.post(
+        "/admin/generations/outputimage/",
+        {"action": "approve_images", "_selected_action": [flagged.pk], "confirm_count": "1"},
+    )
     flagged.refresh_from_db()
     assert flagged.moderation == Moderation.APPROVED
     assert ModerationDecision.objects.get().moderator == admin
 
 
-def test_the_audit_log_cannot_be_edited_or_deleted_in_the_admin(client_for, admin, maude,
-                                                                flagged):
+def test_the_audit_log_cannot_be_edited_or_deleted_in_the_admin(client_for, admin, maude, flagged):
     moderation.decide(maude, [flagged.pk], "approve")
     row = ModerationDecision.objects.get()
     visitor = client_for(admin)
     assert visitor.get("/admin/generations/moderationdecision/").status_code == 200
     assert visitor.get("/admin/generations/moderationdecision/add/").status_code == 403
-    assert visitor.post(f"/admin/generations/moderationdecision/{row.pk}/delete/",
-                        {"post": "yes"}).status_code == 403
-    visitor.post(f"/admin/generations/moderationdecision/{row.pk}/change/",
-                 {"note": "rewritten", "to_state": "rejected"})
+    assert (
+        visitor.post(
+            f"/admin/generations/moderationdecision/{row.pk}/delete/", {"post": "yes"}
+        ).status_code
+        == 403
+    )
+    visitor.post(
+        f"/admin/generations/moderationdecision/{row.pk}/change/",
+        {"note": "rewritten", "to_state": "rejected"},
+    )
     row.refresh_from_db()
     assert row.note == "" and row.to_state == "approved"

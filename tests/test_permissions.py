@@ -14,8 +14,7 @@ from tests.factories import completed
 
 pytestmark = pytest.mark.django_db
 
-ACTIONS = ("list", "detail", "json", "thumbnail", "original", "favourite", "visibility",
-           "delete")
+ACTIONS = ("list", "detail", "json", "thumbnail", "original", "favourite", "visibility", "delete")
 
 # (viewer, which generation) -> the actions that succeed; every other one must be refused.
 ALLOWED = {
@@ -34,8 +33,7 @@ ALLOWED = {
 
 @pytest.fixture
 def cast(alice, bob, stella, maude):
-    return {"anonymous": None, "owner": alice, "teammate": bob, "staff": stella,
-            "moderator": maude}
+    return {"anonymous": None, "owner": alice, "teammate": bob, "staff": stella, "moderator": maude}
 
 
 def attempt(visitor, action: str, generation: Generation, image: OutputImage) -> bool:
@@ -71,21 +69,29 @@ def attempt(visitor, action: str, generation: Generation, image: OutputImage) ->
 @pytest.mark.parametrize("which", ["team", "private"])
 @pytest.mark.parametrize("who", ["anonymous", "owner", "teammate", "staff", "moderator"])
 def test_permission_matrix(cast, client_for, alice, who, which, action):
-    generation, image = completed(alice, visibility=which,
-                                  prompt=f"The {which} lighthouse of Alice")
+    generation, image = completed(
+        alice, visibility=which, prompt=f"The {which} lighthouse of Alice"
+    )
     visitor = client_for(cast[who])
     worked = attempt(visitor, action, generation, image)
     assert worked == (action in ALLOWED[(who, which)]), (
-        f"{who} {'could' if worked else 'could not'} {action} a {which} generation")
+        f"{who} {'could' if worked else 'could not'} {action} a {which} generation"
+    )
 
 
 def test_anonymous_visitors_are_sent_to_the_login_page(client, alice):
     generation, image = completed(alice)
-    for url in ("/", "/gallery/", "/usage/", f"/generations/{generation.pk}/",
-                f"/images/{image.pk}/original/"):
+    for url in (
+        "/",
+        "/gallery/",
+        "/usage/",
+        f"/generations/{generation.pk}/",
+        f"/images/{image.pk}/original/",
+    ):
         response = client.get(url)
         assert response.status_code == 302 and response["Location"].startswith(
-            "/accounts/login/"), url
+            "/accounts/login/"
+        ), url
 
 
 def test_refused_files_answer_404_not_403_so_ids_leak_nothing(client_for, alice, bob):
@@ -95,11 +101,9 @@ def test_refused_files_answer_404_not_403_so_ids_leak_nothing(client_for, alice,
     assert missing.status_code == hidden.status_code == 404
 
 
-def test_a_teammate_sees_no_trace_of_private_work_in_the_json_of_a_batch(client_for, alice,
-                                                                         bob):
+def test_a_teammate_sees_no_trace_of_private_work_in_the_json_of_a_batch(client_for, alice, bob):
     generation, _ = completed(alice, visibility="private", prompt="secret plans")
-    response = client_for(bob).get(f"/generations/{generation.pk}/",
-                                   HTTP_ACCEPT="application/json")
+    response = client_for(bob).get(f"/generations/{generation.pk}/", HTTP_ACCEPT="application/json")
     assert response.status_code == 404
     assert b"secret plans" not in response.content
 

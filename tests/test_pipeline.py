@@ -17,8 +17,13 @@ from generations.simulator.config import SimulatorConfig
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
 S = Generation.Status
-PARAMS = {"prompt": "A paper boat on a puddle, macro", "aspect_ratio": "16:9", "seed": 42,
-          "guidance_scale": 3.5, "safety_tolerance": "2"}
+PARAMS = {
+    "prompt": "A paper boat on a puddle, macro",
+    "aspect_ratio": "16:9",
+    "seed": 42,
+    "guidance_scale": 3.5,
+    "safety_tolerance": "2",
+}
 
 
 def generate(owner, **changes) -> Generation:
@@ -29,8 +34,9 @@ def generate(owner, **changes) -> Generation:
 
 def sweep(generation: Generation, **changes) -> None:
     """Make a generation due (with any other changes), run one sweep, read it back."""
-    Generation.objects.filter(pk=generation.pk).update(**{"next_check_at": timezone.now(),
-                                                          **changes})
+    Generation.objects.filter(pk=generation.pk).update(
+        **{"next_check_at": timezone.now(), **changes}
+    )
     sweeper.sweep_once(timezone.now())
     generation.refresh_from_db()
 
@@ -85,10 +91,12 @@ def test_a_task_failure_is_shown_in_plain_words(alice, simulator, sync_tasks):
     assert generation.images.count() == 0
 
 
-@pytest.mark.parametrize("simulator_config",
-                         [replace(SimulatorConfig(), api_key="another-key", latency=0.2)])
-def test_a_refused_key_fails_with_words_for_an_administrator(alice, simulator, sync_tasks,
-                                                             settings):
+@pytest.mark.parametrize(
+    "simulator_config", [replace(SimulatorConfig(), api_key="another-key", latency=0.2)]
+)
+def test_a_refused_key_fails_with_words_for_an_administrator(
+    alice, simulator, sync_tasks, settings
+):
     settings.WAVESPEED_API_KEY = "wrong-key"
     generation = generate(alice)
     assert generation.status == S.FAILED
@@ -100,9 +108,17 @@ def test_missing_nsfw_flags_count_as_flagged(alice, simulator, enqueued):
     generation = generate(alice)
     lifecycle.submit(generation.pk)
     prediction = ws.Prediction(
-        id=Generation.objects.get(pk=generation.pk).prediction_id, model=ws.MODEL_ID,
-        status="completed", outputs=(f"{simulator.url}/outputs/x/0.png",), has_nsfw_contents=(),
-        error="", error_code=None, created_at=None, inference_ms=10, input={})
+        id=Generation.objects.get(pk=generation.pk).prediction_id,
+        model=ws.MODEL_ID,
+        status="completed",
+        outputs=(f"{simulator.url}/outputs/x/0.png",),
+        has_nsfw_contents=(),
+        error="",
+        error_code=None,
+        created_at=None,
+        inference_ms=10,
+        input={},
+    )
     generation.refresh_from_db()
     lifecycle.apply_prediction(generation, prediction, timezone.now())
     generation.refresh_from_db()
@@ -121,7 +137,8 @@ def test_a_prediction_that_never_finishes_times_out(alice, simulator, enqueued, 
 
 
 def test_an_unconfirmed_submit_is_settled_through_the_list_not_resent(
-        alice, simulator, enqueued, monkeypatch):
+    alice, simulator, enqueued, monkeypatch
+):
     real_submit = ws.WaveSpeedClient.submit
     sent = []
 
@@ -141,8 +158,9 @@ def test_an_unconfirmed_submit_is_settled_through_the_list_not_resent(
     assert generation.prediction_id == sent[0].id
 
 
-def test_an_unconfirmed_submit_the_api_never_saw_is_sent_again(alice, simulator, enqueued,
-                                                               monkeypatch):
+def test_an_unconfirmed_submit_the_api_never_saw_is_sent_again(
+    alice, simulator, enqueued, monkeypatch
+):
     real_submit = ws.WaveSpeedClient.submit
     calls = []
 
@@ -170,7 +188,8 @@ def test_an_unconfirmed_submit_the_api_never_saw_is_sent_again(alice, simulator,
 
 
 def test_an_unconfirmed_submit_that_cannot_be_checked_fails_without_a_resend(
-        alice, simulator, enqueued, monkeypatch):
+    alice, simulator, enqueued, monkeypatch
+):
     def list_unreachable(self, **kwargs):
         raise ws.NetworkError("connection refused")
 
@@ -186,7 +205,8 @@ def test_an_unconfirmed_submit_that_cannot_be_checked_fails_without_a_resend(
 
 
 def test_a_claim_that_outlived_its_worker_waits_the_grace_before_any_resend(
-        alice, simulator, enqueued):
+    alice, simulator, enqueued
+):
     generation = generate(alice)
     long_ago = seconds_ago(lifecycle.SUBMIT_CLAIM_SECONDS)
     # Claimed long ago and never answered: the worker died mid-request, or is still in it.
@@ -197,8 +217,9 @@ def test_a_claim_that_outlived_its_worker_waits_the_grace_before_any_resend(
     assert timezone.now() - generation.unconfirmed_since < timedelta(minutes=1)
 
 
-def test_settling_does_not_adopt_a_twin_generations_prediction(alice, simulator, enqueued,
-                                                               monkeypatch):
+def test_settling_does_not_adopt_a_twin_generations_prediction(
+    alice, simulator, enqueued, monkeypatch
+):
     twin = generate(alice)
     lifecycle.submit(twin.pk)
     twin.refresh_from_db()
@@ -242,8 +263,12 @@ def test_a_lost_submit_task_is_enqueued_again_by_the_sweeper(alice, simulator, e
 
 def test_a_stalled_download_is_started_again(alice, simulator, enqueued, settings):
     generation = generate(alice)
-    sweep(generation, status=S.DOWNLOADING, output_urls=["http://x/0.png"],
-          ingest_started_at=seconds_ago(settings.INGEST_STALE_SECONDS))
+    sweep(
+        generation,
+        status=S.DOWNLOADING,
+        output_urls=["http://x/0.png"],
+        ingest_started_at=seconds_ago(settings.INGEST_STALE_SECONDS),
+    )
     assert ("ingest", generation.pk) in enqueued
 
 

@@ -7,9 +7,20 @@ from playground.env import env_bool, env_float, env_int, env_list, env_str
 from tests.apprunner import manage
 
 
-@pytest.mark.parametrize(("raw", "expected"), [("1", True), ("true", True), ("YES", True),
-                                               ("on", True), ("0", False), ("false", False),
-                                               ("no", False), ("off", False), ("", False)])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("1", True),
+        ("true", True),
+        ("YES", True),
+        ("on", True),
+        ("0", False),
+        ("false", False),
+        ("no", False),
+        ("off", False),
+        ("", False),
+    ],
+)
 def test_booleans_accept_the_usual_spellings(raw, expected):
     assert env_bool("DEBUG", not expected, environ={"DEBUG": raw}) is expected
 
@@ -22,14 +33,17 @@ def test_unset_variables_take_their_default():
     assert env_list("X", ["a"], environ={}) == ["a"]
 
 
-@pytest.mark.parametrize(("reader", "raw"), [
-    (lambda env: env_bool("DEBUG", True, environ=env), "maybe"),
-    (lambda env: env_int("DEBUG", 1, environ=env), "12abc"),
-    (lambda env: env_int("DEBUG", 1, minimum=1, environ=env), "0"),
-    (lambda env: env_float("DEBUG", 1.0, environ=env), "fast"),
-    (lambda env: env_float("DEBUG", 1.0, environ=env), "nan"),
-    (lambda env: env_float("DEBUG", 1.0, maximum=5, environ=env), "6"),
-])
+@pytest.mark.parametrize(
+    ("reader", "raw"),
+    [
+        (lambda env: env_bool("DEBUG", True, environ=env), "maybe"),
+        (lambda env: env_int("DEBUG", 1, environ=env), "12abc"),
+        (lambda env: env_int("DEBUG", 1, minimum=1, environ=env), "0"),
+        (lambda env: env_float("DEBUG", 1.0, environ=env), "fast"),
+        (lambda env: env_float("DEBUG", 1.0, environ=env), "nan"),
+        (lambda env: env_float("DEBUG", 1.0, maximum=5, environ=env), "6"),
+    ],
+)
 def test_malformed_values_are_refused_naming_the_variable(reader, raw):
     with pytest.raises(ImproperlyConfigured, match="DEBUG"):
         reader({"DEBUG": raw})
@@ -37,7 +51,9 @@ def test_malformed_values_are_refused_naming_the_variable(reader, raw):
 
 def test_lists_are_comma_separated():
     assert env_list("HOSTS", [], environ={"HOSTS": "a.example, b.example,,"}) == [
-        "a.example", "b.example"]
+        "a.example",
+        "b.example",
+    ]
 
 
 def test_production_without_a_secret_key_does_not_start(tmp_path):

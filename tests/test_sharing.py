@@ -21,19 +21,22 @@ def test_favourite_and_unfavourite(client_for, alice, bob):
     visitor.post(f"/generations/{generation.pk}/favourite/", {"favourite": "1"})
     visitor.post(f"/generations/{generation.pk}/favourite/", {"favourite": "1"})
     assert Favourite.objects.filter(user=bob, generation=generation).count() == 1
-    answer = visitor.post(f"/generations/{generation.pk}/favourite/", {"favourite": "0"},
-                          HTTP_ACCEPT="application/json")
+    answer = visitor.post(
+        f"/generations/{generation.pk}/favourite/",
+        {"favourite": "0"},
+        HTTP_ACCEPT="application/json",
+    )
     assert answer.json() == {"id": generation.pk, "favourite": False}
     assert not Favourite.objects.exists()
 
 
 def test_the_owner_makes_work_private_and_back(client_for, alice):
     generation, _ = completed(alice)
-    client_for(alice).post(f"/generations/{generation.pk}/visibility/",
-                           {"visibility": "private"})
+    client_for(alice).post(f"/generations/{generation.pk}/visibility/", {"visibility": "private"})
     assert Generation.objects.get(pk=generation.pk).visibility == "private"
-    bad = client_for(alice).post(f"/generations/{generation.pk}/visibility/",
-                                 {"visibility": "public"})
+    bad = client_for(alice).post(
+        f"/generations/{generation.pk}/visibility/", {"visibility": "public"}
+    )
     assert bad.status_code == 302
     assert Generation.objects.get(pk=generation.pk).visibility == "private"
 
@@ -58,14 +61,18 @@ def test_the_delete_page_asks_first(client_for, alice):
 
 def test_a_report_holds_the_image_for_review(client_for, alice, bob):
     _, image = completed(alice)
-    response = client_for(bob).post(f"/images/{image.pk}/report/",
-                                    {"reason": "Shows a real person's face"})
+    response = client_for(bob).post(
+        f"/images/{image.pk}/report/", {"reason": "Shows a real person's face"}
+    )
     assert response.status_code == 302
     image.refresh_from_db()
     assert image.moderation == Moderation.PENDING
     report = Report.objects.get()
     assert (report.reporter, report.reporter_name, report.reason) == (
-        bob, "bob", "Shows a real person's face")
+        bob,
+        "bob",
+        "Shows a real person's face",
+    )
     # Bob no longer gets the file; Alice, the owner, still does.
     assert client_for(bob).get(f"/images/{image.pk}/original/").status_code == 404
     assert client_for(alice).get(f"/images/{image.pk}/original/").status_code == 200
@@ -81,8 +88,9 @@ def test_a_report_needs_a_reason_and_is_not_for_ones_own_image(client_for, alice
 
 
 def test_the_recipe_is_written_into_the_png_and_reads_back(alice):
-    generation = make_generation(alice, prompt="Ünïcode lanterns, 夜", seed=99,
-                                 aspect_ratio="3:2", guidance_scale=4.5)
+    generation = make_generation(
+        alice, prompt="Ünïcode lanterns, 夜", seed=99, aspect_ratio="3:2", guidance_scale=4.5
+    )
     buffer = io.BytesIO()
     Image.new("RGB", (30, 20), "red").save(buffer, format="PNG")
     tagged = imaging.add_png_text(buffer.getvalue(), recipe.png_texts(generation, (30, 20)))
@@ -91,8 +99,13 @@ def test_the_recipe_is_written_into_the_png_and_reads_back(alice):
         texts = image.text
         assert image.size == (30, 20) and image.getpixel((3, 3)) == (255, 0, 0)
     assert json.loads(texts["kontext-playground"]) == {
-        "model": generation.model, "prompt": "Ünïcode lanterns, 夜", "aspect_ratio": "3:2",
-        "seed": 99, "guidance_scale": 4.5, "safety_tolerance": "2"}
+        "model": generation.model,
+        "prompt": "Ünïcode lanterns, 夜",
+        "aspect_ratio": "3:2",
+        "seed": 99,
+        "guidance_scale": 4.5,
+        "safety_tolerance": "2",
+    }
     assert texts["parameters"].startswith("Ünïcode lanterns, 夜\nSeed: 99, Size: 30x20")
 
 

@@ -36,6 +36,7 @@ TERMINAL = {"completed", "failed"}
 
 # --- fixtures and helpers -------------------------------------------------------------------
 
+
 @pytest.fixture
 def sim_config() -> SimulatorConfig:
     """A fast simulator; tests parametrize this fixture to change its behaviour."""
@@ -49,13 +50,21 @@ def sim(sim_config: SimulatorConfig) -> Iterator[SimulatorServer]:
         yield server
 
 
-def call(sim: SimulatorServer, method: str, path: str, body: Any = None, *, key: str | None = KEY,
-         **kwargs: Any) -> requests.Response:
+def call(
+    sim: SimulatorServer,
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    key: str | None = KEY,
+    **kwargs: Any,
+) -> requests.Response:
     """Send one request to the simulator with the Bearer key (None sends no header)."""
     headers = {"Authorization": f"Bearer {key}"} if key is not None else {}
     headers.update(kwargs.pop("headers", {}))
-    return requests.request(method, sim.url + path, json=body, headers=headers, timeout=15,
-                            **kwargs)
+    return requests.request(
+        method, sim.url + path, json=body, headers=headers, timeout=15, **kwargs
+    )
 
 
 def submit(sim: SimulatorServer, **inputs: Any) -> dict[str, Any]:
@@ -72,8 +81,9 @@ def result(sim: SimulatorServer, prediction_id: str) -> dict[str, Any]:
     return response.json()["data"]
 
 
-def wait_until_terminal(sim: SimulatorServer, prediction_id: str,
-                        timeout: float = 10.0) -> tuple[dict[str, Any], list[str]]:
+def wait_until_terminal(
+    sim: SimulatorServer, prediction_id: str, timeout: float = 10.0
+) -> tuple[dict[str, Any], list[str]]:
     """Poll until the prediction ends; return it and the distinct statuses seen in order."""
     deadline = time.monotonic() + timeout
     seen: list[str] = []
@@ -94,18 +104,31 @@ def completed(sim: SimulatorServer, **inputs: Any) -> dict[str, Any]:
 
 # --- auth and routing -----------------------------------------------------------------------
 
+
 def test_healthz_answers_without_a_key(sim):
     response = requests.get(sim.url + "/healthz", timeout=5)
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
 
 
-@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"},
-                                     {"Authorization": "Basic simulator"},
-                                     {"Authorization": "Bearer"}])
-@pytest.mark.parametrize(("method", "path"), [("GET", "/api/v3/balance"), ("POST", SUBMIT),
-                                              ("GET", "/api/v3/predictions/abc/result"),
-                                              ("POST", "/api/v3/predictions")])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": "Basic simulator"},
+        {"Authorization": "Bearer"},
+    ],
+)
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/api/v3/balance"),
+        ("POST", SUBMIT),
+        ("GET", "/api/v3/predictions/abc/result"),
+        ("POST", "/api/v3/predictions"),
+    ],
+)
 def test_api_paths_refuse_a_missing_or_wrong_key(sim, headers, method, path):
     response = call(sim, method, path, {"prompt": "x"}, key=None, headers=headers)
     assert response.status_code == 401
@@ -126,26 +149,30 @@ def test_unknown_paths_and_wrong_methods_get_envelopes(sim):
 
 # --- submit -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("body", "parameter"), [
-    ({}, "prompt"),
-    ({"prompt": ""}, "prompt"),
-    ({"prompt": "   "}, "prompt"),
-    ({"prompt": 7}, "prompt"),
-    ({"prompt": "x", "aspect_ratio": "5:4"}, "aspect_ratio"),
-    ({"prompt": "x", "aspect_ratio": 1}, "aspect_ratio"),
-    ({"prompt": "x", "seed": 2_147_483_648}, "seed"),
-    ({"prompt": "x", "seed": -2}, "seed"),
-    ({"prompt": "x", "seed": "42"}, "seed"),
-    ({"prompt": "x", "seed": True}, "seed"),
-    ({"prompt": "x", "guidance_scale": 0.99}, "guidance_scale"),
-    ({"prompt": "x", "guidance_scale": 20.01}, "guidance_scale"),
-    ({"prompt": "x", "guidance_scale": "3.5"}, "guidance_scale"),
-    ({"prompt": "x", "safety_tolerance": "6"}, "safety_tolerance"),
-    ({"prompt": "x", "safety_tolerance": 0}, "safety_tolerance"),
-    ({"prompt": "x", "safety_tolerance": "strict"}, "safety_tolerance"),
-    ({"prompt": "x", "enable_sync_mode": "yes"}, "enable_sync_mode"),
-    (["prompt"], "JSON"),
-])
+
+@pytest.mark.parametrize(
+    ("body", "parameter"),
+    [
+        ({}, "prompt"),
+        ({"prompt": ""}, "prompt"),
+        ({"prompt": "   "}, "prompt"),
+        ({"prompt": 7}, "prompt"),
+        ({"prompt": "x", "aspect_ratio": "5:4"}, "aspect_ratio"),
+        ({"prompt": "x", "aspect_ratio": 1}, "aspect_ratio"),
+        ({"prompt": "x", "seed": 2_147_483_648}, "seed"),
+        ({"prompt": "x", "seed": -2}, "seed"),
+        ({"prompt": "x", "seed": "42"}, "seed"),
+        ({"prompt": "x", "seed": True}, "seed"),
+        ({"prompt": "x", "guidance_scale": 0.99}, "guidance_scale"),
+        ({"prompt": "x", "guidance_scale": 20.01}, "guidance_scale"),
+        ({"prompt": "x", "guidance_scale": "3.5"}, "guidance_scale"),
+        ({"prompt": "x", "safety_tolerance": "6"}, "safety_tolerance"),
+        ({"prompt": "x", "safety_tolerance": 0}, "safety_tolerance"),
+        ({"prompt": "x", "safety_tolerance": "strict"}, "safety_tolerance"),
+        ({"prompt": "x", "enable_sync_mode": "yes"}, "enable_sync_mode"),
+        (["prompt"], "JSON"),
+    ],
+)
 def test_invalid_input_is_refused_naming_the_parameter(sim, body, parameter):
     response = call(sim, "POST", SUBMIT, body)
     assert response.status_code == 400
@@ -156,8 +183,9 @@ def test_invalid_input_is_refused_naming_the_parameter(sim, body, parameter):
 
 @pytest.mark.parametrize("raw", [b"{not json", b'{"prompt": "x", "guidance_scale": NaN}'])
 def test_malformed_json_is_refused(sim, raw):
-    response = requests.post(sim.url + SUBMIT, data=raw, timeout=5,
-                             headers={"Authorization": f"Bearer {KEY}"})
+    response = requests.post(
+        sim.url + SUBMIT, data=raw, timeout=5, headers={"Authorization": f"Bearer {KEY}"}
+    )
     assert response.status_code == 400
     assert "JSON" in response.json()["message"]
 
@@ -172,9 +200,14 @@ def test_a_submit_answers_with_a_created_prediction(sim):
     assert data["error"] == "" and data["timings"] == {"inference": 0}
     assert data["executionTime"] == 0
     assert data["urls"]["get"] == f"{sim.url}/api/v3/predictions/{data['id']}/result"
-    assert data["input"] == {"prompt": "a red kite", "aspect_ratio": "1:1",
-                             "seed": data["input"]["seed"], "guidance_scale": 3.5,
-                             "safety_tolerance": "3", "enable_sync_mode": False}
+    assert data["input"] == {
+        "prompt": "a red kite",
+        "aspect_ratio": "1:1",
+        "seed": data["input"]["seed"],
+        "guidance_scale": 3.5,
+        "safety_tolerance": "3",
+        "enable_sync_mode": False,
+    }
     assert 0 <= data["input"]["seed"] <= 2_147_483_647
     created = data["created_at"]
     assert created.endswith("Z") and len(created) == len("2023-04-01T12:34:56.789Z")
@@ -204,6 +237,7 @@ def test_the_balance_goes_down_four_cents_a_prediction(sim):
 
 # --- life cycle -------------------------------------------------------------------------------
 
+
 def test_a_prediction_goes_created_processing_completed(sim):
     data = submit(sim, prompt="[latency=1.5] a harbour")
     final, seen = wait_until_terminal(sim, data["id"])
@@ -220,8 +254,14 @@ def test_status_follows_elapsed_time_on_the_store_clock():
     now = [100.0]
     store = Store(clock=lambda: now[0])
     prediction = store.add({"prompt": "x", "seed": 1, "aspect_ratio": "1:1"}, latency=10.0)
-    for elapsed, status in [(0.0, "created"), (1.49, "created"), (1.5, "processing"),
-                            (9.99, "processing"), (10.0, "completed"), (999.0, "completed")]:
+    for elapsed, status in [
+        (0.0, "created"),
+        (1.49, "created"),
+        (1.5, "processing"),
+        (9.99, "processing"),
+        (10.0, "completed"),
+        (999.0, "completed"),
+    ]:
         now[0] = 100.0 + elapsed
         assert prediction.status_at(store.now()) == status, elapsed
 
@@ -247,9 +287,14 @@ def test_a_prompt_marked_nsfw_is_flagged(sim):
     assert completed(sim, prompt="[nsfw] a statue")["has_nsfw_contents"] == [True]
 
 
-@pytest.mark.parametrize(("marker", "code", "words"), [("[fail:1200]", 1200, "moderation"),
-                                                       ("[fail]", 5000, "internal error"),
-                                                       ("[FAIL:5003]", 5003, "unavailable")])
+@pytest.mark.parametrize(
+    ("marker", "code", "words"),
+    [
+        ("[fail:1200]", 1200, "moderation"),
+        ("[fail]", 5000, "internal error"),
+        ("[FAIL:5003]", 5003, "unavailable"),
+    ],
+)
 def test_a_prompt_marked_to_fail_fails_with_its_code(sim, marker, code, words):
     data = completed(sim, prompt=f"{marker} something")
     assert data["status"] == "failed"
@@ -259,14 +304,17 @@ def test_a_prompt_marked_to_fail_fails_with_its_code(sim, marker, code, words):
     assert image.status_code == 404
 
 
-@pytest.mark.parametrize("sim_config", [replace(SimulatorConfig(), latency=0.05, seed=7,
-                                                nsfw_rate=1.0, failure_rate=0.0)])
+@pytest.mark.parametrize(
+    "sim_config",
+    [replace(SimulatorConfig(), latency=0.05, seed=7, nsfw_rate=1.0, failure_rate=0.0)],
+)
 def test_the_nsfw_rate_flags_outputs(sim):
     assert completed(sim)["has_nsfw_contents"] == [True]
 
 
-@pytest.mark.parametrize("sim_config", [replace(SimulatorConfig(), latency=0.05, seed=7,
-                                                failure_rate=1.0)])
+@pytest.mark.parametrize(
+    "sim_config", [replace(SimulatorConfig(), latency=0.05, seed=7, failure_rate=1.0)]
+)
 def test_the_failure_rate_fails_predictions(sim):
     data = completed(sim)
     assert (data["status"], data["code"]) == ("failed", 5000)
@@ -279,13 +327,18 @@ def test_a_seeded_simulator_repeats_its_draws():
         with serving(config) as server:
             answers = [submit(server, prompt=f"p{index}") for index in range(12)]
             finals = [result(server, answer["id"]) for answer in answers]
-            runs.append([(a["input"]["seed"], f["status"], f["has_nsfw_contents"])
-                         for a, f in zip(answers, finals, strict=True)])
+            runs.append(
+                [
+                    (a["input"]["seed"], f["status"], f["has_nsfw_contents"])
+                    for a, f in zip(answers, finals, strict=True)
+                ]
+            )
     assert runs[0] == runs[1]
     assert len({status for _, status, _ in runs[0]}) == 2  # both outcomes were drawn
 
 
 # --- images -----------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(("aspect_ratio", "size"), list(OUTPUT_SIZES.items()))
 def test_the_image_has_the_real_size_for_its_aspect_ratio(sim, aspect_ratio, size):
@@ -334,6 +387,7 @@ def test_render_png_refuses_an_unknown_ratio():
 
 # --- sync mode --------------------------------------------------------------------------------
 
+
 def test_sync_mode_answers_with_the_finished_prediction(sim):
     started = time.monotonic()
     data = submit(sim, prompt="[latency=0.4] sync", enable_sync_mode=True)
@@ -361,8 +415,11 @@ def test_closing_the_server_cuts_a_waiting_sync_request(sim):
 
     def wait_in_sync_mode() -> None:
         try:
-            outcome.append(call(sim, "POST", SUBMIT, {"prompt": "[latency=60] x",
-                                                      "enable_sync_mode": True}).status_code)
+            outcome.append(
+                call(
+                    sim, "POST", SUBMIT, {"prompt": "[latency=60] x", "enable_sync_mode": True}
+                ).status_code
+            )
         except requests.ConnectionError as error:
             outcome.append(error)
 
@@ -381,6 +438,7 @@ def test_closing_the_server_cuts_a_waiting_sync_request(sim):
 
 # --- history ----------------------------------------------------------------------------------
 
+
 def test_the_history_lists_newest_first_with_filters(sim):
     failed = completed(sim, prompt="[fail] one")
     done = completed(sim, prompt="[latency=0] two")
@@ -393,8 +451,7 @@ def test_the_history_lists_newest_first_with_filters(sim):
 
     everything = listing()
     assert everything["page"] == 1 and everything["total"] == 3
-    assert [item["id"] for item in everything["items"]] == [pending["id"], done["id"],
-                                                          failed["id"]]
+    assert [item["id"] for item in everything["items"]] == [pending["id"], done["id"], failed["id"]]
     assert [i["id"] for i in listing(status="completed")["items"]] == [done["id"]]
     assert [i["id"] for i in listing(status="failed")["items"]] == [failed["id"]]
     assert listing(model=MODEL_ID)["total"] == 3
@@ -415,17 +472,22 @@ def test_the_history_caps_the_page_size_at_100(sim):
     assert data["total"] == 105 and len(data["items"]) == 100
 
 
-@pytest.mark.parametrize(("query", "parameter"), [({"page": 0}, "page"),
-                                                  ({"page_size": "ten"}, "page_size"),
-                                                  ({"created_after": "yesterday"},
-                                                   "created_after"),
-                                                  ({"status": "sleeping"}, "status")])
+@pytest.mark.parametrize(
+    ("query", "parameter"),
+    [
+        ({"page": 0}, "page"),
+        ({"page_size": "ten"}, "page_size"),
+        ({"created_after": "yesterday"}, "created_after"),
+        ({"status": "sleeping"}, "status"),
+    ],
+)
 def test_the_history_refuses_bad_filters(sim, query, parameter):
     response = call(sim, "POST", "/api/v3/predictions", query)
     assert response.status_code == 400 and parameter in response.json()["message"]
 
 
 # --- faults -----------------------------------------------------------------------------------
+
 
 def faulty(spec: str) -> SimulatorConfig:
     """A fast config with the given SIMULATOR_FAULTS text."""
@@ -434,8 +496,12 @@ def faulty(spec: str) -> SimulatorConfig:
 
 @pytest.mark.parametrize("sim_config", [faulty("500=1.0")])
 def test_with_500_faults_every_api_call_fails(sim):
-    for method, path in [("GET", "/api/v3/balance"), ("POST", SUBMIT),
-                         ("GET", "/api/v3/predictions/x/result"), ("POST", "/api/v3/predictions")]:
+    for method, path in [
+        ("GET", "/api/v3/balance"),
+        ("POST", SUBMIT),
+        ("GET", "/api/v3/predictions/x/result"),
+        ("POST", "/api/v3/predictions"),
+    ]:
         response = call(sim, method, path, {"prompt": "x"})
         assert response.status_code == 500 and response.json()["code"] == 500
     assert requests.get(sim.url + "/healthz", timeout=5).status_code == 200
@@ -456,16 +522,20 @@ def test_with_drop_faults_the_client_sees_a_connection_error(sim):
     assert requests.get(sim.url + "/healthz", timeout=5).status_code == 200
 
 
-@pytest.mark.parametrize(("sim_config", "created"), [(faulty("drop=1,drop_created=1"), 1),
-                                                     (faulty("drop=1,drop_created=0"), 0)])
+@pytest.mark.parametrize(
+    ("sim_config", "created"),
+    [(faulty("drop=1,drop_created=1"), 1), (faulty("drop=1,drop_created=0"), 0)],
+)
 def test_a_dropped_submit_may_have_created_the_task(sim, created):
     with pytest.raises(requests.ConnectionError):
         call(sim, "POST", SUBMIT, {"prompt": "x"})
     assert len(sim.store) == created
 
 
-@pytest.mark.parametrize(("sim_config", "status"), [(faulty("slow=1.0,slow_seconds=0.3"), 200),
-                                                    (faulty("slow=1,slow_seconds=0.3,500=1"), 500)])
+@pytest.mark.parametrize(
+    ("sim_config", "status"),
+    [(faulty("slow=1.0,slow_seconds=0.3"), 200), (faulty("slow=1,slow_seconds=0.3,500=1"), 500)],
+)
 def test_with_slow_faults_answers_come_late(sim, status):
     started = time.monotonic()
     response = call(sim, "GET", "/api/v3/balance")
@@ -474,6 +544,7 @@ def test_with_slow_faults_answers_come_late(sim, status):
 
 
 # --- concurrency ------------------------------------------------------------------------------
+
 
 def test_fifty_concurrent_submits_all_succeed_with_distinct_ids(sim):
     def one(index: int) -> requests.Response:
@@ -488,12 +559,17 @@ def test_fifty_concurrent_submits_all_succeed_with_distinct_ids(sim):
 
 # --- the official client, unchanged -----------------------------------------------------------
 
+
 def test_the_official_client_runs_a_prediction_end_to_end(sim):
     import wavespeed
 
     client = wavespeed.Client(api_key=KEY, base_url=sim.url)
-    out = client.run(MODEL_ID, {"prompt": "A paper boat on a puddle", "aspect_ratio": "16:9",
-                                "seed": 42}, poll_interval=0.1, timeout=30)
+    out = client.run(
+        MODEL_ID,
+        {"prompt": "A paper boat on a puddle", "aspect_ratio": "16:9", "seed": 42},
+        poll_interval=0.1,
+        timeout=30,
+    )
     image = requests.get(out["outputs"][0], timeout=10)
     with Image.open(io.BytesIO(image.content)) as png:
         assert png.format == "PNG" and png.size == (1392, 752)
@@ -503,8 +579,12 @@ def test_the_official_client_in_sync_mode(sim):
     import wavespeed
 
     client = wavespeed.Client(api_key=KEY, base_url=sim.url)
-    out = client.run(MODEL_ID, {"prompt": "a quiet street", "aspect_ratio": "9:16"},
-                     enable_sync_mode=True, timeout=30)
+    out = client.run(
+        MODEL_ID,
+        {"prompt": "a quiet street", "aspect_ratio": "9:16"},
+        enable_sync_mode=True,
+        timeout=30,
+    )
     with Image.open(io.BytesIO(requests.get(out["outputs"][0], timeout=10).content)) as png:
         assert png.size == (752, 1392)
 
@@ -522,43 +602,61 @@ def test_the_official_client_reports_a_failed_task(sim):
 
 # --- configuration ----------------------------------------------------------------------------
 
+
 def test_the_config_defaults_without_variables():
     config = SimulatorConfig.from_env({})
     assert config == SimulatorConfig()
     assert (config.api_key, config.latency, config.sync_wait_max, config.seed) == (
-        "simulator", 3.0, 90.0, None)
+        "simulator",
+        3.0,
+        90.0,
+        None,
+    )
     assert config.faults == Faults() and not config.faults.any
 
 
 def test_the_config_reads_every_variable():
-    config = SimulatorConfig.from_env({
-        "SIMULATOR_API_KEY": "k", "SIMULATOR_LATENCY": "0.5", "SIMULATOR_NSFW_RATE": "0.25",
-        "SIMULATOR_FAILURE_RATE": "1", "SIMULATOR_SYNC_WAIT": "12",
-        "SIMULATOR_RANDOM_SEED": "-3",
-        "SIMULATOR_FAULTS": "500=0.1, 429=0.05,drop=0.02,slow=0.1,slow_seconds=3",
-    })
+    config = SimulatorConfig.from_env(
+        {
+            "SIMULATOR_API_KEY": "k",
+            "SIMULATOR_LATENCY": "0.5",
+            "SIMULATOR_NSFW_RATE": "0.25",
+            "SIMULATOR_FAILURE_RATE": "1",
+            "SIMULATOR_SYNC_WAIT": "12",
+            "SIMULATOR_RANDOM_SEED": "-3",
+            "SIMULATOR_FAULTS": "500=0.1, 429=0.05,drop=0.02,slow=0.1,slow_seconds=3",
+        }
+    )
     assert config == SimulatorConfig(
-        api_key="k", latency=0.5, nsfw_rate=0.25, failure_rate=1.0, sync_wait_max=12.0, seed=-3,
-        faults=Faults(server_error=0.1, rate_limited=0.05, drop=0.02, slow=0.1,
-                      slow_seconds=3.0))
+        api_key="k",
+        latency=0.5,
+        nsfw_rate=0.25,
+        failure_rate=1.0,
+        sync_wait_max=12.0,
+        seed=-3,
+        faults=Faults(server_error=0.1, rate_limited=0.05, drop=0.02, slow=0.1, slow_seconds=3.0),
+    )
     assert SimulatorConfig.from_env({"SIMULATOR_LATENCY": "  "}).latency == 3.0
 
 
-@pytest.mark.parametrize(("variable", "value"), [
-    ("SIMULATOR_LATENCY", "fast"),
-    ("SIMULATOR_LATENCY", "-1"),
-    ("SIMULATOR_LATENCY", "nan"),
-    ("SIMULATOR_NSFW_RATE", "1.5"),
-    ("SIMULATOR_NSFW_RATE", "-0.1"),
-    ("SIMULATOR_FAILURE_RATE", "often"),
-    ("SIMULATOR_SYNC_WAIT", "inf"),
-    ("SIMULATOR_RANDOM_SEED", "1.5"),
-    ("SIMULATOR_FAULTS", "500"),
-    ("SIMULATOR_FAULTS", "502=0.1"),
-    ("SIMULATOR_FAULTS", "429=2"),
-    ("SIMULATOR_FAULTS", "drop=x"),
-    ("SIMULATOR_FAULTS", "slow_seconds=-1"),
-])
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("SIMULATOR_LATENCY", "fast"),
+        ("SIMULATOR_LATENCY", "-1"),
+        ("SIMULATOR_LATENCY", "nan"),
+        ("SIMULATOR_NSFW_RATE", "1.5"),
+        ("SIMULATOR_NSFW_RATE", "-0.1"),
+        ("SIMULATOR_FAILURE_RATE", "often"),
+        ("SIMULATOR_SYNC_WAIT", "inf"),
+        ("SIMULATOR_RANDOM_SEED", "1.5"),
+        ("SIMULATOR_FAULTS", "500"),
+        ("SIMULATOR_FAULTS", "502=0.1"),
+        ("SIMULATOR_FAULTS", "429=2"),
+        ("SIMULATOR_FAULTS", "drop=x"),
+        ("SIMULATOR_FAULTS", "slow_seconds=-1"),
+    ],
+)
 def test_the_config_refuses_malformed_values_naming_the_variable(variable, value):
     with pytest.raises(ValueError, match=variable):
         SimulatorConfig.from_env({variable: value})
@@ -566,9 +664,12 @@ def test_the_config_refuses_malformed_values_naming_the_variable(variable, value
 
 # --- the command line -------------------------------------------------------------------------
 
+
 def test_the_package_does_not_import_django():
-    code = ("import sys, generations.simulator.server, generations.simulator.__main__; "
-            "sys.exit('django' in sys.modules)")
+    code = (
+        "import sys, generations.simulator.server, generations.simulator.__main__; "
+        "sys.exit('django' in sys.modules)"
+    )
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, timeout=30).returncode == 0
 
 
@@ -577,7 +678,12 @@ def test_the_command_line_serves_and_stops_cleanly_on_sigint():
     env = {**os.environ, "SIMULATOR_LATENCY": "0.1"}
     process = subprocess.Popen(
         [sys.executable, "-m", "generations.simulator", "--port", str(port), "--quiet"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 15
         ready = False
@@ -601,6 +707,12 @@ def test_the_command_line_serves_and_stops_cleanly_on_sigint():
 
 def test_the_command_line_refuses_a_bad_configuration():
     env = {**os.environ, "SIMULATOR_NSFW_RATE": "2"}
-    done = subprocess.run([sys.executable, "-m", "generations.simulator", "--port", "0"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        [sys.executable, "-m", "generations.simulator", "--port", "0"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert done.returncode == 2 and "SIMULATOR_NSFW_RATE" in done.stderr

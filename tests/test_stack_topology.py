@@ -71,8 +71,9 @@ def test_the_image_collects_static_files_as_the_native_stack_does():
 
 
 def test_every_variable_compose_interpolates_is_in_env_example():
-    referenced = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)", (ROOT / "docker-compose.yml")
-                                .read_text()))
+    referenced = set(
+        re.findall(r"\$\{([A-Z][A-Z0-9_]*)", (ROOT / "docker-compose.yml").read_text())
+    )
     assert referenced
     assert referenced <= DOCUMENTED
 

@@ -20,8 +20,13 @@ from generations import lifecycle
 from generations.models import Generation
 from tests.factories import add_image, make_generation
 
-PARAMS = {"prompt": "A copper kettle on a stove", "aspect_ratio": "4:3", "seed": 5,
-          "guidance_scale": 3.5, "safety_tolerance": "2"}
+PARAMS = {
+    "prompt": "A copper kettle on a stove",
+    "aspect_ratio": "4:3",
+    "seed": 5,
+    "guidance_scale": 3.5,
+    "safety_tolerance": "2",
+}
 
 
 @dataclass(frozen=True)
@@ -49,12 +54,21 @@ def s3_storage(monkeypatch, settings) -> Iterator[Bucket]:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test-access-key")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test-secret-key")
     boto3.client("s3", endpoint_url=bucket.endpoint, region_name="us-east-1").create_bucket(
-        Bucket=bucket.name)
-    settings.STORAGES = {**settings.STORAGES, "default": {
-        "BACKEND": "storages.backends.s3.S3Storage",
-        "OPTIONS": {"bucket_name": bucket.name, "endpoint_url": bucket.endpoint,
-                    "region_name": "us-east-1", "file_overwrite": False, "default_acl": None},
-    }}
+        Bucket=bucket.name
+    )
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": bucket.name,
+                "endpoint_url": bucket.endpoint,
+                "region_name": "us-east-1",
+                "file_overwrite": False,
+                "default_acl": None,
+            },
+        },
+    }
     try:
         yield bucket
     finally:
@@ -63,7 +77,8 @@ def s3_storage(monkeypatch, settings) -> Iterator[Bucket]:
 
 @pytest.mark.django_db(transaction=True)
 def test_ingested_images_land_in_the_bucket_and_are_served_only_after_login(
-        s3_storage, alice, bob, simulator, sync_tasks, client, media_root):
+    s3_storage, alice, bob, simulator, sync_tasks, client, media_root
+):
     generation = lifecycle.create_generation(alice, PARAMS)
     generation.refresh_from_db()
     assert generation.status == Generation.Status.COMPLETED, generation.error

@@ -27,7 +27,9 @@ def test_spend_per_person_and_per_day(alice, bob):
     assert report.month_total == Decimal("0.12")
     assert report.month_images == 3
     assert [(row.username, row.amount, row.images, row.limit) for row in report.users] == [
-        ("alice", Decimal("0.08"), 2, None), ("bob", Decimal("0.04"), 1, Decimal("1"))]
+        ("alice", Decimal("0.08"), 2, None),
+        ("bob", Decimal("0.04"), 1, Decimal("1")),
+    ]
     assert report.users[0].share == 1.0 and report.users[1].share == pytest.approx(0.04)
     assert len(report.days) == 7
     assert report.days[-1].day == timezone.localdate()
@@ -37,7 +39,8 @@ def test_spend_per_person_and_per_day(alice, bob):
 def test_last_months_work_is_not_this_months_spend(alice):
     generation = make_generation(alice, cost=Decimal("0.04"), status=S.COMPLETED)
     Generation.objects.filter(pk=generation.pk).update(
-        created_at=timezone.now() - timedelta(days=40))
+        created_at=timezone.now() - timedelta(days=40)
+    )
     assert usage.usage_report().month_total == Decimal("0")
 
 

@@ -19,8 +19,9 @@ VALID_POST = {
 }
 
 
-@pytest.mark.parametrize("url", ["/", "/gallery/", "/generations/1/", "/images/1/original/",
-                                 "/images/1/thumbnail/"])
+@pytest.mark.parametrize(
+    "url", ["/", "/gallery/", "/generations/1/", "/images/1/original/", "/images/1/thumbnail/"]
+)
 def test_pages_need_login(client, url):
     response = client.get(url)
     assert response.status_code == 302
@@ -55,8 +56,9 @@ def test_simulator_banner_shows_when_no_key_is_set(alice_client, settings):
     assert b"Simulator mode" not in alice_client.get("/").content
 
 
-def test_submitting_saves_and_queues_once_committed(alice_client, alice, enqueued,
-                                                    django_capture_on_commit_callbacks):
+def test_submitting_saves_and_queues_once_committed(
+    alice_client, alice, enqueued, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         response = alice_client.post("/", VALID_POST)
     generation = Generation.objects.get()
@@ -103,21 +105,30 @@ def test_generation_page_answers_json_when_asked(alice_client, alice):
     assert data["id"] == generation.pk
     assert data["status"] == "completed"
     [entry] = data["images"]
-    assert entry.items() >= {
-        "id": image.pk,
-        "url": f"/images/{image.pk}/original/",
-        "thumbnail_url": f"/images/{image.pk}/thumbnail/",
-        "download_url": f"/images/{image.pk}/original/?download=1",
-        "width": 80, "height": 40, "nsfw": True, "moderation": "pending", "blurred": True,
-    }.items()
+    assert (
+        entry.items()
+        >= {
+            "id": image.pk,
+            "url": f"/images/{image.pk}/original/",
+            "thumbnail_url": f"/images/{image.pk}/thumbnail/",
+            "download_url": f"/images/{image.pk}/original/?download=1",
+            "width": 80,
+            "height": 40,
+            "nsfw": True,
+            "moderation": "pending",
+            "blurred": True,
+        }.items()
+    )
     assert entry["placeholder"].startswith("data:image/webp;base64,")
 
 
 def test_generation_page_is_html_for_browsers(alice_client, alice):
-    generation = make_generation(alice, status=Generation.Status.FAILED,
-                                 error="The API refused the request.")
-    response = alice_client.get(f"/generations/{generation.pk}/",
-                                HTTP_ACCEPT="text/html,application/xhtml+xml,*/*;q=0.8")
+    generation = make_generation(
+        alice, status=Generation.Status.FAILED, error="The API refused the request."
+    )
+    response = alice_client.get(
+        f"/generations/{generation.pk}/", HTTP_ACCEPT="text/html,application/xhtml+xml,*/*;q=0.8"
+    )
     html = response.content.decode()
     assert response["Content-Type"].startswith("text/html")
     assert "The API refused the request." in html
@@ -125,16 +136,24 @@ def test_generation_page_is_html_for_browsers(alice_client, alice):
     assert 'id="copy-seed"' in html
 
 
-@pytest.mark.parametrize("url", ["/generations/999999/", "/generations/abc/",
-                                 "/images/999999/original/", "/gallery/?page=zzz"])
+@pytest.mark.parametrize(
+    "url",
+    ["/generations/999999/", "/generations/abc/", "/images/999999/original/", "/gallery/?page=zzz"],
+)
 def test_bad_urls_get_a_clear_answer_not_a_crash(alice_client, url):
     response = alice_client.get(url)
     assert response.status_code in {200, 404}
 
 
 def test_use_these_settings_fills_the_form(alice_client, alice):
-    generation = make_generation(alice, prompt="A heron", aspect_ratio="9:16", seed=99,
-                                 guidance_scale=6.5, safety_tolerance="4")
+    generation = make_generation(
+        alice,
+        prompt="A heron",
+        aspect_ratio="9:16",
+        seed=99,
+        guidance_scale=6.5,
+        safety_tolerance="4",
+    )
     html = alice_client.get(f"/?from={generation.pk}").content.decode()
     assert "A heron</textarea>" in html
     assert 'value="99"' in html
@@ -161,8 +180,9 @@ def test_gallery_lists_newest_first_and_paginates(alice_client, alice):
     assert "prompt number 29" not in second
 
 
-def test_gallery_query_count_does_not_grow_with_page_size(alice_client, alice,
-                                                          django_assert_max_num_queries):
+def test_gallery_query_count_does_not_grow_with_page_size(
+    alice_client, alice, django_assert_max_num_queries
+):
     for _ in range(24):
         add_image(make_generation(alice, status=Generation.Status.COMPLETED))
     with django_assert_max_num_queries(8):

@@ -25,14 +25,27 @@ KEY = "sk-test-very-secret-key"
 SUBMIT_URL = f"{BASE}/api/v3/{ws.MODEL_ID}"
 RESULT_URL = f"{BASE}/api/v3/predictions/p1/result"
 LIST_URL = f"{BASE}/api/v3/predictions"
-INPUTS = {"prompt": "a red fox", "aspect_ratio": "1:1", "seed": 42, "guidance_scale": 3.5,
-          "safety_tolerance": "2"}
+INPUTS = {
+    "prompt": "a red fox",
+    "aspect_ratio": "1:1",
+    "seed": 42,
+    "guidance_scale": 3.5,
+    "safety_tolerance": "2",
+}
 
 
 def prediction(status: str = "created", **fields) -> dict:
-    data = {"id": "p1", "model": ws.MODEL_ID, "status": status, "outputs": [],
-            "has_nsfw_contents": [], "created_at": "2026-11-25T10:00:00.123Z", "error": "",
-            "timings": {"inference": 0}, "input": dict(INPUTS)}
+    data = {
+        "id": "p1",
+        "model": ws.MODEL_ID,
+        "status": status,
+        "outputs": [],
+        "has_nsfw_contents": [],
+        "created_at": "2026-11-25T10:00:00.123Z",
+        "error": "",
+        "timings": {"inference": 0},
+        "input": dict(INPUTS),
+    }
     data.update(fields)
     return data
 
@@ -67,9 +80,17 @@ def test_submit_sends_inputs_with_bearer_key_and_reads_the_prediction(client, mo
 
 
 def test_a_completed_result_carries_outputs_flags_and_timing(client, mocked):
-    mocked.get(RESULT_URL, json=envelope(prediction(
-        "completed", outputs=["https://cdn.test/a.png", "https://cdn.test/b.png"],
-        has_nsfw_contents=[False, True], timings={"inference": 1234.4})))
+    mocked.get(
+        RESULT_URL,
+        json=envelope(
+            prediction(
+                "completed",
+                outputs=["https://cdn.test/a.png", "https://cdn.test/b.png"],
+                has_nsfw_contents=[False, True],
+                timings={"inference": 1234.4},
+            )
+        ),
+    )
     result = client.get_result("p1")
     assert result.is_completed and not result.is_failed
     assert result.outputs == ("https://cdn.test/a.png", "https://cdn.test/b.png")
@@ -79,8 +100,14 @@ def test_a_completed_result_carries_outputs_flags_and_timing(client, mocked):
 
 
 def test_nsfw_flags_that_are_not_plain_false_count_as_flagged(client, mocked):
-    mocked.get(RESULT_URL, json=envelope(prediction(
-        "completed", outputs=["u1", "u2", "u3"], has_nsfw_contents=[None, "false", False])))
+    mocked.get(
+        RESULT_URL,
+        json=envelope(
+            prediction(
+                "completed", outputs=["u1", "u2", "u3"], has_nsfw_contents=[None, "false", False]
+            )
+        ),
+    )
     assert client.get_result("p1").has_nsfw_contents == (True, True, False)
 
 
@@ -98,23 +125,33 @@ def test_an_unknown_status_is_kept_and_not_terminal(client, mocked):
 
 
 def test_sync_mode_time_out_returns_a_processing_prediction_to_poll(client, mocked):
-    mocked.post(SUBMIT_URL, json=envelope(prediction(
-        "processing", code=5004, error="Sync mode timed out, the task continues")))
+    mocked.post(
+        SUBMIT_URL,
+        json=envelope(
+            prediction("processing", code=5004, error="Sync mode timed out, the task continues")
+        ),
+    )
     result = client.submit(INPUTS, enable_sync_mode=True)
     assert result.status == "processing" and result.error_code == 5004
     assert not result.is_terminal
     assert json.loads(mocked.calls[0].request.body)["enable_sync_mode"] is True
 
 
-@pytest.mark.parametrize(("body", "problem"), [
-    (b"<html>502 Bad Gateway</html>", "not json"),
-    (json.dumps({"code": 200, "message": "success"}).encode(), "no data"),
-    (json.dumps({"code": 200, "message": "success", "data": None}).encode(), "null data"),
-    (json.dumps([1, 2, 3]).encode(), "not an object"),
-    (json.dumps(envelope({"status": "created"})).encode(), "no id"),
-    (json.dumps(envelope(prediction(outputs="https://cdn.test/a.png"))).encode(), "bad outputs"),
-    (json.dumps(envelope(prediction(status=None))).encode(), "no status"),
-])
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        (b"<html>502 Bad Gateway</html>", "not json"),
+        (json.dumps({"code": 200, "message": "success"}).encode(), "no data"),
+        (json.dumps({"code": 200, "message": "success", "data": None}).encode(), "null data"),
+        (json.dumps([1, 2, 3]).encode(), "not an object"),
+        (json.dumps(envelope({"status": "created"})).encode(), "no id"),
+        (
+            json.dumps(envelope(prediction(outputs="https://cdn.test/a.png"))).encode(),
+            "bad outputs",
+        ),
+        (json.dumps(envelope(prediction(status=None))).encode(), "no status"),
+    ],
+)
 def test_an_unreadable_result_is_a_protocol_error(client, mocked, body, problem):
     mocked.get(RESULT_URL, body=body, status=200, content_type="application/json")
     with pytest.raises(ws.ProtocolError):
@@ -137,19 +174,29 @@ def test_a_malformed_prediction_id_is_refused_before_any_request(client, mocked,
 # --- typed errors ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("status", "body", "error_type"), [
-    (401, envelope(None, 401, "Unauthorized"), ws.AuthenticationError),
-    (403, envelope(None, 403, "Forbidden"), ws.AuthenticationError),
-    (402, envelope(None, 402, "Payment required"), ws.InsufficientBalanceError),
-    (400, envelope(None, 400, "Insufficient balance, please top up"),
-     ws.InsufficientBalanceError),
-    (400, envelope(None, 400, "guidance_scale must be between 1 and 20"),
-     ws.InvalidRequestError),
-    (422, {"detail": "unprocessable"}, ws.InvalidRequestError),
-    (429, envelope(None, 429, "Too many requests"), ws.RateLimitError),
-])
-def test_a_refused_submit_raises_its_type_after_one_request(client, mocked, status, body,
-                                                            error_type):
+@pytest.mark.parametrize(
+    ("status", "body", "error_type"),
+    [
+        (401, envelope(None, 401, "Unauthorized"), ws.AuthenticationError),
+        (403, envelope(None, 403, "Forbidden"), ws.AuthenticationError),
+        (402, envelope(None, 402, "Payment required"), ws.InsufficientBalanceError),
+        (
+            400,
+            envelope(None, 400, "Insufficient balance, please top up"),
+            ws.InsufficientBalanceError,
+        ),
+        (
+            400,
+            envelope(None, 400, "guidance_scale must be between 1 and 20"),
+            ws.InvalidRequestError,
+        ),
+        (422, {"detail": "unprocessable"}, ws.InvalidRequestError),
+        (429, envelope(None, 429, "Too many requests"), ws.RateLimitError),
+    ],
+)
+def test_a_refused_submit_raises_its_type_after_one_request(
+    client, mocked, status, body, error_type
+):
     mocked.post(SUBMIT_URL, json=body, status=status)
     with pytest.raises(error_type) as raised:
         client.submit(INPUTS)
@@ -164,21 +211,26 @@ def test_an_error_in_the_envelope_of_an_http_200_counts(client, mocked):
 
 
 def test_a_rate_limit_carries_retry_after(client, mocked):
-    mocked.post(SUBMIT_URL, json=envelope(None, 429, "slow down"), status=429,
-                headers={"Retry-After": "7"})
+    mocked.post(
+        SUBMIT_URL, json=envelope(None, 429, "slow down"), status=429, headers={"Retry-After": "7"}
+    )
     with pytest.raises(ws.RateLimitError) as raised:
         client.submit(INPUTS)
     assert raised.value.retry_after == 7.0
 
 
-@pytest.mark.parametrize(("status", "body"), [
-    (500, envelope(None, 500, "internal error")),
-    (503, b"Service Unavailable"),
-    (200, b"{not json"),
-    (200, json.dumps({"code": 200, "message": "success"}).encode()),
-])
-def test_a_submit_whose_answer_is_unusable_is_ambiguous_and_not_resent(client, mocked, status,
-                                                                       body):
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (500, envelope(None, 500, "internal error")),
+        (503, b"Service Unavailable"),
+        (200, b"{not json"),
+        (200, json.dumps({"code": 200, "message": "success"}).encode()),
+    ],
+)
+def test_a_submit_whose_answer_is_unusable_is_ambiguous_and_not_resent(
+    client, mocked, status, body
+):
     kwargs = {"json": body} if isinstance(body, dict) else {"body": body}
     mocked.post(SUBMIT_URL, status=status, **kwargs)
     with pytest.raises(ws.AmbiguousSubmitError):
@@ -186,8 +238,10 @@ def test_a_submit_whose_answer_is_unusable_is_ambiguous_and_not_resent(client, m
     assert len(mocked.calls) == 1
 
 
-@pytest.mark.parametrize("failure", [requests.ReadTimeout("read timed out"),
-                                     requests.ConnectionError("connection reset by peer")])
+@pytest.mark.parametrize(
+    "failure",
+    [requests.ReadTimeout("read timed out"), requests.ConnectionError("connection reset by peer")],
+)
 def test_a_submit_that_lost_its_answer_is_ambiguous_and_not_resent(client, mocked, failure):
     mocked.post(SUBMIT_URL, body=failure)
     with pytest.raises(ws.AmbiguousSubmitError):
@@ -197,16 +251,19 @@ def test_a_submit_that_lost_its_answer_is_ambiguous_and_not_resent(client, mocke
 
 def test_a_submit_that_never_connected_is_a_network_error():
     port = free_port()
-    with ws.WaveSpeedClient(KEY, f"http://127.0.0.1:{port}", max_retries=1,
-                            backoff_factor=0) as api, pytest.raises(ws.NetworkError):
+    with (
+        ws.WaveSpeedClient(KEY, f"http://127.0.0.1:{port}", max_retries=1, backoff_factor=0) as api,
+        pytest.raises(ws.NetworkError),
+    ):
         api.submit(INPUTS)
 
 
 def test_task_codes_map_to_types():
     assert isinstance(ws.error_for_task_code(1401, "invalid"), ws.InvalidRequestError)
     assert isinstance(ws.error_for_task_code(5003, "unavailable"), ws.ServerError)
-    assert isinstance(ws.error_for_task_code(None, "Insufficient credit"),
-                      ws.InsufficientBalanceError)
+    assert isinstance(
+        ws.error_for_task_code(None, "Insufficient credit"), ws.InsufficientBalanceError
+    )
 
 
 def test_the_key_appears_in_no_error_and_no_repr(client, mocked):
@@ -229,11 +286,24 @@ def test_a_client_needs_a_key():
 
 
 def test_list_predictions_sends_the_window_and_reads_a_page(client, mocked):
-    mocked.post(LIST_URL, json=envelope({"page": 1, "total": 2, "items": [
-        prediction(id="p1"), {"broken": True}, prediction(id="p2", status="completed")]}))
+    mocked.post(
+        LIST_URL,
+        json=envelope(
+            {
+                "page": 1,
+                "total": 2,
+                "items": [
+                    prediction(id="p1"),
+                    {"broken": True},
+                    prediction(id="p2", status="completed"),
+                ],
+            }
+        ),
+    )
     after = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
-    page = client.list_predictions(created_after=after, created_before=after + timedelta(hours=1),
-                                   model=ws.MODEL_ID)
+    page = client.list_predictions(
+        created_after=after, created_before=after + timedelta(hours=1), model=ws.MODEL_ID
+    )
     assert [item.id for item in page.items] == ["p1", "p2"]  # the malformed item is skipped
     assert page.total == 2
     sent = json.loads(mocked.calls[0].request.body)
@@ -245,23 +315,42 @@ def test_list_predictions_sends_the_window_and_reads_a_page(client, mocked):
 def test_find_prediction_matches_inputs_across_pages_and_skips_excluded(client, mocked):
     other = dict(INPUTS, seed=7)
     pages = [
-        envelope({"page": 1, "total": 3, "items": [prediction(id="x", input=other),
-                                                   prediction(id="taken")]}),
-        envelope({"page": 2, "total": 3, "items": [
-            prediction(id="mine", input=dict(INPUTS, guidance_scale=3.50, seed=42))]}),
+        envelope(
+            {
+                "page": 1,
+                "total": 3,
+                "items": [prediction(id="x", input=other), prediction(id="taken")],
+            }
+        ),
+        envelope(
+            {
+                "page": 2,
+                "total": 3,
+                "items": [prediction(id="mine", input=dict(INPUTS, guidance_scale=3.50, seed=42))],
+            }
+        ),
     ]
     for page in pages:
         mocked.post(LIST_URL, json=page)
     now = datetime.now(UTC)
-    found = client.find_prediction(inputs=INPUTS, created_after=now - timedelta(minutes=5),
-                                   created_before=now, page_size=2, exclude_ids=["taken"])
+    found = client.find_prediction(
+        inputs=INPUTS,
+        created_after=now - timedelta(minutes=5),
+        created_before=now,
+        page_size=2,
+        exclude_ids=["taken"],
+    )
     assert found is not None and found.id == "mine"
     assert [json.loads(call.request.body)["page"] for call in mocked.calls] == [1, 2]
 
 
 def test_find_prediction_returns_none_when_nothing_matches(client, mocked):
-    mocked.post(LIST_URL, json=envelope({"page": 1, "total": 1,
-                                         "items": [prediction(input=dict(INPUTS, prompt="x"))]}))
+    mocked.post(
+        LIST_URL,
+        json=envelope(
+            {"page": 1, "total": 1, "items": [prediction(input=dict(INPUTS, prompt="x"))]}
+        ),
+    )
     now = datetime.now(UTC)
     assert client.find_prediction(inputs=INPUTS, created_after=now, created_before=now) is None
     assert len(mocked.calls) == 1
@@ -269,12 +358,21 @@ def test_find_prediction_returns_none_when_nothing_matches(client, mocked):
 
 def test_find_prediction_that_runs_out_of_pages_cannot_say_not_found(client, mocked):
     for page in (1, 2):
-        mocked.post(LIST_URL, json=envelope({"page": page, "total": 50, "items": [
-            prediction(id=f"other{page}", input=dict(INPUTS, seed=page))]}))
+        mocked.post(
+            LIST_URL,
+            json=envelope(
+                {
+                    "page": page,
+                    "total": 50,
+                    "items": [prediction(id=f"other{page}", input=dict(INPUTS, seed=page))],
+                }
+            ),
+        )
     now = datetime.now(UTC)
     with pytest.raises(ws.IncompleteListError):
-        client.find_prediction(inputs=INPUTS, created_after=now, created_before=now,
-                               page_size=1, max_pages=2)
+        client.find_prediction(
+            inputs=INPUTS, created_after=now, created_before=now, page_size=1, max_pages=2
+        )
 
 
 def test_inputs_match_compares_numbers_as_numbers():
@@ -336,6 +434,7 @@ def reply(status: int, body, headers: dict[str, str] | None = None):
         handler.send_header("Content-Length", str(len(raw)))
         handler.end_headers()
         handler.wfile.write(raw)
+
     return step
 
 
@@ -370,9 +469,14 @@ def sleeps(monkeypatch) -> list[float]:
 
 
 def test_a_result_get_is_retried_through_server_errors_and_drops(scripted, sleeps):
-    server = scripted([reply(503, envelope(None, 503, "busy")), drop,
-                       reply(502, envelope(None, 502, "bad gateway")),
-                       reply(200, envelope(prediction(id="p1")))])
+    server = scripted(
+        [
+            reply(503, envelope(None, 503, "busy")),
+            drop,
+            reply(502, envelope(None, 502, "bad gateway")),
+            reply(200, envelope(prediction(id="p1"))),
+        ]
+    )
     with ws.WaveSpeedClient(KEY, server.url, backoff_factor=0.5, backoff_max=4) as api:
         assert api.get_result("p1").id == "p1"
     assert server.requests == 4
@@ -380,9 +484,13 @@ def test_a_result_get_is_retried_through_server_errors_and_drops(scripted, sleep
 
 
 def test_a_result_get_honours_retry_after_up_to_a_ceiling(scripted, sleeps):
-    server = scripted([reply(429, envelope(None, 429, "slow"), {"Retry-After": "3"}),
-                       reply(503, envelope(None, 503, "busy"), {"Retry-After": "3600"}),
-                       reply(200, envelope(prediction()))])
+    server = scripted(
+        [
+            reply(429, envelope(None, 429, "slow"), {"Retry-After": "3"}),
+            reply(503, envelope(None, 503, "busy"), {"Retry-After": "3600"}),
+            reply(200, envelope(prediction())),
+        ]
+    )
     with ws.WaveSpeedClient(KEY, server.url, backoff_factor=0, retry_after_max=10) as api:
         api.get_result("p1")
     assert sleeps == [3.0, 10.0]
@@ -390,16 +498,20 @@ def test_a_result_get_honours_retry_after_up_to_a_ceiling(scripted, sleeps):
 
 def test_exhausted_retries_raise_the_last_answers_type(scripted, sleeps):
     server = scripted([reply(503, envelope(None, 503, "busy"))] * 5)
-    with ws.WaveSpeedClient(KEY, server.url, max_retries=2, backoff_factor=0) as api, \
-            pytest.raises(ws.ServerError):
+    with (
+        ws.WaveSpeedClient(KEY, server.url, max_retries=2, backoff_factor=0) as api,
+        pytest.raises(ws.ServerError),
+    ):
         api.get_result("p1")
     assert server.requests == 3
 
 
 def test_a_rate_limit_that_outlasts_the_retries_is_a_rate_limit_error(scripted, sleeps):
     server = scripted([reply(429, envelope(None, 429, "slow"), {"Retry-After": "1"})] * 3)
-    with ws.WaveSpeedClient(KEY, server.url, max_retries=2, backoff_factor=0) as api, \
-            pytest.raises(ws.RateLimitError) as raised:
+    with (
+        ws.WaveSpeedClient(KEY, server.url, max_retries=2, backoff_factor=0) as api,
+        pytest.raises(ws.RateLimitError) as raised,
+    ):
         api.get_result("p1")
     assert raised.value.retry_after == 1.0
 
@@ -407,8 +519,10 @@ def test_a_rate_limit_that_outlasts_the_retries_is_a_rate_limit_error(scripted, 
 def test_a_submit_is_never_resent_after_a_server_error_or_a_drop(scripted, sleeps):
     for step in (reply(500, envelope(None, 500, "oops")), drop):
         server = scripted([step])
-        with ws.WaveSpeedClient(KEY, server.url, backoff_factor=0) as api, \
-                pytest.raises(ws.AmbiguousSubmitError):
+        with (
+            ws.WaveSpeedClient(KEY, server.url, backoff_factor=0) as api,
+            pytest.raises(ws.AmbiguousSubmitError),
+        ):
             api.submit(INPUTS)
         assert server.requests == 1
 
@@ -421,8 +535,10 @@ def test_a_slow_submit_times_out_as_ambiguous(scripted):
 
     server = scripted([stall])
     try:
-        with ws.WaveSpeedClient(KEY, server.url, submit_read_timeout=0.3) as api, \
-                pytest.raises(ws.AmbiguousSubmitError):
+        with (
+            ws.WaveSpeedClient(KEY, server.url, submit_read_timeout=0.3) as api,
+            pytest.raises(ws.AmbiguousSubmitError),
+        ):
             api.submit(INPUTS)
     finally:
         release.set()
@@ -430,6 +546,10 @@ def test_a_slow_submit_times_out_as_ambiguous(scripted):
 
 
 def test_a_read_that_never_connects_is_a_network_error(sleeps):
-    with ws.WaveSpeedClient(KEY, f"http://127.0.0.1:{free_port()}", max_retries=2,
-                            backoff_factor=0) as api, pytest.raises(ws.NetworkError):
+    with (
+        ws.WaveSpeedClient(
+            KEY, f"http://127.0.0.1:{free_port()}", max_retries=2, backoff_factor=0
+        ) as api,
+        pytest.raises(ws.NetworkError),
+    ):
         api.get_result("p1")

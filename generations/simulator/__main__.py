@@ -19,12 +19,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m generations.simulator",
         description="A local stand-in for WaveSpeed's v3 API (flux-kontext-pro/text-to-image). "
-                    "Behaviour comes from SIMULATOR_* environment variables.")
+        "Behaviour comes from SIMULATOR_* environment variables.",
+    )
     # Defaults from the environment, so that a container and the native stack run one command.
-    parser.add_argument("--host", default=os.environ.get("SIMULATOR_HOST") or "127.0.0.1",
-                        help="address to bind (default SIMULATOR_HOST or 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("SIMULATOR_PORT") or 8001),
-                        help="port to bind, 0 for any free one (default SIMULATOR_PORT or 8001)")
+    parser.add_argument(
+        "--host",
+        default=os.environ.get("SIMULATOR_HOST") or "127.0.0.1",
+        help="address to bind (default SIMULATOR_HOST or 127.0.0.1)",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("SIMULATOR_PORT") or 8001),
+        help="port to bind, 0 for any free one (default SIMULATOR_PORT or 8001)",
+    )
     parser.add_argument("--quiet", action="store_true", help="do not log each request")
     return parser.parse_args(argv)
 

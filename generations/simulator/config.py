@@ -96,13 +96,22 @@ class SimulatorConfig:
                 seed = int(seed_text)
             except ValueError:
                 raise ValueError(
-                    f"SIMULATOR_RANDOM_SEED must be an integer; got {seed_text!r}") from None
-        return cls(api_key=api_key, latency=latency, nsfw_rate=nsfw_rate,
-                   failure_rate=failure_rate, faults=faults, sync_wait_max=sync_wait, seed=seed)
+                    f"SIMULATOR_RANDOM_SEED must be an integer; got {seed_text!r}"
+                ) from None
+        return cls(
+            api_key=api_key,
+            latency=latency,
+            nsfw_rate=nsfw_rate,
+            failure_rate=failure_rate,
+            faults=faults,
+            sync_wait_max=sync_wait,
+            seed=seed,
+        )
 
 
-def _number(variable: str, raw: str, *, minimum: float | None = None,
-            maximum: float | None = None) -> float:
+def _number(
+    variable: str, raw: str, *, minimum: float | None = None, maximum: float | None = None
+) -> float:
     """Parse a finite number within bounds, or raise ValueError naming the variable."""
     try:
         number = float(raw)

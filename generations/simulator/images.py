@@ -62,7 +62,7 @@ def _background(digest: bytes, width: int, height: int) -> Image.Image:
 
     draw = ImageDraw.Draw(image)
     for index in range(6):
-        chunk = digest[6 + index * 4: 10 + index * 4]
+        chunk = digest[6 + index * 4 : 10 + index * 4]
         centre_x = chunk[0] * small[0] // 255
         centre_y = chunk[1] * small[1] // 255
         radius = max(2, (chunk[2] % 64 + 16) * min(small) // 160)
@@ -107,8 +107,15 @@ def _draw_labels(image: Image.Image, prompt: str, seed: int, aspect_ratio: str) 
     y = (height - sum(heights) - gap * (len(lines) - 1)) // 2
     for (text, font, stroke), line_height in zip(lines, heights, strict=True):
         # A dark outline keeps white text legible whatever colours the background drew.
-        draw.text((width // 2, y), text, font=font, anchor="mt", fill=(255, 255, 255),
-                  stroke_width=stroke, stroke_fill=(20, 20, 20))
+        draw.text(
+            (width // 2, y),
+            text,
+            font=font,
+            anchor="mt",
+            fill=(255, 255, 255),
+            stroke_width=stroke,
+            stroke_fill=(20, 20, 20),
+        )
         y += line_height + gap
 
 
@@ -121,8 +128,9 @@ def _fitted_font(text: str, size: int, width: int) -> ImageFont.FreeTypeFont | I
     return font
 
 
-def _text_height(draw: ImageDraw.ImageDraw, text: str,
-                 font: ImageFont.ImageFont | ImageFont.FreeTypeFont) -> int:
+def _text_height(
+    draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont | ImageFont.FreeTypeFont
+) -> int:
     """Measure how tall a line of text draws."""
     _left, top, _right, bottom = draw.textbbox((0, 0), text, font=font, anchor="lt")
     return int(bottom - top)

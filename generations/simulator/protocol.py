@@ -106,8 +106,9 @@ def parse_submit(body: bytes) -> tuple[dict[str, Any], bool]:
 
     aspect_ratio = raw.get("aspect_ratio", "1:1")
     if aspect_ratio not in OUTPUT_SIZES:
-        raise InvalidInput(f"aspect_ratio must be one of {', '.join(OUTPUT_SIZES)}; "
-                           f"got {aspect_ratio!r}")
+        raise InvalidInput(
+            f"aspect_ratio must be one of {', '.join(OUTPUT_SIZES)}; got {aspect_ratio!r}"
+        )
 
     seed = raw.get("seed")
     # bool is an int subclass in Python, but true is no seed.
@@ -127,8 +128,9 @@ def parse_submit(body: bytes) -> tuple[dict[str, Any], bool]:
     if isinstance(safety, int) and not isinstance(safety, bool):
         safety = str(safety)
     if safety not in SAFETY_LEVELS:
-        raise InvalidInput(f"safety_tolerance must be one of {', '.join(SAFETY_LEVELS)}; "
-                           f"got {safety!r}")
+        raise InvalidInput(
+            f"safety_tolerance must be one of {', '.join(SAFETY_LEVELS)}; got {safety!r}"
+        )
 
     sync = raw.get("enable_sync_mode", False)
     if not isinstance(sync, bool):
@@ -157,10 +159,14 @@ def parse_list_query(body: bytes) -> ListQuery:
     status = raw.get("status") or None
     if status is not None and status not in STATUSES:
         raise InvalidInput(f"status must be one of {', '.join(STATUSES)}; got {status!r}")
-    return ListQuery(page=page, page_size=page_size,
-                     created_after=_timestamp(raw, "created_after"),
-                     created_before=_timestamp(raw, "created_before"),
-                     model=model, status=status)
+    return ListQuery(
+        page=page,
+        page_size=page_size,
+        created_after=_timestamp(raw, "created_after"),
+        created_before=_timestamp(raw, "created_before"),
+        model=model,
+        status=status,
+    )
 
 
 def envelope(code: int, message: str, data: Any = None) -> dict[str, Any]:
@@ -219,4 +225,3 @@ def _timestamp(raw: dict[str, Any], name: str) -> datetime | None:
     except ValueError:
         raise InvalidInput(f"{name} must be an ISO 8601 string; got {value!r}") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-

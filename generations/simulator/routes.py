@@ -54,8 +54,9 @@ class Context:
 Endpoint = Callable[..., Reply]
 
 
-def json_reply(status: int, message: str, data: Any = None,
-               headers: dict[str, str] | None = None) -> Reply:
+def json_reply(
+    status: int, message: str, data: Any = None, headers: dict[str, str] | None = None
+) -> Reply:
     """Build an enveloped JSON reply whose code mirrors the HTTP status."""
     body = json.dumps(envelope(status, message, data), separators=(",", ":")).encode()
     return Reply(status, body, headers=headers or {})
@@ -90,12 +91,15 @@ def history(ctx: Context) -> Reply:
         query = parse_list_query(ctx.body)
     except InvalidInput as error:
         return json_reply(400, str(error))
-    matches = ctx.store.query(model=query.model, status=query.status,
-                              created_after=query.created_after,
-                              created_before=query.created_before)
+    matches = ctx.store.query(
+        model=query.model,
+        status=query.status,
+        created_after=query.created_after,
+        created_before=query.created_before,
+    )
     start = (query.page - 1) * query.page_size
     now = ctx.store.now()
-    items = [item.to_json(ctx.base_url, now) for item in matches[start:start + query.page_size]]
+    items = [item.to_json(ctx.base_url, now) for item in matches[start : start + query.page_size]]
     return success({"page": query.page, "total": len(matches), "items": items})
 
 
@@ -113,8 +117,9 @@ def submit(ctx: Context) -> Reply:
     random_nsfw = ctx.dice.chance(ctx.config.nsfw_rate)
     failure = markers.failure or (task_error(5000) if random_failure else None)
     latency = markers.latency if markers.latency is not None else ctx.config.latency
-    prediction = ctx.store.add(inputs, latency, model=MODEL_ID,
-                               nsfw=markers.nsfw or random_nsfw, failure=failure)
+    prediction = ctx.store.add(
+        inputs, latency, model=MODEL_ID, nsfw=markers.nsfw or random_nsfw, failure=failure
+    )
     if not sync:
         # The submit answer shows the task as just created, whatever its latency.
         return success(prediction.to_json(ctx.base_url, ctx.store.now(), status="created"))
@@ -142,24 +147,32 @@ def _wait_in_sync_mode(ctx: Context, prediction: Prediction) -> Reply:
 def output(ctx: Context, prediction_id: str, index: str) -> Reply:
     """Serve a completed prediction's image, publicly, like a CDN."""
     prediction = ctx.store.get(prediction_id)
-    if (prediction is None or int(index) >= prediction.outputs_count
-            or prediction.status_at(ctx.store.now()) != "completed"):
+    if (
+        prediction is None
+        or int(index) >= prediction.outputs_count
+        or prediction.status_at(ctx.store.now()) != "completed"
+    ):
         return json_reply(404, "File not found")
     inputs = prediction.input
     png = render_png(inputs["prompt"], inputs["seed"], inputs["aspect_ratio"])
     # Outputs never change once written, so caches may keep them.
-    return Reply(200, png, content_type="image/png",
-                 headers={"Cache-Control": "public, max-age=604800, immutable"})
+    return Reply(
+        200,
+        png,
+        content_type="image/png",
+        headers={"Cache-Control": "public, max-age=604800, immutable"},
+    )
 
 
 # (path pattern, {method: endpoint}); the pattern's named groups become arguments.
 ROUTES: list[tuple[re.Pattern[str], dict[str, Endpoint]]] = [
     (re.compile(r"/healthz"), {"GET": health, "HEAD": health}),
-    (re.compile(r"/outputs/(?P<prediction_id>[0-9a-f]{1,64})/(?P<index>\d{1,3})\.png"),
-     {"GET": output, "HEAD": output}),
+    (
+        re.compile(r"/outputs/(?P<prediction_id>[0-9a-f]{1,64})/(?P<index>\d{1,3})\.png"),
+        {"GET": output, "HEAD": output},
+    ),
     (re.compile(r"/api/v3/" + re.escape(MODEL_ID)), {"POST": submit}),
-    (re.compile(r"/api/v3/predictions/(?P<prediction_id>[^/]{1,128})/result"),
-     {"GET": result}),
+    (re.compile(r"/api/v3/predictions/(?P<prediction_id>[^/]{1,128})/result"), {"GET": result}),
     (re.compile(r"/api/v3/predictions"), {"POST": history}),
     (re.compile(r"/api/v3/balance"), {"GET": balance}),
 ]
@@ -174,8 +187,9 @@ def resolve(method: str, path: str) -> tuple[Endpoint | None, dict[str, str], Re
         endpoint = methods.get(method)
         if endpoint is None:
             allowed = ", ".join(sorted(methods))
-            reply = json_reply(405, f"Method {method} not allowed on {path}",
-                               headers={"Allow": allowed})
+            reply = json_reply(
+                405, f"Method {method} not allowed on {path}", headers={"Allow": allowed}
+            )
             return None, {}, reply
         return endpoint, match.groupdict(), None
     return None, {}, json_reply(404, f"Not found: {path}")

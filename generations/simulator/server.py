@@ -33,8 +33,14 @@ class SimulatorServer(ThreadingHTTPServer):
     # Bursts of concurrent clients should queue, not see refused connections.
     request_queue_size = 128
 
-    def __init__(self, config: SimulatorConfig, host: str = "127.0.0.1", port: int = 0,
-                 *, log_requests: bool = False) -> None:
+    def __init__(
+        self,
+        config: SimulatorConfig,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        log_requests: bool = False,
+    ) -> None:
         """Bind to host:port (0 picks a free port) with fresh in-memory state."""
         self.config = config
         self.store = Store()
@@ -153,19 +159,27 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         if fault == "500":
             return self._send(json_reply(500, "Internal server error (simulated fault)"))
         if fault == "429":
-            return self._send(json_reply(429, "Too many requests (simulated fault)",
-                                         headers={"Retry-After": "1"}))
+            return self._send(
+                json_reply(429, "Too many requests (simulated fault)", headers={"Retry-After": "1"})
+            )
         if is_api and not self._authorised():
             return self._send(json_reply(401, "Unauthorized: invalid or missing API key"))
         endpoint, params, refusal = resolve(method, path)
         if endpoint is None:
             return self._drop() if fault == "drop" else self._send(refusal or Reply(404))
         # A drop may come before the task exists or after: the ambiguous submit to recover from.
-        if fault == "drop" and not (endpoint is submit
-                                    and server.dice.chance(server.config.faults.drop_created)):
+        if fault == "drop" and not (
+            endpoint is submit and server.dice.chance(server.config.faults.drop_created)
+        ):
             return self._drop()
-        context = Context(config=server.config, store=server.store, dice=server.dice,
-                          stopping=server.stopping, base_url=self._base_url(), body=body)
+        context = Context(
+            config=server.config,
+            store=server.store,
+            dice=server.dice,
+            stopping=server.stopping,
+            base_url=self._base_url(),
+            body=body,
+        )
         try:
             reply = endpoint(context, **params)
         except Aborted:
@@ -209,8 +223,7 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         scheme, _, token = self.headers.get("Authorization", "").strip().partition(" ")
         expected = self.server.config.api_key.encode()
         # Constant-time, so the simulator does not teach clients a timing side channel.
-        return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(),
-                                                                  expected)
+        return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), expected)
 
     def _base_url(self) -> str:
         """Build link URLs from the Host the client used, so any bound name works."""
@@ -238,7 +251,8 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         self.close_connection = True
 
 
-def make_server(config: SimulatorConfig, host: str = "127.0.0.1", port: int = 0,
-                *, log_requests: bool = False) -> SimulatorServer:
+def make_server(
+    config: SimulatorConfig, host: str = "127.0.0.1", port: int = 0, *, log_requests: bool = False
+) -> SimulatorServer:
     """Create a bound simulator; run serve_forever() in a thread, stop with shutdown()."""
     return SimulatorServer(config, host, port, log_requests=log_requests)

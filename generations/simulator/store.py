@@ -32,7 +32,8 @@ def utc_now() -> datetime:
 def iso_ms(moment: datetime) -> str:
     """Format a UTC datetime as 2023-04-01T12:34:56.789Z."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + (
-        f"{moment.microsecond // 1000:03d}Z")
+        f"{moment.microsecond // 1000:03d}Z"
+    )
 
 
 @dataclass(frozen=True)
@@ -80,8 +81,9 @@ class Prediction:
             "executionTime": 0,
         }
         if status == "completed":
-            data["outputs"] = [f"{base_url}/outputs/{self.id}/{index}.png"
-                               for index in range(self.outputs_count)]
+            data["outputs"] = [
+                f"{base_url}/outputs/{self.id}/{index}.png" for index in range(self.outputs_count)
+            ]
             data["has_nsfw_contents"] = [self.nsfw] * self.outputs_count
             data["timings"] = {"inference": latency_ms}
             data["executionTime"] = latency_ms
@@ -126,8 +128,15 @@ class Store:
     ) -> Prediction:
         """Record a new prediction, charge for it, and return it."""
         prediction = Prediction(
-            id=uuid.uuid4().hex, model=model, input=dict(inputs), submitted=self.clock(),
-            created_at=self._wallclock(), latency=latency, nsfw=nsfw, failure=failure)
+            id=uuid.uuid4().hex,
+            model=model,
+            input=dict(inputs),
+            submitted=self.clock(),
+            created_at=self._wallclock(),
+            latency=latency,
+            nsfw=nsfw,
+            failure=failure,
+        )
         with self._lock:
             self._evict(prediction.submitted)
             self._items[prediction.id] = prediction
@@ -153,7 +162,8 @@ class Store:
             self._evict(now)
             items = list(self._items.values())
         return [
-            item for item in reversed(items)
+            item
+            for item in reversed(items)
             if (model is None or item.model == model)
             and (status is None or item.status_at(now) == status)
             and (created_after is None or item.created_at >= created_after)

@@ -19,8 +19,9 @@ from pathlib import Path
 
 def setup_django(workdir: Path) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "playground.settings")
-    os.environ["DATABASE_URL"] = os.environ.get("BENCH_DATABASE_URL",
-                                                f"sqlite:///{workdir / 'bench.sqlite3'}")
+    os.environ["DATABASE_URL"] = os.environ.get(
+        "BENCH_DATABASE_URL", f"sqlite:///{workdir / 'bench.sqlite3'}"
+    )
     os.environ["PLAYGROUND_VAR_DIR"] = str(workdir)
     import django
 
@@ -43,11 +44,18 @@ def fill(count: int) -> None:
     start = timezone.now() - timedelta(days=60)
     batch: list[Generation] = []
     for number in range(count):
-        batch.append(Generation(
-            owner=users[number % len(users)], prompt=f"A {words[number % 8]} number {number}",
-            aspect_ratio="1:1", seed=number, guidance_scale=3.5, safety_tolerance="2",
-            status=Generation.Status.COMPLETED,
-            visibility="private" if number % 10 == 0 else "team"))
+        batch.append(
+            Generation(
+                owner=users[number % len(users)],
+                prompt=f"A {words[number % 8]} number {number}",
+                aspect_ratio="1:1",
+                seed=number,
+                guidance_scale=3.5,
+                safety_tolerance="2",
+                status=Generation.Status.COMPLETED,
+                visibility="private" if number % 10 == 0 else "team",
+            )
+        )
         if len(batch) == 5000:
             _save(batch, start, number)
             batch = []
@@ -64,11 +72,24 @@ def _save(batch, start, number) -> None:
     for offset, generation in enumerate(created):
         generation.created_at = start + timedelta(seconds=(number - len(created) + offset) * 30)
     Generation.objects.bulk_update(created, ["created_at"], batch_size=1000)
-    OutputImage.objects.bulk_create([
-        OutputImage(generation=g, index=0, format="PNG", width=1024, height=1024,
-                    thumbnail_width=512, thumbnail_height=512, size_bytes=1, nsfw=False,
-                    original=f"originals/{g.pk}.png", thumbnail=f"thumbnails/{g.pk}.webp")
-        for g in created])
+    OutputImage.objects.bulk_create(
+        [
+            OutputImage(
+                generation=g,
+                index=0,
+                format="PNG",
+                width=1024,
+                height=1024,
+                thumbnail_width=512,
+                thumbnail_height=512,
+                size_bytes=1,
+                nsfw=False,
+                original=f"originals/{g.pk}.png",
+                thumbnail=f"thumbnails/{g.pk}.webp",
+            )
+            for g in created
+        ]
+    )
 
 
 def timed(label: str, action, repeats: int = 15) -> float:
@@ -79,7 +100,7 @@ def timed(label: str, action, repeats: int = 15) -> float:
         action()
         samples.append((time.perf_counter() - started) * 1000)
     median = statistics.median(samples)
-    p90 = sorted(samples)[int(.9 * len(samples))]
+    p90 = sorted(samples)[int(0.9 * len(samples))]
     print(f"  {label:<48} median {median:8.2f} ms   p90 {p90:8.2f} ms")
     return median
 
@@ -97,8 +118,10 @@ def main() -> None:
 
         started = time.perf_counter()
         fill(count)
-        print(f"{Generation.objects.count()} generations on {connection.vendor} "
-              f"(filled in {time.perf_counter() - started:.1f} s)")
+        print(
+            f"{Generation.objects.count()} generations on {connection.vendor} "
+            f"(filled in {time.perf_counter() - started:.1f} s)"
+        )
         viewer = User.objects.get(username="bench1")
 
         def page(filters):
@@ -113,8 +136,10 @@ def main() -> None:
         timed("mine + favourites, first page", page({"view": "mine", "favourites": True}))
         halfway = count // 2
         offset_query = gallery.filtered(viewer, {}).order_by("-created_at", "-pk")
-        timed("a page halfway down with OFFSET (for comparison)",
-              lambda: list(offset_query[halfway:halfway + gallery.PAGE_SIZE]))
+        timed(
+            "a page halfway down with OFFSET (for comparison)",
+            lambda: list(offset_query[halfway : halfway + gallery.PAGE_SIZE]),
+        )
         timed("counting all pages (what OFFSET paging needs)", lambda: offset_query.count())
 
 

@@ -17,8 +17,13 @@ from tests.apprunner import ADMIN_PASSWORD, ADMIN_USER, ARTIFACTS
 from tests.services import in_ci
 
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
 ]
 DESKTOP = {"width": 1280, "height": 900}
 
@@ -50,8 +55,7 @@ def new_page(browser, app, **context_options):
     Returns (context, page, errors): the caller closes the context, and `errors` collects the
     page's uncaught JavaScript errors.
     """
-    context = browser.new_context(**{"base_url": app.url, "viewport": DESKTOP,
-                                     **context_options})
+    context = browser.new_context(**{"base_url": app.url, "viewport": DESKTOP, **context_options})
     context.set_default_timeout(20_000)
     page = context.new_page()
     errors: list[str] = []
@@ -91,11 +95,19 @@ def wait_until_decoded(page, selector: str) -> None:
     """Wait until the image the selector finds has really decoded, not merely been laid out."""
     page.wait_for_function(
         "selector => { const img = document.querySelector(selector);"
-        " return !!img && img.complete && img.naturalWidth > 0; }", arg=selector)
+        " return !!img && img.complete && img.naturalWidth > 0; }",
+        arg=selector,
+    )
 
 
-def generate(page, prompt: str, *, aspect_ratio: str = "1:1", seed: int | None = None,
-             num_images: int | None = None) -> int:
+def generate(
+    page,
+    prompt: str,
+    *,
+    aspect_ratio: str = "1:1",
+    seed: int | None = None,
+    num_images: int | None = None,
+) -> int:
     """Submit the playground form; return the new generation's id (its page is shown)."""
     from playwright.sync_api import expect
 
@@ -116,7 +128,8 @@ def horizontal_overflow(page) -> int:
     # Measured before the stylesheet has arrived, an unstyled page would be judged.
     page.wait_for_load_state("load")
     return page.evaluate(
-        "document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
 
 
 def overflowing(page) -> list[str]:

@@ -35,7 +35,8 @@ def tiles(page):
 def wait_until_all_completed(page, count: int) -> None:
     expect(tiles(page)).to_have_count(count)
     expect(page.locator('#gallery-grid .tile[data-status="completed"]')).to_have_count(
-        count, timeout=COMPLETED)
+        count, timeout=COMPLETED
+    )
 
 
 def test_search_and_filters_are_kept_in_the_url(page):
@@ -216,8 +217,9 @@ def test_a_batch_of_two_costs_both_and_shows_both_on_its_page(page):
 
 
 def test_the_gallery_and_lightbox_fit_a_phone(browser, running_app):
-    context, page, errors = new_page(browser, running_app, viewport={"width": 390, "height": 844},
-                                     is_mobile=True, has_touch=True)
+    context, page, errors = new_page(
+        browser, running_app, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    )
     try:
         log_in(page)
         tag = unique_tag("phone")
@@ -233,8 +235,10 @@ def test_the_gallery_and_lightbox_fit_a_phone(browser, running_app):
         expect(lightbox.locator("#lightbox-prompt")).to_contain_text("a red kite")
         wait_until_decoded(page, ".lightbox-image")
         assert horizontal_overflow(page) <= 0
-        sideways = page.evaluate("(() => { const d = document.getElementById('lightbox');"
-                                 " return d.scrollWidth - d.clientWidth; })()")
+        sideways = page.evaluate(
+            "(() => { const d = document.getElementById('lightbox');"
+            " return d.scrollWidth - d.clientWidth; })()"
+        )
         assert sideways <= 0, f"the lightbox scrolls sideways by {sideways}px on a phone"
         box = lightbox.bounding_box()
         assert box is not None and box["width"] <= 390
@@ -249,8 +253,10 @@ def test_a_flagged_image_stays_blurred_until_its_owner_reveals_it(page):
     tag = unique_tag("flagged")
     generate(page, f"{tag} [nsfw] a marble statue")
     fetched: list[str] = []
-    page.on("request", lambda request: fetched.append(request.url) if "/images/" in request.url
-            else None)
+    page.on(
+        "request",
+        lambda request: fetched.append(request.url) if "/images/" in request.url else None,
+    )
     page.goto(f"/gallery/?q={tag}")
     wait_until_all_completed(page, 1)
     tile = tiles(page).first
@@ -279,11 +285,14 @@ def test_usage_draws_spend_as_bars_in_light_and_dark(browser, running_app):
             page.wait_for_load_state("load")  # the bars get their length from usage.js
             today = page.locator(".day-chart .day").last
             expect(today.locator(".visually-hidden")).to_contain_text("$")
-            height = page.evaluate("(() => { const bars = [...document.querySelectorAll("
-                                   "'.day-bar')]; return Math.max(...bars.map("
-                                   "b => b.getBoundingClientRect().height)); })()")
-            chart = page.evaluate("document.querySelector('.day-chart')"
-                                  ".getBoundingClientRect().height")
+            height = page.evaluate(
+                "(() => { const bars = [...document.querySelectorAll("
+                "'.day-bar')]; return Math.max(...bars.map("
+                "b => b.getBoundingClientRect().height)); })()"
+            )
+            chart = page.evaluate(
+                "document.querySelector('.day-chart').getBoundingClientRect().height"
+            )
             assert height > chart * 0.9, "the busiest day's bar should fill the chart"
             expect(page.locator(".usage-table tbody tr").first).to_contain_text("admin")
             screenshot(page, f"usage-{scheme}")

@@ -80,13 +80,15 @@ def test_use_these_settings_brings_them_back_into_the_form(page):
 
 
 def test_the_playground_fits_a_phone(browser, running_app):
-    context, page, errors = new_page(browser, running_app, viewport={"width": 390, "height": 844},
-                                     is_mobile=True, has_touch=True)
+    context, page, errors = new_page(
+        browser, running_app, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    )
     try:
         log_in(page)
         overflow = horizontal_overflow(page)
-        assert overflow <= 0, (f"the page scrolls sideways by {overflow}px on a phone: "
-                               f"{overflowing(page)}")
+        assert overflow <= 0, (
+            f"the page scrolls sideways by {overflow}px on a phone: {overflowing(page)}"
+        )
         expect(page.get_by_role("button", name="Generate")).to_be_visible()
         screenshot(page, "playground-phone")
     finally:

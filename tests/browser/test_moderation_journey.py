@@ -23,7 +23,8 @@ def signed_in(browser, running_app, username: str):
 
 
 def test_a_moderator_approves_a_flagged_image_with_the_keyboard_and_the_team_sees_it(
-        browser, running_app):
+    browser, running_app
+):
     running_app.create_users(["olive", "tess"], PASSWORD)
     running_app.create_users(["maude"], PASSWORD, moderator=True)
     prompt = f"[nsfw] a marble statue {uuid.uuid4().hex[:8]}"
@@ -35,8 +36,7 @@ def test_a_moderator_approves_a_flagged_image_with_the_keyboard_and_the_team_see
         olive.get_by_label("Prompt", exact=True).fill(prompt)
         olive.get_by_role("button", name="Generate").click()
         expect(olive).to_have_url(re.compile(r"/generations/\d+/$"))
-        expect(olive.get_by_text(re.compile("Awaiting review")).first).to_be_visible(
-            timeout=60_000)
+        expect(olive.get_by_text(re.compile("Awaiting review")).first).to_be_visible(timeout=60_000)
         image_id = olive.locator("[data-image-id]").first.get_attribute("data-image-id")
         screenshot(olive, "moderation-owner-waiting")
 
@@ -56,7 +56,8 @@ def test_a_moderator_approves_a_flagged_image_with_the_keyboard_and_the_team_see
             focused = maude.evaluate("document.activeElement.dataset.imageId")
             maude.keyboard.press("j")
             assert maude.evaluate("document.activeElement.dataset.imageId") != focused, (
-                "j did not move to the next item")
+                "j did not move to the next item"
+            )
         maude.keyboard.press("a")
         expect(item).to_have_class(re.compile(r"\bdecided\b"))
         expect(item.locator(".mod-outcome")).to_have_text("Approved")

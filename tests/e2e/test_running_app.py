@@ -29,8 +29,9 @@ def wait_until_finished(session: requests.Session, url: str, timeout: float = 90
 
 def test_an_image_arrives_through_the_real_cluster(running_app):
     session = log_in(running_app)
-    page_url = submit_generation(session, running_app, "A tin robot watering tomatoes",
-                                 aspect_ratio="9:16")
+    page_url = submit_generation(
+        session, running_app, "A tin robot watering tomatoes", aspect_ratio="9:16"
+    )
     data = wait_until_finished(session, page_url)
     assert data["status"] == "completed", data
     [image] = data["images"]
@@ -43,8 +44,7 @@ def test_an_image_arrives_through_the_real_cluster(running_app):
 
 def test_many_generations_in_flight_all_complete_once(running_app):
     session = log_in(running_app)
-    urls = [submit_generation(session, running_app, f"Lantern number {n}")
-            for n in range(12)]
+    urls = [submit_generation(session, running_app, f"Lantern number {n}") for n in range(12)]
     results = [wait_until_finished(session, url) for url in urls]
     assert [r["status"] for r in results] == ["completed"] * 12
     assert all(len(r["images"]) == 1 for r in results)
@@ -54,10 +54,10 @@ def test_many_generations_in_flight_all_complete_once(running_app):
 
 def test_files_are_not_served_to_anonymous_visitors(running_app):
     session = log_in(running_app)
-    data = wait_until_finished(session, submit_generation(session, running_app,
-                                                          "A locked door"))
-    anonymous = requests.get(running_app.url + data["images"][0]["url"], timeout=10,
-                             allow_redirects=False)
+    data = wait_until_finished(session, submit_generation(session, running_app, "A locked door"))
+    anonymous = requests.get(
+        running_app.url + data["images"][0]["url"], timeout=10, allow_redirects=False
+    )
     assert anonymous.status_code == 302
     assert "/accounts/login/" in anonymous.headers["Location"]
 

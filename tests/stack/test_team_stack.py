@@ -38,26 +38,31 @@ FINISH_DEADLINE_SECONDS = 420
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("stack")
-    with fresh_postgres_database("stack_test") as database_url, \
-            flushed_redis_database(STACK_REDIS_DB) as redis_url:
-        app = RunningApp(workdir=workdir, command=[sys.executable, "-m", "playground.stack"],
-                         extra_env={
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis_url,
-            "STACK_WORKERS": "2",
-            "Q_WORKERS": "2",
-            "DEBUG": "false",
-            "SECRET_KEY": "stack-test-" + "k" * 60,
-            "ALLOWED_HOSTS": "127.0.0.1",
-            # Plain HTTP on loopback: no redirect to https, cookies sent without TLS.
-            "SECURE_SSL_REDIRECT": "false",
-            "SECURE_COOKIES": "false",
-            "MEDIA_ROOT": str(workdir / "media"),
-            "SIMULATOR_LATENCY": "1",
-            "SWEEP_SLICE_SECONDS": "5",
-            "INGEST_STALE_SECONDS": "20",
-            "WEB_CONCURRENCY": "2",
-        })
+    with (
+        fresh_postgres_database("stack_test") as database_url,
+        flushed_redis_database(STACK_REDIS_DB) as redis_url,
+    ):
+        app = RunningApp(
+            workdir=workdir,
+            command=[sys.executable, "-m", "playground.stack"],
+            extra_env={
+                "DATABASE_URL": database_url,
+                "REDIS_URL": redis_url,
+                "STACK_WORKERS": "2",
+                "Q_WORKERS": "2",
+                "DEBUG": "false",
+                "SECRET_KEY": "stack-test-" + "k" * 60,
+                "ALLOWED_HOSTS": "127.0.0.1",
+                # Plain HTTP on loopback: no redirect to https, cookies sent without TLS.
+                "SECURE_SSL_REDIRECT": "false",
+                "SECURE_COOKIES": "false",
+                "MEDIA_ROOT": str(workdir / "media"),
+                "SIMULATOR_LATENCY": "1",
+                "SWEEP_SLICE_SECONDS": "5",
+                "INGEST_STALE_SECONDS": "20",
+                "WEB_CONCURRENCY": "2",
+            },
+        )
         app.start(timeout=180)
         try:
             app.create_users(USERS, PASSWORD)
@@ -79,8 +84,11 @@ def submit_all(app: RunningApp, username: str) -> list[tuple[requests.Session, s
 
 def worker_pid(app: RunningApp, name: str) -> int:
     """The newest pid the stack reported for a service (its process group's id)."""
-    pids = re.findall(rf"^{name} (?:started|exited with status -?\d+; restarted) \(pid (\d+)\)",
-                      app.log(), flags=re.MULTILINE)
+    pids = re.findall(
+        rf"^{name} (?:started|exited with status -?\d+; restarted) \(pid (\d+)\)",
+        app.log(),
+        flags=re.MULTILINE,
+    )
     assert pids, f"{name} never started:\n{app.log()[-3000:]}"
     return int(pids[-1])
 
@@ -89,9 +97,12 @@ def predictions_in_simulator(app: RunningApp) -> list[dict]:
     """Every prediction the simulator received, through its list endpoint."""
     items, page = [], 1
     while True:
-        answer = requests.post(f"http://127.0.0.1:{app.simulator_port}/api/v3/predictions",
-                               headers={"Authorization": "Bearer simulator"},
-                               json={"page": page, "page_size": 100}, timeout=10).json()
+        answer = requests.post(
+            f"http://127.0.0.1:{app.simulator_port}/api/v3/predictions",
+            headers={"Authorization": "Bearer simulator"},
+            json={"page": page, "page_size": 100},
+            timeout=10,
+        ).json()
         items += answer["data"]["items"]
         if len(items) >= answer["data"]["total"] or not answer["data"]["items"]:
             return items
@@ -101,8 +112,11 @@ def predictions_in_simulator(app: RunningApp) -> list[dict]:
 def test_fifty_generations_from_several_users_survive_a_killed_worker(stack):
     started = time.monotonic()
     with ThreadPoolExecutor(len(USERS)) as pool:
-        sent = [item for batch in pool.map(lambda user: submit_all(stack, user), USERS)
-                for item in batch]
+        sent = [
+            item
+            for batch in pool.map(lambda user: submit_all(stack, user), USERS)
+            for item in batch
+        ]
     submitted_in = time.monotonic() - started
     assert len(sent) == TOTAL
 
@@ -112,7 +126,8 @@ def test_fifty_generations_from_several_users_survive_a_killed_worker(stack):
     finish_deadline = time.monotonic() + FINISH_DEADLINE_SECONDS
     while len(finished) < TOTAL:
         assert time.monotonic() < finish_deadline, (
-            f"only {len(finished)} of {TOTAL} finished:\n{stack.log()[-4000:]}")
+            f"only {len(finished)} of {TOTAL} finished:\n{stack.log()[-4000:]}"
+        )
         for session, url, _prompt in sent:
             if url in finished:
                 continue
@@ -130,12 +145,15 @@ def test_fifty_generations_from_several_users_survive_a_killed_worker(stack):
     # The loop only ends with every generation finished, so the kill has happened by now.
     assert killed[1] < TOTAL, "the worker was not killed mid-run"
     assert Counter(data["status"] for data in finished.values()) == {"completed": TOTAL}, [
-        (url, data["status"], data["error"]) for url, data in finished.items()
-        if data["status"] != "completed"]
+        (url, data["status"], data["error"])
+        for url, data in finished.items()
+        if data["status"] != "completed"
+    ]
     assert all(len(data["images"]) == 1 for data in finished.values())
 
     # The stack replaced the killed cluster, and both report in.
     wait_for(lambda: worker_pid(stack, "worker-1") != killed[0], 30, "worker-1 restarted")
+
     def two_live_clusters() -> dict | None:
         health = requests.get(f"{stack.url}/healthz", timeout=10).json()
         return health if health["workers"]["clusters"] == 2 else None
@@ -149,19 +167,24 @@ def test_fifty_generations_from_several_users_survive_a_killed_worker(stack):
     assert per_prompt == Counter(prompt for _session, _url, prompt in sent)
 
     # One image row per output, its files in storage, served to the team and no one else.
-    rows = json.loads(stack.shell(
-        "import json\n"
-        "from django.core.files.storage import default_storage\n"
-        "from generations.models import Generation, OutputImage\n"
-        "print(json.dumps({\n"
-        "  'generations': Generation.objects.count(),\n"
-        "  'predictions': len(set(Generation.objects.values_list('prediction_id', flat=True))),\n"
-        "  'images': [[i.generation_id, i.index, default_storage.exists(i.original.name),\n"
-        "              default_storage.exists(i.thumbnail.name)]\n"
-        "             for i in OutputImage.objects.all()]}))\n"))
+    rows = json.loads(
+        stack.shell(
+            "import json\n"
+            "from django.core.files.storage import default_storage\n"
+            "from generations.models import Generation, OutputImage\n"
+            "print(json.dumps({\n"
+            "  'generations': Generation.objects.count(),\n"
+            "  'predictions': len(set(\n"
+            "      Generation.objects.values_list('prediction_id', flat=True))),\n"
+            "  'images': [[i.generation_id, i.index, default_storage.exists(i.original.name),\n"
+            "              default_storage.exists(i.thumbnail.name)]\n"
+            "             for i in OutputImage.objects.all()]}))\n"
+        )
+    )
     assert rows["generations"] == TOTAL and rows["predictions"] == TOTAL
     assert sorted((g, i) for g, i, _o, _t in rows["images"]) == sorted(
-        (data["id"], 0) for data in finished.values())
+        (data["id"], 0) for data in finished.values()
+    )
     assert all(original and thumbnail for _g, _i, original, thumbnail in rows["images"])
     session, url, _prompt = sent[-1]
     image = finished[url]["images"][0]
@@ -174,7 +197,10 @@ def test_fifty_generations_from_several_users_survive_a_killed_worker(stack):
 
     durations = sorted(finished_at.values())
     figures = {
-        "generations": TOTAL, "users": len(USERS), "clusters": 2, "workers_per_cluster": 2,
+        "generations": TOTAL,
+        "users": len(USERS),
+        "clusters": 2,
+        "workers_per_cluster": 2,
         "simulated_latency_seconds": 1.0,
         "submitted_in_seconds": round(submitted_in, 1),
         "all_finished_in_seconds": round(total_seconds, 1),

@@ -20,8 +20,9 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         if not settings.DEBUG:
             call_command("collectstatic", interactive=False, verbosity=0)
-        account = ensure_admin(os.environ.get("PLAYGROUND_ADMIN_USER"),
-                               os.environ.get("PLAYGROUND_ADMIN_PASSWORD"))
+        account = ensure_admin(
+            os.environ.get("PLAYGROUND_ADMIN_USER"), os.environ.get("PLAYGROUND_ADMIN_PASSWORD")
+        )
         status = launcher.run(
             host=env_str("HOST", "127.0.0.1"),
             port=env_int("PORT", 8000, minimum=1, maximum=65535),
