@@ -11,9 +11,9 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from generations import moderation
+from generations.http import wants_json
 from generations.models import Moderation, OutputImage
 from generations.presenters import image_data
-from generations.views import wants_json
 
 # Logged-in people without the permission get 403; anonymous visitors the login page.
 moderators_only = permission_required("generations.review_image", raise_exception=True)

@@ -21,14 +21,10 @@ from django.views.decorators.vary import vary_on_headers
 from generations import budgets, delivery, guide, lifecycle, sharing, usage
 from generations import gallery as gallery_query
 from generations.forms import GenerationForm, ReportForm, VisibilityForm
+from generations.http import wants_json
 from generations.models import Generation, Moderation, OutputImage
 from generations.presenters import download_name, generation_data
 from playground import health
-
-
-def wants_json(request: HttpRequest) -> bool:
-    """Whether the client asked for the JSON form of a page (Accept: application/json)."""
-    return request.get_preferred_type(["text/html", "application/json"]) == "application/json"
 
 
 @require_http_methods(["GET", "POST"])
