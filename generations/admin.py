@@ -7,7 +7,6 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from generations import moderation
 from generations.models import (
     Budget,
     Generation,
@@ -16,6 +15,7 @@ from generations.models import (
     Report,
     is_moderator,
 )
+from generations.moderation import services as moderation
 
 
 class OutputImageInline(admin.TabularInline):

@@ -3,8 +3,8 @@
 from django.conf import settings
 from django.http import HttpRequest
 
-from generations import moderation
 from generations.models import is_moderator
+from generations.moderation import services as moderation
 
 
 def playground(request: HttpRequest) -> dict:

@@ -18,6 +18,6 @@ urlpatterns = [
         auth_views.PasswordChangeDoneView.as_view(),
         name="password_change_done",
     ),
-    path("moderation/", include("generations.moderation_urls")),
+    path("moderation/", include("generations.moderation.urls")),
     path("", include("generations.urls")),
 ]

@@ -92,7 +92,7 @@ def test_visibility_cannot_be_changed_behind_the_owners_back_in_the_admin(client
 
 
 def test_one_report_per_person_and_image(client_for, alice, bob, maude):
-    from generations import moderation
+    from generations.moderation import services as moderation
 
     _, image = completed(alice)
     client_for(bob).post(f"/images/{image.pk}/report/", {"reason": "first"})

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from generations import ingest, moderation
+from generations import ingest
 from generations.models import Generation, Moderation, ModerationDecision, OutputImage, Report
+from generations.moderation import services as moderation
 from tests.factories import add_image, completed
 
 pytestmark = pytest.mark.django_db

@@ -10,9 +10,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from generations import moderation
 from generations.http import wants_json
 from generations.models import Moderation, OutputImage
+from generations.moderation import services as moderation
 from generations.presenters import image_data
 
 # Logged-in people without the permission get 403; anonymous visitors the login page.

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from generations import moderation_views as views
+from generations.moderation import views
 
 app_name = "moderation"
 
