@@ -25,5 +25,4 @@ urlpatterns = [
         name="image-thumbnail",
     ),
     path("images/<int:pk>/report/", views.report, name="report"),
-    path("healthz", views.healthz, name="healthz"),
 ]

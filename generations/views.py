@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_not_required
 from django.db.models import Prefetch
 from django.http import (
     HttpRequest,
@@ -24,7 +23,6 @@ from generations.forms import GenerationForm, ReportForm, VisibilityForm
 from generations.http import wants_json
 from generations.models import Generation, Moderation, OutputImage
 from generations.presenters import download_name, generation_data
-from playground import health
 
 
 @require_http_methods(["GET", "POST"])
@@ -247,10 +245,3 @@ def image_file(request: HttpRequest, pk: int, variant: str) -> HttpResponse:
         content_type=content_type,
         download_name=download_name(image.generation, image) if as_download else None,
     )
-
-
-@login_not_required
-@require_GET
-def healthz(request: HttpRequest) -> JsonResponse:
-    document, status = health.report()
-    return JsonResponse(document, status=status)

@@ -1,4 +1,4 @@
-"""What /healthz reports: the database, the task broker, and the workers' last sign of life.
+"""/healthz and what it reports: the database, the task broker, and the workers' last sign of life.
 
 The database and the broker decide the HTTP status (503 when either is down): without them no
 page and no generation works. Workers only report: a monitor can alert on the heartbeat's age,
@@ -13,13 +13,24 @@ from typing import Any
 
 import redis
 from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
 from django.db import connection
+from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
+from django.views.decorators.http import require_GET
 
 log = logging.getLogger(__name__)
 
 # A health check must answer quickly even when a service hangs rather than refuses.
 REDIS_TIMEOUT_SECONDS = 2.0
+
+
+@login_not_required
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """The health document, for load balancers, the container health check and monitors."""
+    document, status = report()
+    return JsonResponse(document, status=status)
 
 
 def report() -> tuple[dict[str, Any], int]:

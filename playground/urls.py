@@ -4,6 +4,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from playground import health
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     # Only sign-in, sign-out and changing one's password: no e-mail password reset, since
@@ -18,6 +20,7 @@ urlpatterns = [
         auth_views.PasswordChangeDoneView.as_view(),
         name="password_change_done",
     ),
+    path("healthz", health.healthz, name="healthz"),
     path("moderation/", include("generations.moderation.urls")),
     path("", include("generations.urls")),
 ]
