@@ -91,7 +91,6 @@ class GenerationAdmin(SiteRulesAdmin):
         "seed_was_random",
         "guidance_scale",
         "safety_tolerance",
-        "num_images",
         "batch",
         "batch_index",
         "batch_size",

@@ -80,7 +80,6 @@ def create_batch(owner, params: dict[str, Any]) -> list[Generation]:
                 guidance_scale=params["guidance_scale"],
                 safety_tolerance=params["safety_tolerance"],
                 visibility=params.get("visibility") or settings.DEFAULT_VISIBILITY,
-                num_images=1,
                 cost=total_cost(1),
                 batch=batch,
                 batch_index=index,
