@@ -43,11 +43,6 @@ SETTLE_INTERVAL_SECONDS = 5
 MAX_SUBMIT_ATTEMPTS = 8
 
 
-def create_generation(owner, params: dict[str, Any]) -> Generation:
-    """Save a submission from validated form data; return its first generation."""
-    return create_batch(owner, params)[0]
-
-
 def create_batch(owner, params: dict[str, Any]) -> list[Generation]:
     """Save one generation per image asked for and queue each submission on commit.
 

@@ -33,7 +33,7 @@ def predictions_on_the_account(simulator) -> int:
 
 
 def test_the_submit_task_run_twice_sends_one_prediction(alice, simulator, enqueued):
-    generation = lifecycle.create_generation(alice, PARAMS)
+    [generation] = lifecycle.create_batch(alice, PARAMS)
     tasks.submit_generation(generation.pk)
     tasks.submit_generation(generation.pk)
     generation.refresh_from_db()
@@ -43,7 +43,7 @@ def test_the_submit_task_run_twice_sends_one_prediction(alice, simulator, enqueu
 
 
 def test_the_whole_pipeline_run_twice_stores_one_image(alice, simulator, sync_tasks):
-    generation = lifecycle.create_generation(alice, PARAMS)
+    [generation] = lifecycle.create_batch(alice, PARAMS)
     generation.refresh_from_db()
     assert generation.status == S.COMPLETED
     tasks.submit_generation(generation.pk)
@@ -56,7 +56,7 @@ def test_the_whole_pipeline_run_twice_stores_one_image(alice, simulator, sync_ta
 def test_the_ingest_task_run_twice_keeps_one_image_and_its_files(
     alice, simulator, sync_tasks, media_root
 ):
-    generation = lifecycle.create_generation(alice, PARAMS)
+    [generation] = lifecycle.create_batch(alice, PARAMS)
     # Put it back as if the first delivery were still running when the second arrived.
     Generation.objects.filter(pk=generation.pk).update(status=S.DOWNLOADING)
     tasks.ingest_generation(generation.pk)
@@ -70,7 +70,7 @@ def test_the_ingest_task_run_twice_keeps_one_image_and_its_files(
 def test_a_racing_duplicate_image_row_is_dropped_with_its_files(
     alice, simulator, sync_tasks, media_root
 ):
-    generation = lifecycle.create_generation(alice, PARAMS)
+    [generation] = lifecycle.create_batch(alice, PARAMS)
     generation.refresh_from_db()
     url = generation.output_urls[0]
     # A second delivery that got past the "already stored?" check just before the first
@@ -81,7 +81,7 @@ def test_a_racing_duplicate_image_row_is_dropped_with_its_files(
 
 
 def test_a_poll_answer_applied_twice_changes_the_generation_once(alice, simulator, enqueued):
-    generation = lifecycle.create_generation(alice, PARAMS)
+    [generation] = lifecycle.create_batch(alice, PARAMS)
     lifecycle.submit(generation.pk)
     generation.refresh_from_db()
     done = ws.Prediction(
@@ -102,8 +102,8 @@ def test_a_poll_answer_applied_twice_changes_the_generation_once(alice, simulato
 
 
 def test_a_prediction_cannot_belong_to_two_generations(alice, simulator, enqueued):
-    first = lifecycle.create_generation(alice, PARAMS)
-    second = lifecycle.create_generation(alice, PARAMS)
+    [first] = lifecycle.create_batch(alice, PARAMS)
+    [second] = lifecycle.create_batch(alice, PARAMS)
     lifecycle.submit(first.pk)
     first.refresh_from_db()
     Generation.objects.filter(pk=second.pk).update(status=S.SUBMITTING)

@@ -27,7 +27,7 @@ PARAMS = {
 
 
 def generate(owner, **changes) -> Generation:
-    generation = lifecycle.create_generation(owner, {**PARAMS, **changes})
+    [generation] = lifecycle.create_batch(owner, {**PARAMS, **changes})
     generation.refresh_from_db()
     return generation
 
