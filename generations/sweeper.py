@@ -99,9 +99,7 @@ def _resubmit_due(now: datetime) -> None:
             )
             continue
         # Pushed forward so the next pass does not enqueue it again while it waits its turn.
-        Generation.objects.filter(pk=generation_id, status=S.QUEUED).update(
-            next_check_at=now + timedelta(seconds=lifecycle.QUEUED_RECOVERY_SECONDS)
-        )
+        lifecycle.postpone_resubmit(generation_id, now)
         queue.enqueue_submit(generation_id)
 
 
@@ -118,17 +116,17 @@ def _reingest_stale(now: datetime) -> None:
                 "The image could not be copied from the API after several tries.",
             )
             continue
-        if Generation.objects.filter(
-            pk=generation.pk, status=S.DOWNLOADING, ingest_started_at=generation.ingest_started_at
-        ).update(ingest_started_at=now):
+        if lifecycle.restart_ingest(generation.pk, generation.ingest_started_at, now):
             queue.enqueue_ingest(generation.pk)
 
 
 def _settle_due(client: ws.WaveSpeedClient, now: datetime) -> None:
     # A claim that outlived its request without an answer means the worker died mid-submit.
-    Generation.objects.filter(
+    abandoned = Generation.objects.filter(
         status=S.SUBMITTING, submit_ambiguous=False, next_check_at__lte=now
-    ).update(submit_ambiguous=True, unconfirmed_since=now)
+    ).values_list("pk", flat=True)
+    for generation_id in list(abandoned):
+        lifecycle.abandon_claim(generation_id, now)
     due = list(
         Generation.objects.filter(status=S.SUBMITTING, submit_ambiguous=True).filter(
             Q(next_check_at__lte=now) | Q(next_check_at=None)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from generations import ingest, lifecycle, tasks
@@ -40,6 +42,21 @@ def test_the_submit_task_run_twice_sends_one_prediction(alice, simulator, enqueu
     assert generation.status == S.PROCESSING
     assert generation.submit_attempts == 1
     assert predictions_on_the_account(simulator) == 1
+
+
+def test_the_submit_claim_counts_its_attempt_in_the_same_update(alice, simulator, enqueued):
+    [generation] = lifecycle.create_batch(alice, PARAMS)
+    with CaptureQueriesContext(connection) as queries:
+        lifecycle.submit(generation.pk)
+    counting = [
+        query["sql"]
+        for query in queries.captured_queries
+        if query["sql"].startswith("UPDATE") and "submit_attempts" in query["sql"]
+    ]
+    assert len(counting) == 1, counting
+    assert "'submitting'" in counting[0]  # the claim itself
+    generation.refresh_from_db()
+    assert generation.submit_attempts == 1
 
 
 def test_the_whole_pipeline_run_twice_stores_one_image(alice, simulator, sync_tasks):
@@ -119,6 +136,6 @@ def test_a_prediction_cannot_belong_to_two_generations(alice, simulator, enqueue
         inference_ms=None,
         input={},
     )
-    assert lifecycle.record_prediction(second.pk, S.SUBMITTING, taken) is False
+    assert lifecycle.record_prediction(second.pk, taken) is False
     second.refresh_from_db()
     assert second.status == S.SUBMITTING and second.prediction_id == ""
