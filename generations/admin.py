@@ -18,10 +18,23 @@ from generations.models import (
 from generations.moderation import services as moderation
 
 
-class OutputImageInline(admin.TabularInline):
+class ViewOnlyAdmin:
+    """A record of what happened: shown in the admin, never added, changed or deleted there,
+    superusers included. Mixed into a ModelAdmin or an inline, before it."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class OutputImageInline(ViewOnlyAdmin, admin.TabularInline):
     model = OutputImage
     extra = 0
-    can_delete = False
     fields = (
         "preview",
         "index",
@@ -64,7 +77,10 @@ class SiteRulesAdmin(admin.ModelAdmin):
 
 
 @admin.register(Generation)
-class GenerationAdmin(SiteRulesAdmin):
+class GenerationAdmin(ViewOnlyAdmin, SiteRulesAdmin):
+    """View-only: a generation changes only through the pipeline (`lifecycle`), and its
+    owner's or staff's visibility change or deletion happen on the site (`sharing`)."""
+
     list_display = (
         "id",
         "short_prompt",
@@ -91,7 +107,6 @@ class GenerationAdmin(SiteRulesAdmin):
         "seed_was_random",
         "guidance_scale",
         "safety_tolerance",
-        "num_images",
         "batch",
         "batch_index",
         "batch_size",
@@ -121,9 +136,6 @@ class GenerationAdmin(SiteRulesAdmin):
     @admin.display(description="Prompt")
     def short_prompt(self, generation: Generation) -> str:
         return generation.prompt[:80]
-
-    def has_add_permission(self, request) -> bool:
-        return False  # generations are made through the playground, which sends them
 
 
 @admin.register(OutputImage)
@@ -213,7 +225,7 @@ class OutputImageAdmin(SiteRulesAdmin):
 
 
 @admin.register(ModerationDecision)
-class ModerationDecisionAdmin(admin.ModelAdmin):
+class ModerationDecisionAdmin(ViewOnlyAdmin, admin.ModelAdmin):
     """The audit log: read-only for everyone, superusers included."""
 
     list_display = (
@@ -228,15 +240,6 @@ class ModerationDecisionAdmin(admin.ModelAdmin):
     list_filter = ("to_state", "from_state", "created_at")
     search_fields = ("moderator_name", "note", "image_ref")
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Report)

@@ -7,7 +7,6 @@ import logging
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from generations import imaging, lifecycle, recipe
 from generations.models import Generation, Moderation, OutputImage
@@ -20,12 +19,11 @@ MAX_INGEST_ATTEMPTS = 3
 
 def ingest_outputs(generation_id: int) -> None:
     """Download, check and store every output of a generation, then mark it completed."""
-    generation = Generation.objects.filter(pk=generation_id, status=S.DOWNLOADING).first()
-    if generation is None:
+    if not lifecycle.start_ingest(generation_id):
         return  # finished already, or deleted: a second delivery does nothing
-    Generation.objects.filter(pk=generation_id).update(
-        ingest_attempts=generation.ingest_attempts + 1, ingest_started_at=timezone.now()
-    )
+    generation = Generation.objects.filter(pk=generation_id).first()
+    if generation is None:
+        return  # deleted since
     stored = set(generation.images.values_list("index", flat=True))
     for index, url in enumerate(generation.output_urls):
         if index in stored:
@@ -34,13 +32,11 @@ def ingest_outputs(generation_id: int) -> None:
             _store_output(generation, index, url)
         except imaging.ImageError as error:
             log.warning("Generation %s output %s: %s", generation_id, index, error.message)
-            if error.permanent or generation.ingest_attempts + 1 >= MAX_INGEST_ATTEMPTS:
+            if error.permanent or generation.ingest_attempts >= MAX_INGEST_ATTEMPTS:
                 lifecycle.fail(generation_id, S.DOWNLOADING, error.message, detail=url[:500])
             # Otherwise left in DOWNLOADING: the sweeper starts it again once it is stale.
             return
-    Generation.objects.filter(pk=generation_id, status=S.DOWNLOADING).update(
-        status=S.COMPLETED, finished_at=timezone.now(), error="", updated_at=timezone.now()
-    )
+    lifecycle.complete(generation_id)
 
 
 def is_flagged(flags: object, index: int) -> bool:

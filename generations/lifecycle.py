@@ -1,10 +1,27 @@
 """The generation life cycle: create, submit, settle, follow the prediction, finish.
 
-queued -> submitting -> processing -> downloading -> completed
-                    \\-> failed / timed_out (from any step before completed)
+    queued <-------------+    postpone_resubmit: the sweeper enqueued a lost submit again
+      | claim_submit     |    requeue: the API did not take it, or settling found it never
+      v                  |      arrived; it is sent again later
+    submitting ----------+    mark_unconfirmed, abandon_claim, await_confirmation: no answer
+      | attach_prediction       came; the sweeper settles it through the list endpoint
+      v
+    processing                poll_again: still running, or the poll failed
+      | accept_outputs
+      v
+    downloading               start_ingest, restart_ingest: an ingest task (re)starts
+      | complete
+      v
+    completed
 
-Every transition is a conditional UPDATE on the current status, so a task delivered twice,
-or two workers racing, change a generation at most once.
+    fail, time_out: from any status before completed to failed or timed_out.
+
+Every change to a generation after it is created is one of the steps above, each a
+`transition`: a conditional UPDATE on the current status, so a task delivered twice, or two
+workers racing, change a generation at most once. Steps return whether they applied.
+Not steps, and left to their own modules: creating generations (`create_batch` here), and
+the owner's or staff's choice of who sees one or its deletion (`sharing`), which touch no
+field of the pipeline.
 """
 
 from __future__ import annotations
@@ -12,6 +29,7 @@ from __future__ import annotations
 import logging
 import random
 import uuid
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import partial
@@ -19,6 +37,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from generations import api, budgets, queue
@@ -41,11 +60,6 @@ SUBMIT_CLAIM_SECONDS = settings.Q_TIMEOUT + 30
 SETTLE_GRACE_SECONDS = 120
 SETTLE_INTERVAL_SECONDS = 5
 MAX_SUBMIT_ATTEMPTS = 8
-
-
-def create_generation(owner, params: dict[str, Any]) -> Generation:
-    """Save a submission from validated form data; return its first generation."""
-    return create_batch(owner, params)[0]
 
 
 def create_batch(owner, params: dict[str, Any]) -> list[Generation]:
@@ -80,7 +94,6 @@ def create_batch(owner, params: dict[str, Any]) -> list[Generation]:
                 guidance_scale=params["guidance_scale"],
                 safety_tolerance=params["safety_tolerance"],
                 visibility=params.get("visibility") or settings.DEFAULT_VISIBILITY,
-                num_images=1,
                 cost=total_cost(1),
                 batch=batch,
                 batch_index=index,
@@ -98,83 +111,244 @@ def _random_seed() -> int:
     return random.SystemRandom().randint(0, SEED_MAX)
 
 
-def submit(generation_id: int) -> None:
-    """Send a queued generation to the API, at most once per claim."""
-    now = timezone.now()
-    claimed = Generation.objects.filter(pk=generation_id, status=S.QUEUED).update(
+# --- The steps: every write to an existing generation --------------------------------------
+
+
+def transition(
+    generation_id: int, from_status: str, *, where: Mapping[str, Any] | None = None, **changes: Any
+) -> bool:
+    """Apply `changes` only if the generation is still in `from_status`; say whether it was.
+
+    `where` adds lookups the row must still match. `updated_at` is always stamped: `update()`
+    skips `auto_now`.
+    """
+    changes["updated_at"] = timezone.now()
+    matching = Generation.objects.filter(pk=generation_id, status=from_status, **(where or {}))
+    return bool(matching.update(**changes))
+
+
+def postpone_resubmit(generation_id: int, now: datetime) -> bool:
+    """queued: a lost submit was enqueued again; the next passes leave it while it waits."""
+    return transition(
+        generation_id, S.QUEUED, next_check_at=now + timedelta(seconds=QUEUED_RECOVERY_SECONDS)
+    )
+
+
+def claim_submit(generation_id: int, now: datetime) -> bool:
+    """queued -> submitting: this worker, and no other, sends it; the attempt counts at once."""
+    return transition(
+        generation_id,
+        S.QUEUED,
         status=S.SUBMITTING,
+        submit_attempts=F("submit_attempts") + 1,
         submitted_at=now,
         submit_ambiguous=False,
         unconfirmed_since=None,
         next_check_at=now + timedelta(seconds=SUBMIT_CLAIM_SECONDS),
     )
-    if not claimed:
+
+
+def requeue(generation_id: int, detail: str, send_at: datetime) -> bool:
+    """submitting -> queued: nothing was created; the sweeper sends it again at `send_at`."""
+    return transition(
+        generation_id,
+        S.SUBMITTING,
+        status=S.QUEUED,
+        error_detail=detail[:1000],
+        next_check_at=send_at,
+    )
+
+
+def mark_unconfirmed(generation_id: int, detail: str, now: datetime) -> bool:
+    """submitting: the request went out and no answer came; the sweeper settles it."""
+    return transition(
+        generation_id,
+        S.SUBMITTING,
+        submit_ambiguous=True,
+        unconfirmed_since=now,
+        error_detail=detail[:1000],
+        next_check_at=now + timedelta(seconds=SETTLE_INTERVAL_SECONDS),
+    )
+
+
+def abandon_claim(generation_id: int, now: datetime) -> bool:
+    """submitting: a claim outlived its request unanswered (its worker died); settle it."""
+    return transition(
+        generation_id,
+        S.SUBMITTING,
+        where={"submit_ambiguous": False, "next_check_at__lte": now},
+        submit_ambiguous=True,
+        unconfirmed_since=now,
+    )
+
+
+def await_confirmation(generation_id: int, detail: str, now: datetime) -> bool:
+    """submitting: the list does not show the prediction (yet); ask again shortly."""
+    return transition(
+        generation_id,
+        S.SUBMITTING,
+        submit_ambiguous=True,
+        error_detail=detail[:1000],
+        next_check_at=now + timedelta(seconds=SETTLE_INTERVAL_SECONDS),
+    )
+
+
+def attach_prediction(generation_id: int, prediction: ws.Prediction, now: datetime) -> bool:
+    """submitting -> processing: the API's prediction is this generation's; follow it.
+
+    Raises IntegrityError when the prediction already belongs to another generation.
+    """
+    return transition(
+        generation_id,
+        S.SUBMITTING,
+        status=S.PROCESSING,
+        prediction_id=prediction.id,
+        api_status=prediction.status,
+        submit_ambiguous=False,
+        error_detail="",
+        next_check_at=now + timedelta(seconds=settings.POLL_INTERVAL_SECONDS),
+    )
+
+
+def poll_again(
+    generation_id: int,
+    check_at: datetime,
+    *,
+    api_status: str | None = None,
+    error_detail: str | None = None,
+) -> bool:
+    """processing: the prediction is still running, or the poll failed; look again later."""
+    changes: dict[str, Any] = {"poll_count": F("poll_count") + 1, "next_check_at": check_at}
+    if api_status is not None:
+        changes["api_status"] = api_status
+    if error_detail is not None:
+        changes["error_detail"] = error_detail[:1000]
+    return transition(generation_id, S.PROCESSING, **changes)
+
+
+def accept_outputs(generation_id: int, prediction: ws.Prediction, now: datetime) -> bool:
+    """processing -> downloading: the prediction completed; its outputs are copied next."""
+    return transition(
+        generation_id,
+        S.PROCESSING,
+        status=S.DOWNLOADING,
+        api_status=prediction.status,
+        output_urls=list(prediction.outputs),
+        nsfw_flags=list(prediction.has_nsfw_contents),
+        inference_ms=prediction.inference_ms,
+        ingest_started_at=now,
+        next_check_at=None,
+    )
+
+
+def start_ingest(generation_id: int) -> bool:
+    """downloading: an ingest task starts copying the outputs; the attempt counts at once."""
+    return transition(
+        generation_id,
+        S.DOWNLOADING,
+        ingest_attempts=F("ingest_attempts") + 1,
+        ingest_started_at=timezone.now(),
+    )
+
+
+def restart_ingest(generation_id: int, stalled_since: datetime, now: datetime) -> bool:
+    """downloading: claim a download stalled since `stalled_since` for one new ingest task."""
+    return transition(
+        generation_id,
+        S.DOWNLOADING,
+        where={"ingest_started_at": stalled_since},
+        ingest_started_at=now,
+    )
+
+
+def complete(generation_id: int) -> bool:
+    """downloading -> completed: every output is in our storage."""
+    return transition(
+        generation_id, S.DOWNLOADING, status=S.COMPLETED, finished_at=timezone.now(), error=""
+    )
+
+
+def fail(
+    generation_id: int,
+    from_status: str,
+    words: str,
+    *,
+    detail: str = "",
+    code: int | None = None,
+    status: str = S.FAILED,
+) -> bool:
+    """-> failed (or timed_out): end a generation without images, with words for the user."""
+    return transition(
+        generation_id,
+        from_status,
+        status=status,
+        error=words,
+        error_detail=(detail or "")[:2000],
+        error_code=code,
+        next_check_at=None,
+        finished_at=timezone.now(),
+    )
+
+
+def time_out(generation_id: int, from_status: str) -> bool:
+    """-> timed_out: the API took longer than the deadline."""
+    minutes = settings.GENERATION_DEADLINE_SECONDS / 60
+    return fail(
+        generation_id,
+        from_status,
+        f"The API did not finish this generation within {minutes:g} minutes.",
+        status=S.TIMED_OUT,
+    )
+
+
+# --- What moves a generation from step to step ----------------------------------------------
+
+
+def submit(generation_id: int) -> None:
+    """Send a queued generation to the API, at most once per claim."""
+    if not claim_submit(generation_id, timezone.now()):
         return  # already sent, finished, or deleted: a second delivery does nothing
     generation = Generation.objects.get(pk=generation_id)
-    attempts = generation.submit_attempts + 1
-    Generation.objects.filter(pk=generation_id).update(submit_attempts=attempts)
     try:
         with api.get_client() as client:
             prediction = client.submit(generation.api_inputs(), model=generation.model)
     except ws.RateLimitError as error:
-        _requeue(generation, attempts, error, retry_after=error.retry_after)
+        _send_again_later(generation, error, retry_after=error.retry_after)
     except ws.NetworkError as error:
-        _requeue(generation, attempts, error, retry_after=None)
+        _send_again_later(generation, error, retry_after=None)
     except ws.AmbiguousSubmitError as error:
         log.warning("Generation %s: submit unconfirmed (%s); settling", generation_id, error)
-        now = timezone.now()
-        _update(
-            generation_id,
-            S.SUBMITTING,
-            submit_ambiguous=True,
-            unconfirmed_since=now,
-            error_detail=str(error)[:1000],
-            next_check_at=now + timedelta(seconds=SETTLE_INTERVAL_SECONDS),
-        )
+        mark_unconfirmed(generation_id, str(error), timezone.now())
         queue.kick_sweeper()
     except ws.WaveSpeedError as error:
         fail(generation_id, S.SUBMITTING, describe_error(error), detail=str(error), code=error.code)
     else:
-        record_prediction(generation_id, S.SUBMITTING, prediction)
+        record_prediction(generation_id, prediction)
         queue.kick_sweeper()
 
 
-def _requeue(
-    generation: Generation, attempts: int, error: ws.WaveSpeedError, retry_after: float | None
+def _send_again_later(
+    generation: Generation, error: ws.WaveSpeedError, retry_after: float | None
 ) -> None:
     """Put a generation the API did not take back in the queue, or give up."""
+    attempts = generation.submit_attempts
     age = (timezone.now() - generation.created_at).total_seconds()
     if attempts >= MAX_SUBMIT_ATTEMPTS or age > settings.GENERATION_QUEUE_TIMEOUT_SECONDS:
         fail(generation.pk, S.SUBMITTING, describe_error(error), detail=str(error), code=error.code)
         return
     delay = retry_after if retry_after is not None else min(60.0, 2.0**attempts)
     delay = min(max(delay, 1.0), 300.0) * random.uniform(1.0, 1.25)  # noqa: S311 (jitter)
-    _update(
-        generation.pk,
-        S.SUBMITTING,
-        status=S.QUEUED,
-        error_detail=str(error)[:1000],
-        next_check_at=timezone.now() + timedelta(seconds=delay),
-    )
+    requeue(generation.pk, str(error), timezone.now() + timedelta(seconds=delay))
     queue.kick_sweeper()
 
 
-def record_prediction(generation_id: int, from_status: str, prediction: ws.Prediction) -> bool:
+def record_prediction(generation_id: int, prediction: ws.Prediction) -> bool:
     """Attach the API's prediction to a generation and follow it from there."""
     now = timezone.now()
     try:
         # A savepoint, so a refused row leaves the caller's transaction usable.
         with transaction.atomic():
-            moved = _update(
-                generation_id,
-                from_status,
-                status=S.PROCESSING,
-                prediction_id=prediction.id,
-                api_status=prediction.status,
-                submit_ambiguous=False,
-                error_detail="",
-                next_check_at=now + timedelta(seconds=settings.POLL_INTERVAL_SECONDS),
-            )
+            moved = attach_prediction(generation_id, prediction, now)
     except IntegrityError:
         log.error(
             "Generation %s: prediction %s already belongs to another generation",
@@ -199,20 +373,7 @@ def apply_prediction(generation: Generation, prediction: ws.Prediction, now: dat
                 "The API finished without returning an image.",
                 detail="completed with empty outputs",
             )
-            return
-        flags = list(prediction.has_nsfw_contents)
-        moved = _update(
-            generation.pk,
-            S.PROCESSING,
-            status=S.DOWNLOADING,
-            api_status=prediction.status,
-            output_urls=list(prediction.outputs),
-            nsfw_flags=flags,
-            inference_ms=prediction.inference_ms,
-            ingest_started_at=now,
-            next_check_at=None,
-        )
-        if moved:
+        elif accept_outputs(generation.pk, prediction, now):
             transaction.on_commit(lambda: queue.enqueue_ingest(generation.pk))
         return
     if prediction.is_terminal:
@@ -229,13 +390,7 @@ def apply_prediction(generation: Generation, prediction: ws.Prediction, now: dat
     if _past_deadline(generation, now):
         time_out(generation.pk, S.PROCESSING)
         return
-    _update(
-        generation.pk,
-        S.PROCESSING,
-        api_status=prediction.status,
-        poll_count=generation.poll_count + 1,
-        next_check_at=now + poll_delay(generation, now),
-    )
+    poll_again(generation.pk, now + poll_delay(generation, now), api_status=prediction.status)
 
 
 def note_poll_error(generation: Generation, error: ws.WaveSpeedError, now: datetime) -> None:
@@ -254,13 +409,7 @@ def note_poll_error(generation: Generation, error: ws.WaveSpeedError, now: datet
     delay = poll_delay(generation, now) * 2
     if isinstance(error, ws.RateLimitError) and error.retry_after:
         delay = timedelta(seconds=min(error.retry_after, 60))
-    _update(
-        generation.pk,
-        S.PROCESSING,
-        poll_count=generation.poll_count + 1,
-        error_detail=str(error)[:1000],
-        next_check_at=now + delay,
-    )
+    poll_again(generation.pk, now + delay, error_detail=str(error))
 
 
 def settle(generation: Generation, client: ws.WaveSpeedClient, now: datetime) -> None:
@@ -285,25 +434,18 @@ def settle(generation: Generation, client: ws.WaveSpeedClient, now: datetime) ->
     else:
         listed, detail = True, ""
     if found is not None:
-        record_prediction(generation.pk, S.SUBMITTING, found)
+        record_prediction(generation.pk, found)
         return
     if (now - unconfirmed_since).total_seconds() < SETTLE_GRACE_SECONDS:
-        _update(
-            generation.pk,
-            S.SUBMITTING,
-            submit_ambiguous=True,
-            error_detail=detail[:1000] or generation.error_detail,
-            next_check_at=now + timedelta(seconds=SETTLE_INTERVAL_SECONDS),
-        )
+        await_confirmation(generation.pk, detail or generation.error_detail, now)
         return
     if listed:
         log.info(
             "Generation %s: the API has no record of the unconfirmed submit; resending",
             generation.pk,
         )
-        _requeue(
+        _send_again_later(
             generation,
-            generation.submit_attempts,
             ws.NetworkError("the API never confirmed the request and has no record of it"),
             retry_after=1.0,
         )
@@ -328,38 +470,6 @@ def _prediction_ids_taken_by_twins(generation: Generation) -> list[str]:
     )
 
 
-def fail(
-    generation_id: int,
-    from_status: str,
-    words: str,
-    *,
-    detail: str = "",
-    code: int | None = None,
-    status: str = S.FAILED,
-) -> bool:
-    """End a generation without images, with a reason the user can read."""
-    return _update(
-        generation_id,
-        from_status,
-        status=status,
-        error=words,
-        error_detail=(detail or "")[:2000],
-        error_code=code,
-        next_check_at=None,
-        finished_at=timezone.now(),
-    )
-
-
-def time_out(generation_id: int, from_status: str) -> bool:
-    minutes = settings.GENERATION_DEADLINE_SECONDS / 60
-    return fail(
-        generation_id,
-        from_status,
-        f"The API did not finish this generation within {minutes:g} minutes.",
-        status=S.TIMED_OUT,
-    )
-
-
 def poll_delay(generation: Generation, now: datetime) -> timedelta:
     """Poll often while an image is likely to arrive, then back off."""
     base = settings.POLL_INTERVAL_SECONDS
@@ -371,12 +481,6 @@ def poll_delay(generation: Generation, now: datetime) -> timedelta:
 def _past_deadline(generation: Generation, now: datetime) -> bool:
     sent_at = generation.submitted_at or generation.created_at
     return (now - sent_at).total_seconds() > settings.GENERATION_DEADLINE_SECONDS
-
-
-def _update(generation_id: int, from_status: str, **changes: Any) -> bool:
-    """Apply changes only if the generation is still in `from_status`."""
-    changes.setdefault("updated_at", timezone.now())
-    return bool(Generation.objects.filter(pk=generation_id, status=from_status).update(**changes))
 
 
 def total_cost(num_images: int) -> Decimal:

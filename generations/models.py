@@ -108,9 +108,6 @@ class Generation(models.Model):
     safety_tolerance = models.CharField(
         max_length=1, choices=SafetyTolerance.choices, default=SafetyTolerance.STRICT
     )
-    num_images = models.PositiveSmallIntegerField(
-        default=1, help_text="Images asked of this prediction (a batch is one prediction each)."
-    )
     model = models.CharField(max_length=200, default=MODEL_ID)
     visibility = models.CharField(
         max_length=8, choices=Visibility.choices, default=default_visibility

@@ -15,7 +15,6 @@ import logging
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -40,14 +39,6 @@ WATCHED = (
     | Q(status=S.SUBMITTING, submit_ambiguous=True)
     | Q(status=S.QUEUED, submit_attempts__gt=0)
 )
-
-
-@dataclass(frozen=True)
-class SweepResult:
-    polled: int
-    settled: int
-    resubmitted: int
-    reingested: int
 
 
 def run_slice(max_seconds: float | None = None) -> None:
@@ -83,19 +74,16 @@ def seconds_until_next_check(now: datetime) -> float | None:
     return max(0.0, (due - now).total_seconds())
 
 
-def sweep_once(now: datetime) -> SweepResult:
+def sweep_once(now: datetime) -> None:
     """One pass over everything that is due."""
-    resubmitted = _resubmit_due(now)
-    reingested = _reingest_stale(now)
+    _resubmit_due(now)
+    _reingest_stale(now)
     with api.get_client() as client:
-        settled = _settle_due(client, now)
-        polled = _poll_due(client, now)
-    return SweepResult(
-        polled=polled, settled=settled, resubmitted=resubmitted, reingested=reingested
-    )
+        _settle_due(client, now)
+        _poll_due(client, now)
 
 
-def _resubmit_due(now: datetime) -> int:
+def _resubmit_due(now: datetime) -> None:
     due = list(
         Generation.objects.filter(status=S.QUEUED, next_check_at__lte=now).values_list(
             "pk", "created_at"
@@ -111,19 +99,15 @@ def _resubmit_due(now: datetime) -> int:
             )
             continue
         # Pushed forward so the next pass does not enqueue it again while it waits its turn.
-        Generation.objects.filter(pk=generation_id, status=S.QUEUED).update(
-            next_check_at=now + timedelta(seconds=lifecycle.QUEUED_RECOVERY_SECONDS)
-        )
+        lifecycle.postpone_resubmit(generation_id, now)
         queue.enqueue_submit(generation_id)
-    return len(due)
 
 
-def _reingest_stale(now: datetime) -> int:
+def _reingest_stale(now: datetime) -> None:
     stale = Generation.objects.filter(
         status=S.DOWNLOADING,
         ingest_started_at__lt=now - timedelta(seconds=settings.INGEST_STALE_SECONDS),
     )[:BATCH_SIZE]
-    count = 0
     for generation in stale:
         if generation.ingest_attempts >= ingest.MAX_INGEST_ATTEMPTS:
             lifecycle.fail(
@@ -132,19 +116,17 @@ def _reingest_stale(now: datetime) -> int:
                 "The image could not be copied from the API after several tries.",
             )
             continue
-        if Generation.objects.filter(
-            pk=generation.pk, status=S.DOWNLOADING, ingest_started_at=generation.ingest_started_at
-        ).update(ingest_started_at=now):
+        if lifecycle.restart_ingest(generation.pk, generation.ingest_started_at, now):
             queue.enqueue_ingest(generation.pk)
-            count += 1
-    return count
 
 
-def _settle_due(client: ws.WaveSpeedClient, now: datetime) -> int:
+def _settle_due(client: ws.WaveSpeedClient, now: datetime) -> None:
     # A claim that outlived its request without an answer means the worker died mid-submit.
-    Generation.objects.filter(
+    abandoned = Generation.objects.filter(
         status=S.SUBMITTING, submit_ambiguous=False, next_check_at__lte=now
-    ).update(submit_ambiguous=True, unconfirmed_since=now)
+    ).values_list("pk", flat=True)
+    for generation_id in list(abandoned):
+        lifecycle.abandon_claim(generation_id, now)
     due = list(
         Generation.objects.filter(status=S.SUBMITTING, submit_ambiguous=True).filter(
             Q(next_check_at__lte=now) | Q(next_check_at=None)
@@ -152,17 +134,16 @@ def _settle_due(client: ws.WaveSpeedClient, now: datetime) -> int:
     )
     for generation in due:
         lifecycle.settle(generation, client, now)
-    return len(due)
 
 
-def _poll_due(client: ws.WaveSpeedClient, now: datetime) -> int:
+def _poll_due(client: ws.WaveSpeedClient, now: datetime) -> None:
     due = list(
         Generation.objects.filter(status=S.PROCESSING, next_check_at__lte=now).order_by(
             "next_check_at"
         )[:BATCH_SIZE]
     )
     if not due:
-        return 0
+        return
 
     def fetch(generation: Generation) -> ws.Prediction | ws.WaveSpeedError:
         try:
@@ -180,4 +161,3 @@ def _poll_due(client: ws.WaveSpeedClient, now: datetime) -> int:
                 lifecycle.note_poll_error(generation, answer, answered_at)
             else:
                 lifecycle.apply_prediction(generation, answer, answered_at)
-    return len(due)

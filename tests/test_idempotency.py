@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from generations import ingest, lifecycle, tasks
@@ -33,7 +35,7 @@ def predictions_on_the_account(simulator) -> int:
 
 
 def test_the_submit_task_run_twice_sends_one_prediction(alice, simulator, enqueued):
-    generation = lifecycle.create_generation(alice, PARAMS)
+    [generation] = lifecycle.create_batch(alice, PARAMS)
     tasks.submit_generation(generation.pk)
     tasks.submit_generation(generation.pk)
     generation.refresh_from_db()
@@ -42,8 +44,23 @@ def test_the_submit_task_run_twice_sends_one_prediction(alice, simulator, enqueu
     assert predictions_on_the_account(simulator) == 1
 
 
+def test_the_submit_claim_counts_its_attempt_in_the_same_update(alice, simulator, enqueued):
+    [generation] = lifecycle.create_batch(alice, PARAMS)
+    with CaptureQueriesContext(connection) as queries:
+        lifecycle.submit(generation.pk)
+    counting = [
+        query["sql"]
+        for query in queries.captured_queries
+        if query["sql"].startswith("UPDATE") and "submit_attempts" in query["sql"]
+    ]
+    assert len(counting) == 1, counting
+    assert "'submitting'" in counting[0]  # the claim itself
+    generation.refresh_from_db()
+    assert generation.submit_attempts == 1
+
+
 def test_the_whole_pipeline_run_twice_stores_one_image(alice, simulator, sync_tasks):
-    generation = lifecycle.create_generation(alice, PARAMS)
+    [generation] = lifecycle.create_batch(alice, PARAMS)
     generation.refresh_from_db()
     assert generation.status == S.COMPLETED
     tasks.submit_generation(generation.pk)
@@ -56,7 +73,7 @@ def test_the_whole_pipeline_run_twice_stores_one_image(alice, simulator, sync_ta
 def test_the_ingest_task_run_twice_keeps_one_image_and_its_files(
     alice, simulator, sync_tasks, media_root
 ):
-    generation = lifecycle.create_generation(alice, PARAMS)
+    [generation] = lifecycle.create_batch(alice, PARAMS)
     # Put it back as if the first delivery were still running when the second arrived.
     Generation.objects.filter(pk=generation.pk).update(status=S.DOWNLOADING)
     tasks.ingest_generation(generation.pk)
@@ -70,7 +87,7 @@ def test_the_ingest_task_run_twice_keeps_one_image_and_its_files(
 def test_a_racing_duplicate_image_row_is_dropped_with_its_files(
     alice, simulator, sync_tasks, media_root
 ):
-    generation = lifecycle.create_generation(alice, PARAMS)
+    [generation] = lifecycle.create_batch(alice, PARAMS)
     generation.refresh_from_db()
     url = generation.output_urls[0]
     # A second delivery that got past the "already stored?" check just before the first
@@ -81,7 +98,7 @@ def test_a_racing_duplicate_image_row_is_dropped_with_its_files(
 
 
 def test_a_poll_answer_applied_twice_changes_the_generation_once(alice, simulator, enqueued):
-    generation = lifecycle.create_generation(alice, PARAMS)
+    [generation] = lifecycle.create_batch(alice, PARAMS)
     lifecycle.submit(generation.pk)
     generation.refresh_from_db()
     done = ws.Prediction(
@@ -102,8 +119,8 @@ def test_a_poll_answer_applied_twice_changes_the_generation_once(alice, simulato
 
 
 def test_a_prediction_cannot_belong_to_two_generations(alice, simulator, enqueued):
-    first = lifecycle.create_generation(alice, PARAMS)
-    second = lifecycle.create_generation(alice, PARAMS)
+    [first] = lifecycle.create_batch(alice, PARAMS)
+    [second] = lifecycle.create_batch(alice, PARAMS)
     lifecycle.submit(first.pk)
     first.refresh_from_db()
     Generation.objects.filter(pk=second.pk).update(status=S.SUBMITTING)
@@ -119,6 +136,6 @@ def test_a_prediction_cannot_belong_to_two_generations(alice, simulator, enqueue
         inference_ms=None,
         input={},
     )
-    assert lifecycle.record_prediction(second.pk, S.SUBMITTING, taken) is False
+    assert lifecycle.record_prediction(second.pk, taken) is False
     second.refresh_from_db()
     assert second.status == S.SUBMITTING and second.prediction_id == ""

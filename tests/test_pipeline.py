@@ -1,4 +1,5 @@
-"""The generation pipeline against the live simulator, with django-q2 running tasks inline."""
+"""The generation pipeline: its steps one at a time, then whole against the live simulator
+with django-q2 running tasks inline."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from generations import lifecycle, sweeper
 from generations import wavespeed as ws
 from generations.models import Generation
 from generations.simulator.config import SimulatorConfig
+from tests.factories import make_generation
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -27,7 +29,7 @@ PARAMS = {
 
 
 def generate(owner, **changes) -> Generation:
-    generation = lifecycle.create_generation(owner, {**PARAMS, **changes})
+    [generation] = lifecycle.create_batch(owner, {**PARAMS, **changes})
     generation.refresh_from_db()
     return generation
 
@@ -49,6 +51,125 @@ def seconds_ago(seconds: float):
 def lose_before_sending(self, inputs, **kwargs):
     """A submit whose answer never came, and that never reached the API."""
     raise ws.AmbiguousSubmitError("read timed out")
+
+
+# --- the steps, one at a time ------------------------------------------------------------------
+
+STALLED_SINCE = timezone.now() - timedelta(hours=1)
+COMPLETED = ws.Prediction(
+    id="prediction-1",
+    model=ws.MODEL_ID,
+    status="completed",
+    outputs=("http://example.invalid/0.png",),
+    has_nsfw_contents=(False,),
+    inference_ms=5,
+)
+# The state machine: each step, the status it moves a generation from and to, and a call of it.
+STEPS = {
+    "claim_submit": (S.QUEUED, S.SUBMITTING, lambda pk, now: lifecycle.claim_submit(pk, now)),
+    "postpone_resubmit": (
+        S.QUEUED,
+        S.QUEUED,
+        lambda pk, now: lifecycle.postpone_resubmit(pk, now),
+    ),
+    "requeue": (S.SUBMITTING, S.QUEUED, lambda pk, now: lifecycle.requeue(pk, "busy", now)),
+    "mark_unconfirmed": (
+        S.SUBMITTING,
+        S.SUBMITTING,
+        lambda pk, now: lifecycle.mark_unconfirmed(pk, "no answer", now),
+    ),
+    "abandon_claim": (
+        S.SUBMITTING,
+        S.SUBMITTING,
+        lambda pk, now: lifecycle.abandon_claim(pk, now),
+    ),
+    "await_confirmation": (
+        S.SUBMITTING,
+        S.SUBMITTING,
+        lambda pk, now: lifecycle.await_confirmation(pk, "", now),
+    ),
+    "attach_prediction": (
+        S.SUBMITTING,
+        S.PROCESSING,
+        lambda pk, now: lifecycle.attach_prediction(pk, COMPLETED, now),
+    ),
+    "poll_again": (S.PROCESSING, S.PROCESSING, lambda pk, now: lifecycle.poll_again(pk, now)),
+    "accept_outputs": (
+        S.PROCESSING,
+        S.DOWNLOADING,
+        lambda pk, now: lifecycle.accept_outputs(pk, COMPLETED, now),
+    ),
+    "start_ingest": (S.DOWNLOADING, S.DOWNLOADING, lambda pk, now: lifecycle.start_ingest(pk)),
+    "restart_ingest": (
+        S.DOWNLOADING,
+        S.DOWNLOADING,
+        lambda pk, now: lifecycle.restart_ingest(pk, STALLED_SINCE, now),
+    ),
+    "complete": (S.DOWNLOADING, S.COMPLETED, lambda pk, now: lifecycle.complete(pk)),
+    "fail": (
+        S.PROCESSING,
+        S.FAILED,
+        lambda pk, now: lifecycle.fail(pk, S.PROCESSING, "It broke."),
+    ),
+    "time_out": (
+        S.PROCESSING,
+        S.TIMED_OUT,
+        lambda pk, now: lifecycle.time_out(pk, S.PROCESSING),
+    ),
+}
+
+
+def in_status(owner, status: str) -> Generation:
+    """A generation in `status`, due and stalled, last changed an hour ago."""
+    generation = make_generation(
+        owner, status=status, next_check_at=STALLED_SINCE, ingest_started_at=STALLED_SINCE
+    )
+    Generation.objects.filter(pk=generation.pk).update(updated_at=STALLED_SINCE)
+    return generation
+
+
+def row(generation: Generation) -> dict:
+    return Generation.objects.values().get(pk=generation.pk)
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_a_step_from_its_status_applies_and_moves_updated_at(alice, step):
+    from_status, to_status, apply = STEPS[step]
+    generation = in_status(alice, from_status)
+    before = timezone.now()
+    assert apply(generation.pk, timezone.now()) is True
+    after = row(generation)
+    assert after["status"] == to_status
+    assert after["updated_at"] >= before
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_a_step_from_any_other_status_changes_nothing(alice, step):
+    from_status, _, apply = STEPS[step]
+    for status in S.values:
+        if status == from_status:
+            continue
+        generation = in_status(alice, status)
+        unchanged = row(generation)
+        assert apply(generation.pk, timezone.now()) is False, status
+        assert row(generation) == unchanged, status
+
+
+def test_a_claim_another_worker_already_settled_is_not_abandoned(alice):
+    generation = in_status(alice, S.SUBMITTING)
+    assert lifecycle.mark_unconfirmed(generation.pk, "no answer", timezone.now())
+    settled = row(generation)
+    assert lifecycle.abandon_claim(generation.pk, timezone.now()) is False
+    assert row(generation) == settled
+
+
+def test_a_stalled_download_is_restarted_once(alice):
+    generation = in_status(alice, S.DOWNLOADING)
+    assert lifecycle.restart_ingest(generation.pk, STALLED_SINCE, timezone.now()) is True
+    assert lifecycle.restart_ingest(generation.pk, STALLED_SINCE, timezone.now()) is False
+
+
+# --- the whole pipeline ------------------------------------------------------------------------
 
 
 def test_a_generation_runs_to_completion_with_its_image_stored(alice, simulator, sync_tasks):
@@ -210,9 +331,16 @@ def test_a_claim_that_outlived_its_worker_waits_the_grace_before_any_resend(
     generation = generate(alice)
     long_ago = seconds_ago(lifecycle.SUBMIT_CLAIM_SECONDS)
     # Claimed long ago and never answered: the worker died mid-request, or is still in it.
-    sweep(generation, status=S.SUBMITTING, submitted_at=long_ago, next_check_at=long_ago)
+    sweep(
+        generation,
+        status=S.SUBMITTING,
+        submitted_at=long_ago,
+        next_check_at=long_ago,
+        updated_at=long_ago,
+    )
     assert generation.status == S.SUBMITTING and generation.submit_ambiguous
     assert generation.unconfirmed_since is not None
+    assert generation.updated_at >= generation.unconfirmed_since
     # The grace counts from now, not from the claim: nothing can be resent for two minutes.
     assert timezone.now() - generation.unconfirmed_since < timedelta(minutes=1)
 
@@ -257,19 +385,27 @@ def test_a_rate_limited_submit_waits_and_is_sent_again(alice, simulator, enqueue
 
 def test_a_lost_submit_task_is_enqueued_again_by_the_sweeper(alice, simulator, enqueued):
     generation = generate(alice)
-    sweep(generation, next_check_at=seconds_ago(0))
+    swept_at = timezone.now()
+    sweep(generation, next_check_at=seconds_ago(0), updated_at=seconds_ago(3600))
     assert enqueued.count(("submit", generation.pk)) == 2  # once on create, once recovered
+    # Pushed forward, so the next pass leaves it while it waits its turn.
+    assert generation.next_check_at > swept_at
+    assert generation.updated_at >= swept_at
 
 
 def test_a_stalled_download_is_started_again(alice, simulator, enqueued, settings):
     generation = generate(alice)
+    swept_at = timezone.now()
     sweep(
         generation,
         status=S.DOWNLOADING,
         output_urls=["http://x/0.png"],
         ingest_started_at=seconds_ago(settings.INGEST_STALE_SECONDS),
+        updated_at=seconds_ago(3600),
     )
     assert ("ingest", generation.pk) in enqueued
+    assert generation.ingest_started_at >= swept_at
+    assert generation.updated_at >= swept_at
 
 
 def test_only_one_sweeper_runs_at_a_time(alice, simulator, enqueued):

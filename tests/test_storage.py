@@ -79,7 +79,7 @@ def s3_storage(monkeypatch, settings) -> Iterator[Bucket]:
 def test_ingested_images_land_in_the_bucket_and_are_served_only_after_login(
     s3_storage, alice, bob, simulator, sync_tasks, client, media_root
 ):
-    generation = lifecycle.create_generation(alice, PARAMS)
+    [generation] = lifecycle.create_batch(alice, PARAMS)
     generation.refresh_from_db()
     assert generation.status == Generation.Status.COMPLETED, generation.error
     image = generation.images.get()
