@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from generations.wavespeed import WaveSpeedClient
+from generations.wavespeed.client import WaveSpeedClient
 
 
 def get_client() -> WaveSpeedClient:

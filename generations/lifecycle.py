@@ -22,10 +22,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from generations import api, budgets, queue
-from generations import wavespeed as ws
 from generations.explain import describe_error, describe_task_failure
-from generations.forms import SEED_MAX
 from generations.models import Generation
+from generations.wavespeed import client as ws
+from generations.wavespeed.contract import SEED_MAX
 
 log = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ from django.db.models import Min, Q
 from django.utils import timezone
 
 from generations import api, ingest, leases, lifecycle, queue
-from generations import wavespeed as ws
 from generations.models import Generation
+from generations.wavespeed import client as ws
 
 log = logging.getLogger(__name__)
 

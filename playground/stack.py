@@ -82,7 +82,7 @@ SERVICES: tuple[Service, ...] = (
     ),
     Service(
         "simulator",
-        ("python", "-m", "generations.simulator"),
+        ("python", "-m", "generations.wavespeed.simulator"),
         environment=("SIMULATOR_HOST", "SIMULATOR_PORT"),
         restart=True,
         profile="simulator",

@@ -15,8 +15,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from generations.simulator.config import SimulatorConfig
-from generations.simulator.server import SimulatorServer, make_server
+from generations.wavespeed.simulator.config import SimulatorConfig
+from generations.wavespeed.simulator.server import SimulatorServer, make_server
 
 # Where tests create their own databases: the server of DATABASE_URL if it is PostgreSQL.
 DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/postgres"

@@ -10,9 +10,9 @@ from django.utils import timezone
 from PIL import Image
 
 from generations import lifecycle, sweeper
-from generations import wavespeed as ws
 from generations.models import Generation
-from generations.simulator.config import SimulatorConfig
+from generations.wavespeed import client as ws
+from generations.wavespeed.simulator.config import SimulatorConfig
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 

@@ -1,4 +1,7 @@
-"""Run the simulator in the foreground: python -m generations.simulator [--host H] [--port P]."""
+"""Run the simulator in the foreground.
+
+python -m generations.wavespeed.simulator [--host H] [--port P] [--quiet]
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,8 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
+from generations.wavespeed.contract import MODEL_ID
+
 from .config import SimulatorConfig
 from .server import make_server
 
@@ -17,8 +22,8 @@ from .server import make_server
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(
-        prog="python -m generations.simulator",
-        description="A local stand-in for WaveSpeed's v3 API (flux-kontext-pro/text-to-image). "
+        prog="python -m generations.wavespeed.simulator",
+        description=f"A local stand-in for WaveSpeed's v3 API ({MODEL_ID}). "
         "Behaviour comes from SIMULATOR_* environment variables.",
     )
     # Defaults from the environment, so that a container and the native stack run one command.
