@@ -21,7 +21,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from generations import api, budgets, queue
+from generations import budgets, queue
+from generations import provider as api
 from generations.explain import describe_error, describe_task_failure
 from generations.models import Generation
 from generations.wavespeed import client as ws

@@ -23,7 +23,8 @@ from django.db import transaction
 from django.db.models import Min, Q
 from django.utils import timezone
 
-from generations import api, ingest, leases, lifecycle, queue
+from generations import ingest, leases, lifecycle, queue
+from generations import provider as api
 from generations.models import Generation
 from generations.wavespeed import client as ws
 

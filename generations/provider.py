@@ -1,4 +1,4 @@
-"""The configured WaveSpeed client, built from settings."""
+"""The WaveSpeed client the app uses, built from settings: the real API, or the simulator."""
 
 from __future__ import annotations
 
