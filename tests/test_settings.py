@@ -1,5 +1,6 @@
 """Settings come from the environment; a malformed value stops startup naming the variable."""
 
+import re
 import subprocess
 import sys
 
@@ -84,6 +85,17 @@ def test_the_readers_run_where_django_cannot_be_imported():
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=30
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_the_environment_is_read_only_through_playground_env():
+    direct_read = re.compile(r"\bgetenv\(|\benviron\.get\(")
+    readers = {
+        str(path.relative_to(ROOT))
+        for folder in ("playground", "generations", "tests")
+        for path in (ROOT / folder).rglob("*.py")
+        if direct_read.search(path.read_text())
+    }
+    assert readers == set()
 
 
 def test_production_without_a_secret_key_does_not_start(tmp_path):

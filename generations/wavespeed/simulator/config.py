@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import math
-import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from playground.env import InvalidSetting, env_float, env_int, env_str, parse_float
 
 # Maps the names used in SIMULATOR_FAULTS to Faults fields; "500" is not a valid identifier.
 _FAULT_NAMES = {
@@ -17,8 +17,6 @@ _FAULT_NAMES = {
     "drop_created": "drop_created",
 }
 _RATE_FIELDS = ("server_error", "rate_limited", "drop", "slow")
-# Returns a stripped variable, or None when it is unset or empty.
-Reader = Callable[[str], str | None]
 
 
 @dataclass(frozen=True)
@@ -51,12 +49,15 @@ class Faults:
             name = name.strip().lower()
             if not sep or name not in _FAULT_NAMES:
                 known = ", ".join(_FAULT_NAMES)
-                raise ValueError(f"{variable}: {item!r} is not name=value with a name in {known}")
+                raise InvalidSetting(
+                    f"{variable}: {item!r} is not name=value with a name in {known}"
+                )
             attribute = _FAULT_NAMES[name]
-            if attribute == "slow_seconds":
-                values[attribute] = _number(f"{variable} ({name})", raw, minimum=0.0)
-            else:
-                values[attribute] = _rate(f"{variable} ({name})", raw)
+            # Every value but slow_seconds is a share of requests.
+            maximum = None if attribute == "slow_seconds" else 1.0
+            values[attribute] = parse_float(
+                f"{variable} ({name})", raw, minimum=0.0, maximum=maximum
+            )
         return cls(**values)
 
 
@@ -73,72 +74,28 @@ class SimulatorConfig:
     seed: int | None = None  # makes the random draws reproducible
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ) -> SimulatorConfig:
-        """Build a config from SIMULATOR_* variables; malformed values raise ValueError."""
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> SimulatorConfig:
+        """Build a config from SIMULATOR_* variables (unset or empty: the default).
 
-        def raw(name: str) -> str | None:
-            value = environ.get(name)
-            # An empty variable means "unset", like the app's own env readers.
-            return value.strip() if value and value.strip() else None
-
+        A malformed value raises playground.env.InvalidSetting, a ValueError naming the variable.
+        """
         defaults = cls()
-        api_key = raw("SIMULATOR_API_KEY") or defaults.api_key
-        latency = _optional(raw, "SIMULATOR_LATENCY", defaults.latency, minimum=0.0)
-        nsfw_rate = _optional_rate(raw, "SIMULATOR_NSFW_RATE", defaults.nsfw_rate)
-        failure_rate = _optional_rate(raw, "SIMULATOR_FAILURE_RATE", defaults.failure_rate)
-        sync_wait = _optional(raw, "SIMULATOR_SYNC_WAIT", defaults.sync_wait_max, minimum=0.0)
-        faults_text = raw("SIMULATOR_FAULTS")
-        faults = Faults.parse(faults_text) if faults_text else Faults()
-        seed_text = raw("SIMULATOR_RANDOM_SEED")
-        seed = None
-        if seed_text is not None:
-            try:
-                seed = int(seed_text)
-            except ValueError:
-                raise ValueError(
-                    f"SIMULATOR_RANDOM_SEED must be an integer; got {seed_text!r}"
-                ) from None
         return cls(
-            api_key=api_key,
-            latency=latency,
-            nsfw_rate=nsfw_rate,
-            failure_rate=failure_rate,
-            faults=faults,
-            sync_wait_max=sync_wait,
-            seed=seed,
+            api_key=env_str("SIMULATOR_API_KEY", defaults.api_key, environ=environ),
+            latency=env_float("SIMULATOR_LATENCY", defaults.latency, minimum=0.0, environ=environ),
+            nsfw_rate=env_float(
+                "SIMULATOR_NSFW_RATE", defaults.nsfw_rate, minimum=0.0, maximum=1.0, environ=environ
+            ),
+            failure_rate=env_float(
+                "SIMULATOR_FAILURE_RATE",
+                defaults.failure_rate,
+                minimum=0.0,
+                maximum=1.0,
+                environ=environ,
+            ),
+            faults=Faults.parse(env_str("SIMULATOR_FAULTS", environ=environ)),
+            sync_wait_max=env_float(
+                "SIMULATOR_SYNC_WAIT", defaults.sync_wait_max, minimum=0.0, environ=environ
+            ),
+            seed=env_int("SIMULATOR_RANDOM_SEED", defaults.seed, environ=environ),
         )
-
-
-def _number(
-    variable: str, raw: str, *, minimum: float | None = None, maximum: float | None = None
-) -> float:
-    """Parse a finite number within bounds, or raise ValueError naming the variable."""
-    try:
-        number = float(raw)
-    except ValueError:
-        raise ValueError(f"{variable} must be a number; got {raw.strip()!r}") from None
-    # NaN and infinity would pass or break every comparison further down.
-    if not math.isfinite(number):
-        raise ValueError(f"{variable} must be a finite number; got {raw.strip()!r}")
-    if minimum is not None and number < minimum:
-        raise ValueError(f"{variable} must be at least {minimum}; got {number}")
-    if maximum is not None and number > maximum:
-        raise ValueError(f"{variable} must be at most {maximum}; got {number}")
-    return number
-
-
-def _rate(variable: str, raw: str) -> float:
-    """Parse a probability between 0 and 1."""
-    return _number(variable, raw, minimum=0.0, maximum=1.0)
-
-
-def _optional(raw: Reader, name: str, default: float, *, minimum: float) -> float:
-    """Read a number variable, falling back to the default when unset."""
-    value = raw(name)
-    return default if value is None else _number(name, value, minimum=minimum)
-
-
-def _optional_rate(raw: Reader, name: str, default: float) -> float:
-    """Read a rate variable, falling back to the default when unset."""
-    value = raw(name)
-    return default if value is None else _rate(name, value)
