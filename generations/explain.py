@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from generations import wavespeed as ws
+from generations.wavespeed import client as ws
 
 _TASK_CODES = {
     1200: "The API's content moderation refused this prompt or its result. "

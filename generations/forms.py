@@ -1,4 +1,4 @@
-"""The playground form: the model's parameters with the ranges of its API, stated once."""
+"""The playground form: the model's parameters with the ranges of its API (from its contract)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,16 @@ from django import forms
 from django.conf import settings
 
 from generations.models import AspectRatio, SafetyTolerance, Visibility
+from generations.wavespeed.contract import (
+    GUIDANCE_DEFAULT,
+    GUIDANCE_MAX,
+    GUIDANCE_MIN,
+    SEED_MAX,
+    SEED_MIN,
+)
 
+# The app's own limit: the API documents none.
 PROMPT_MAX_LENGTH = 2000
-SEED_MIN, SEED_MAX = -1, 2_147_483_647
-GUIDANCE_MIN, GUIDANCE_MAX, GUIDANCE_DEFAULT = 1.0, 20.0, 3.5
 
 
 class GenerationForm(forms.Form):

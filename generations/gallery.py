@@ -17,13 +17,13 @@ from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
-from generations.forms import SEED_MAX
 from generations.models import (
     AspectRatio,
     Generation,
     OutputImage,
     is_moderator,
 )
+from generations.wavespeed.contract import SEED_MAX
 
 PAGE_SIZE = 24
 S = Generation.Status

@@ -40,11 +40,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from generations import api, budgets, queue
-from generations import wavespeed as ws
+from generations import budgets, provider, queue
 from generations.explain import describe_error, describe_task_failure
-from generations.forms import SEED_MAX
 from generations.models import Generation
+from generations.wavespeed import client as ws
+from generations.wavespeed.contract import SEED_MAX
 
 log = logging.getLogger(__name__)
 
@@ -310,7 +310,7 @@ def submit(generation_id: int) -> None:
         return  # already sent, finished, or deleted: a second delivery does nothing
     generation = Generation.objects.get(pk=generation_id)
     try:
-        with api.get_client() as client:
+        with provider.get_client() as client:
             prediction = client.submit(generation.api_inputs(), model=generation.model)
     except ws.RateLimitError as error:
         _send_again_later(generation, error, retry_after=error.retry_after)

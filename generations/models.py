@@ -8,29 +8,44 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
 
-from generations.aspect_ratios import OUTPUT_SIZES
+from generations.wavespeed import contract
 
-MODEL_ID = "wavespeed-ai/flux-kontext-pro/text-to-image"
+# The app's member names and labels for the API's values. The values and their order come from
+# the contract, so a value the API gains stops the import until it is named here.
+_ASPECT_RATIO_NAMES = {
+    "21:9": ("ULTRAWIDE", "21:9 ultrawide"),
+    "16:9": ("WIDESCREEN", "16:9 widescreen"),
+    "4:3": ("LANDSCAPE", "4:3 landscape"),
+    "3:2": ("PHOTO", "3:2 photo"),
+    "1:1": ("SQUARE", "1:1 square"),
+    "2:3": ("PHOTO_PORTRAIT", "2:3 portrait photo"),
+    "3:4": ("PORTRAIT", "3:4 portrait"),
+    "9:16": ("STORY", "9:16 story"),
+    "9:21": ("TALL", "9:21 tall"),
+}
+_SAFETY_TOLERANCE_NAMES = {
+    "1": ("STRICTEST", "1 (strictest)"),
+    "2": ("STRICT", "2 (default)"),
+    "3": ("MODERATE", "3"),
+    "4": ("PERMISSIVE", "4"),
+    "5": ("MOST_PERMISSIVE", "5 (most permissive)"),
+}
 
 
-class AspectRatio(models.TextChoices):
-    ULTRAWIDE = "21:9", "21:9 ultrawide"
-    WIDESCREEN = "16:9", "16:9 widescreen"
-    LANDSCAPE = "4:3", "4:3 landscape"
-    PHOTO = "3:2", "3:2 photo"
-    SQUARE = "1:1", "1:1 square"
-    PHOTO_PORTRAIT = "2:3", "2:3 portrait photo"
-    PORTRAIT = "3:4", "3:4 portrait"
-    STORY = "9:16", "9:16 story"
-    TALL = "9:21", "9:21 tall"
+def _api_choices(
+    name: str, values: tuple[str, ...], names: dict[str, tuple[str, str]]
+) -> type[models.TextChoices]:
+    """TextChoices of the API's values, in the contract's order, with the app's names and labels."""
+    if set(names) != set(values):
+        raise ValueError(f"{name} names {sorted(names)}; the API's values are {list(values)}")
+    members = [(names[value][0], (value, names[value][1])) for value in values]
+    return models.TextChoices(name, members, module=__name__)
 
 
-class SafetyTolerance(models.TextChoices):
-    STRICTEST = "1", "1 (strictest)"
-    STRICT = "2", "2 (default)"
-    MODERATE = "3", "3"
-    PERMISSIVE = "4", "4"
-    MOST_PERMISSIVE = "5", "5 (most permissive)"
+AspectRatio = _api_choices("AspectRatio", contract.ASPECT_RATIOS, _ASPECT_RATIO_NAMES)
+SafetyTolerance = _api_choices(
+    "SafetyTolerance", contract.SAFETY_TOLERANCES, _SAFETY_TOLERANCE_NAMES
+)
 
 
 class Visibility(models.TextChoices):
@@ -104,11 +119,11 @@ class Generation(models.Model):
     )
     seed = models.BigIntegerField(help_text="The seed actually sent, so any image can be redone.")
     seed_was_random = models.BooleanField(default=False)
-    guidance_scale = models.FloatField(default=3.5)
+    guidance_scale = models.FloatField(default=contract.GUIDANCE_DEFAULT)
     safety_tolerance = models.CharField(
         max_length=1, choices=SafetyTolerance.choices, default=SafetyTolerance.STRICT
     )
-    model = models.CharField(max_length=200, default=MODEL_ID)
+    model = models.CharField(max_length=200, default=contract.MODEL_ID)
     visibility = models.CharField(
         max_length=8, choices=Visibility.choices, default=default_visibility
     )
@@ -185,7 +200,7 @@ class Generation(models.Model):
 
     @property
     def expected_size(self) -> tuple[int, int]:
-        return OUTPUT_SIZES.get(self.aspect_ratio, (1024, 1024))
+        return contract.OUTPUT_SIZES.get(self.aspect_ratio, (1024, 1024))
 
     def api_inputs(self) -> dict:
         """The request body sent to the API (without transport flags)."""

@@ -22,9 +22,9 @@ from django.db import transaction
 from django.db.models import Min, Q
 from django.utils import timezone
 
-from generations import api, ingest, leases, lifecycle, queue
-from generations import wavespeed as ws
+from generations import ingest, leases, lifecycle, provider, queue
 from generations.models import Generation
+from generations.wavespeed import client as ws
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def sweep_once(now: datetime) -> None:
     """One pass over everything that is due."""
     _resubmit_due(now)
     _reingest_stale(now)
-    with api.get_client() as client:
+    with provider.get_client() as client:
         _settle_due(client, now)
         _poll_due(client, now)
 

@@ -1,29 +1,40 @@
-"""Typed readers for environment variables that refuse malformed values at startup."""
+"""Typed readers of environment variables that refuse a malformed value at startup.
+
+The one rule for empty values: a variable set to an empty or blank string counts as unset, so
+the default applies, for text, numbers, switches and lists alike (`DEBUG=` in a .env file means
+"DEBUG's default", not "false"). Values are read with surrounding whitespace stripped.
+
+No Django here: the settings, the simulator, the launchers and the tests all read the
+environment through these. A refused value raises `InvalidSetting`, whose message names the
+variable. Every reader takes an optional `environ` mapping (tests pass their own); without it,
+the process environment is read.
+"""
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
-
-from django.core.exceptions import ImproperlyConfigured
+from typing import TypeVar
 
 _TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
+_FALSE = {"0", "false", "no", "off"}
+
+Default = TypeVar("Default")
 
 
-def _raw(name: str, environ: Mapping[str, str] | None) -> str | None:
-    value = (environ if environ is not None else os.environ).get(name)
-    return None if value is None else value.strip()
+class InvalidSetting(ValueError):
+    """An environment variable holds a value its reader refuses; the message names it."""
 
 
 def env_str(name: str, default: str = "", environ: Mapping[str, str] | None = None) -> str:
-    """Return a string variable, or the default when it is unset or empty."""
+    """Return a string variable, or the default when it is unset."""
     value = _raw(name, environ)
-    return value if value else default
+    return default if value is None else value
 
 
 def env_bool(name: str, default: bool, environ: Mapping[str, str] | None = None) -> bool:
-    """Return a boolean variable; anything but a clear yes/no is a startup error."""
+    """Return a boolean variable; anything but a clear yes/no is refused."""
     value = _raw(name, environ)
     if value is None:
         return default
@@ -32,27 +43,25 @@ def env_bool(name: str, default: bool, environ: Mapping[str, str] | None = None)
         return True
     if lowered in _FALSE:
         return False
-    raise ImproperlyConfigured(
-        f"{name} must be one of 1/0, true/false, yes/no, on/off; got {value!r}"
-    )
+    raise InvalidSetting(f"{name} must be one of 1/0, true/false, yes/no, on/off; got {value!r}")
 
 
 def env_int(
     name: str,
-    default: int,
+    default: Default,
     *,
     minimum: int | None = None,
     maximum: int | None = None,
     environ: Mapping[str, str] | None = None,
-) -> int:
-    """Return an integer variable within optional bounds."""
+) -> int | Default:
+    """Return an integer variable within optional bounds, or the default when it is unset."""
     value = _raw(name, environ)
-    if not value:
+    if value is None:
         return default
     try:
         number = int(value)
     except ValueError:
-        raise ImproperlyConfigured(f"{name} must be an integer; got {value!r}") from None
+        raise InvalidSetting(f"{name} must be an integer; got {value!r}") from None
     _check_bounds(name, number, minimum, maximum)
     return number
 
@@ -65,30 +74,46 @@ def env_float(
     maximum: float | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> float:
-    """Return a number variable within optional bounds."""
+    """Return a finite number variable within optional bounds."""
     value = _raw(name, environ)
-    if not value:
+    if value is None:
         return default
-    try:
-        number = float(value)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a number; got {value!r}") from None
-    if number != number:  # NaN compares unequal to itself and passes every bound
-        raise ImproperlyConfigured(f"{name} must be a number; got {value!r}")
-    _check_bounds(name, number, minimum, maximum)
-    return number
+    return parse_float(name, value, minimum=minimum, maximum=maximum)
 
 
 def env_list(name: str, default: list[str], environ: Mapping[str, str] | None = None) -> list[str]:
-    """Return a comma-separated list variable, blanks dropped."""
+    """Return a comma-separated list variable, blank items dropped."""
     value = _raw(name, environ)
     if value is None:
         return list(default)
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def parse_float(
+    name: str, text: str, *, minimum: float | None = None, maximum: float | None = None
+) -> float:
+    """Parse a finite number within optional bounds, for a variable or a part of one."""
+    text = text.strip()
+    try:
+        number = float(text)
+    except ValueError:
+        raise InvalidSetting(f"{name} must be a number; got {text!r}") from None
+    # NaN passes every bound, and infinity is no duration or rate.
+    if not math.isfinite(number):
+        raise InvalidSetting(f"{name} must be a finite number; got {text!r}")
+    _check_bounds(name, number, minimum, maximum)
+    return number
+
+
+def _raw(name: str, environ: Mapping[str, str] | None) -> str | None:
+    """The stripped value, or None when the variable is unset or empty."""
+    value = (os.environ if environ is None else environ).get(name)
+    value = value.strip() if value is not None else ""
+    return value or None
+
+
 def _check_bounds(name: str, number: float, minimum: float | None, maximum: float | None) -> None:
     if minimum is not None and number < minimum:
-        raise ImproperlyConfigured(f"{name} must be at least {minimum}; got {number}")
+        raise InvalidSetting(f"{name} must be at least {minimum}; got {number}")
     if maximum is not None and number > maximum:
-        raise ImproperlyConfigured(f"{name} must be at most {maximum}; got {number}")
+        raise InvalidSetting(f"{name} must be at most {maximum}; got {number}")

@@ -135,7 +135,7 @@ def run(
             [
                 python,
                 "-m",
-                "generations.simulator",
+                "generations.wavespeed.simulator",
                 "--host",
                 "127.0.0.1",
                 "--port",

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from playground import healthcheck, launcher
-from playground.env import env_int, env_str
+from playground.env import InvalidSetting, env_int, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -82,7 +82,7 @@ SERVICES: tuple[Service, ...] = (
     ),
     Service(
         "simulator",
-        ("python", "-m", "generations.simulator"),
+        ("python", "-m", "generations.wavespeed.simulator"),
         environment=("SIMULATOR_HOST", "SIMULATOR_PORT"),
         restart=True,
         profile="simulator",
@@ -102,15 +102,24 @@ def native_argv(command: tuple[str, ...]) -> list[str]:
 
 
 def prepare_environment(environ: MutableMapping[str, str]) -> None:
-    """Fill in the local defaults of the variables the stack points at the services."""
-    environ.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
-    environ.setdefault("REDIS_URL", DEFAULT_REDIS_URL)
-    environ.setdefault("HOST", "127.0.0.1")
-    environ.setdefault("PORT", "8000")
-    environ.setdefault("SIMULATOR_HOST", "127.0.0.1")
-    environ.setdefault("SIMULATOR_PORT", "8001")
-    environ.setdefault("SIMULATOR_URL", f"http://127.0.0.1:{environ['SIMULATOR_PORT']}")
-    environ.setdefault("PYTHONUNBUFFERED", "1")
+    """Fill in the local defaults of the variables the stack points at the services.
+
+    The children read them too, so each is written back: its default when it is unset or empty
+    (playground/env.py's rule). A malformed port stops the stack here, naming the variable.
+    """
+    texts = {
+        "DATABASE_URL": DEFAULT_DATABASE_URL,
+        "REDIS_URL": DEFAULT_REDIS_URL,
+        "HOST": "127.0.0.1",
+        "SIMULATOR_HOST": "127.0.0.1",
+        "PYTHONUNBUFFERED": "1",
+    }
+    for name, default in texts.items():
+        environ[name] = env_str(name, default, environ=environ)
+    for name, port in (("PORT", 8000), ("SIMULATOR_PORT", 8001)):
+        environ[name] = str(env_int(name, port, minimum=1, maximum=65535, environ=environ))
+    simulator_url = f"http://127.0.0.1:{environ['SIMULATOR_PORT']}"
+    environ["SIMULATOR_URL"] = env_str("SIMULATOR_URL", simulator_url, environ=environ)
 
 
 def ensure_database(database_url: str) -> bool:
@@ -187,7 +196,11 @@ def supervise(stack: launcher.Launcher) -> int:
 def run(environ: MutableMapping[str, str] | None = None) -> int:
     """Prepare, start and supervise the stack until Ctrl-C; return the exit status."""
     environ = os.environ if environ is None else environ
-    prepare_environment(environ)
+    try:
+        prepare_environment(environ)
+    except InvalidSetting as error:
+        print(error, flush=True)
+        return 1
     try:
         if ensure_database(environ["DATABASE_URL"]):
             print("Created the database named in DATABASE_URL", flush=True)

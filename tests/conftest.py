@@ -14,8 +14,8 @@ from dataclasses import replace
 import pytest
 from django_q.conf import Conf
 
-from generations.simulator.config import SimulatorConfig
-from generations.simulator.server import SimulatorServer
+from generations.wavespeed.simulator.config import SimulatorConfig
+from generations.wavespeed.simulator.server import SimulatorServer
 from tests.services import serving
 
 PASSWORD = "correct horse battery staple"

@@ -6,7 +6,6 @@ Locally a service that does not answer skips those tests (a fresh laptop has nei
 
 from __future__ import annotations
 
-import os
 import threading
 import uuid
 from collections.abc import Iterator
@@ -15,8 +14,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from generations.simulator.config import SimulatorConfig
-from generations.simulator.server import SimulatorServer, make_server
+from generations.wavespeed.simulator.config import SimulatorConfig
+from generations.wavespeed.simulator.server import SimulatorServer, make_server
+from playground.env import env_bool, env_str
 
 # Where tests create their own databases: the server of DATABASE_URL if it is PostgreSQL.
 DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/postgres"
@@ -27,12 +27,12 @@ STACK_REDIS_DB = 14
 
 def in_ci() -> bool:
     """True on a CI runner (CI set to a true value), where nothing may be skipped for lack."""
-    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes", "on"}
+    return env_bool("CI", False)
 
 
 def services_required() -> bool:
     """True when a missing service must fail the run rather than skip tests."""
-    return in_ci() or bool(os.environ.get("REDIS_URL")) or postgres_from_environment() is not None
+    return in_ci() or bool(env_str("REDIS_URL")) or postgres_from_environment() is not None
 
 
 def unavailable(reason: str) -> None:
@@ -42,7 +42,7 @@ def unavailable(reason: str) -> None:
 
 
 def postgres_from_environment() -> str | None:
-    url = os.environ.get("DATABASE_URL", "")
+    url = env_str("DATABASE_URL")
     return url if url.startswith(("postgres://", "postgresql://")) else None
 
 
@@ -53,7 +53,7 @@ def postgres_server_url() -> str:
 
 
 def redis_server_url(db: int) -> str:
-    parts = urlsplit(os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL)
+    parts = urlsplit(env_str("REDIS_URL", DEFAULT_REDIS_URL))
     return urlunsplit(parts._replace(path=f"/{db}"))
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from datetime import timedelta
 
 import pytest
@@ -11,6 +10,7 @@ from django.utils import timezone
 from django_q.models import Task
 
 from playground import health
+from playground.env import env_str
 from tests.apprunner import free_port, manage
 
 pytestmark = pytest.mark.django_db
@@ -23,7 +23,7 @@ def test_healthy_services_answer_200_without_login(client):
     assert document["status"] == "ok"
     assert document["database"] == "ok"
     assert document["broker"] == "ok"
-    assert document["broker_kind"] == ("redis" if os.environ.get("REDIS_URL") else "orm")
+    assert document["broker_kind"] == ("redis" if env_str("REDIS_URL") else "orm")
     assert set(document["workers"]) == {
         "clusters",
         "last_heartbeat",

@@ -10,8 +10,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from generations import ingest, lifecycle, tasks
-from generations import wavespeed as ws
 from generations.models import Generation, OutputImage
+from generations.wavespeed import client as ws
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 

@@ -11,9 +11,9 @@ from django.utils import timezone
 from PIL import Image
 
 from generations import lifecycle, sweeper
-from generations import wavespeed as ws
 from generations.models import Generation
-from generations.simulator.config import SimulatorConfig
+from generations.wavespeed import client as ws
+from generations.wavespeed.simulator.config import SimulatorConfig
 from tests.factories import make_generation
 
 pytestmark = [pytest.mark.django_db(transaction=True)]

@@ -1,10 +1,13 @@
 """Settings come from the environment; a malformed value stops startup naming the variable."""
 
-import pytest
-from django.core.exceptions import ImproperlyConfigured
+import re
+import subprocess
+import sys
 
-from playground.env import env_bool, env_float, env_int, env_list, env_str
-from tests.apprunner import manage
+import pytest
+
+from playground.env import InvalidSetting, env_bool, env_float, env_int, env_list, env_str
+from tests.apprunner import ROOT, manage
 
 
 @pytest.mark.parametrize(
@@ -18,7 +21,6 @@ from tests.apprunner import manage
         ("false", False),
         ("no", False),
         ("off", False),
-        ("", False),
     ],
 )
 def test_booleans_accept_the_usual_spellings(raw, expected):
@@ -33,6 +35,16 @@ def test_unset_variables_take_their_default():
     assert env_list("X", ["a"], environ={}) == ["a"]
 
 
+@pytest.mark.parametrize("empty", ["", "  "])
+def test_an_empty_variable_counts_as_unset_for_every_reader(empty):
+    environ = {"X": empty}
+    assert env_bool("X", True, environ=environ) is True
+    assert env_int("X", 7, environ=environ) == 7
+    assert env_float("X", 1.5, environ=environ) == 1.5
+    assert env_str("X", "d", environ=environ) == "d"
+    assert env_list("X", ["a"], environ=environ) == ["a"]
+
+
 @pytest.mark.parametrize(
     ("reader", "raw"),
     [
@@ -41,12 +53,18 @@ def test_unset_variables_take_their_default():
         (lambda env: env_int("DEBUG", 1, minimum=1, environ=env), "0"),
         (lambda env: env_float("DEBUG", 1.0, environ=env), "fast"),
         (lambda env: env_float("DEBUG", 1.0, environ=env), "nan"),
+        (lambda env: env_float("DEBUG", 1.0, environ=env), "inf"),
         (lambda env: env_float("DEBUG", 1.0, maximum=5, environ=env), "6"),
     ],
 )
 def test_malformed_values_are_refused_naming_the_variable(reader, raw):
-    with pytest.raises(ImproperlyConfigured, match="DEBUG"):
+    with pytest.raises(InvalidSetting, match="DEBUG"):
         reader({"DEBUG": raw})
+
+
+def test_a_refused_value_is_a_value_error():
+    # The simulator, which has no Django, catches it as one.
+    assert issubclass(InvalidSetting, ValueError)
 
 
 def test_lists_are_comma_separated():
@@ -54,6 +72,30 @@ def test_lists_are_comma_separated():
         "a.example",
         "b.example",
     ]
+
+
+def test_the_readers_run_where_django_cannot_be_imported():
+    # None in sys.modules makes every `import django` raise ImportError.
+    code = (
+        "import sys; sys.modules['django'] = None; "
+        "from playground.env import env_int; "
+        "assert env_int('PORT', 1, environ={'PORT': '8000'}) == 8000"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_environment_is_read_only_through_playground_env():
+    direct_read = re.compile(r"\bgetenv\(|\benviron\.get\(")
+    readers = {
+        str(path.relative_to(ROOT))
+        for folder in ("playground", "generations", "tests")
+        for path in (ROOT / folder).rglob("*.py")
+        if direct_read.search(path.read_text())
+    }
+    assert readers == set()
 
 
 def test_production_without_a_secret_key_does_not_start(tmp_path):

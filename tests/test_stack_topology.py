@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from playground import stack
+from playground.env import InvalidSetting
 from tests.apprunner import ROOT
 
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -79,15 +80,20 @@ def test_every_variable_compose_interpolates_is_in_env_example():
 
 
 def test_every_variable_the_code_reads_is_in_env_example_and_the_readme():
-    readers = r"(?:env_(?:str|bool|int|float|list)|environ\.get|raw|_optional(?:_rate)?)"
-    pattern = re.compile(readers + r"\(\s*(?:raw,\s*)?[\"']([A-Z][A-Z0-9_]+)[\"']")
+    pattern = re.compile(r"env_(?:str|bool|int|float|list)\(\s*[\"']([A-Z][A-Z0-9_]+)[\"']")
     read = set()
     for path in [*ROOT.glob("playground/*.py"), *ROOT.glob("generations/**/*.py")]:
         read |= set(pattern.findall(path.read_text()))
     read |= {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}  # read by boto3 itself
     # Scale variables are named in the stack's table and read through it.
     read |= {s.scale_variable for s in stack.SERVICES if s.scale_variable}
-    assert {"DATABASE_URL", "STACK_WORKERS", "SIMULATOR_LATENCY"} <= read
+    assert {
+        "DATABASE_URL",
+        "STACK_WORKERS",
+        "SIMULATOR_LATENCY",
+        "SIMULATOR_HOST",
+        "PLAYGROUND_ADMIN_USER",
+    } <= read
     assert read <= DOCUMENTED
     readme = (ROOT / "README.md").read_text()
     undocumented = {name for name in DOCUMENTED if f"`{name}`" not in readme}
@@ -99,3 +105,17 @@ def test_the_native_stack_starts_the_simulator_only_without_a_key():
     assert without_key == ["simulator", "web", "worker-1", "worker-2", "worker-3"]
     with_key = [c.name for c in stack.children_for({"WAVESPEED_API_KEY": "k"})]
     assert with_key == ["web", "worker-1", "worker-2"]
+
+
+def test_the_stack_gives_unset_and_empty_variables_their_local_defaults():
+    environ = {"DATABASE_URL": "", "PORT": " 9000 ", "REDIS_URL": "redis://cache:6379/1"}
+    stack.prepare_environment(environ)
+    assert environ["DATABASE_URL"] == stack.DEFAULT_DATABASE_URL
+    assert environ["REDIS_URL"] == "redis://cache:6379/1"
+    assert environ["PORT"] == "9000"
+    assert environ["SIMULATOR_URL"] == "http://127.0.0.1:8001"
+
+
+def test_the_stack_refuses_a_malformed_port_naming_it():
+    with pytest.raises(InvalidSetting, match="SIMULATOR_PORT"):
+        stack.prepare_environment({"SIMULATOR_PORT": "eighty"})

@@ -17,7 +17,7 @@ import pytest
 import requests
 import responses
 
-from generations import wavespeed as ws
+from generations.wavespeed import client as ws
 from tests.apprunner import free_port
 
 BASE = "https://api.test"

@@ -16,10 +16,12 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+from playground.env import env_str
+
 
 def setup_django(workdir: Path) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "playground.settings")
-    os.environ["DATABASE_URL"] = os.environ.get(
+    os.environ["DATABASE_URL"] = env_str(
         "BENCH_DATABASE_URL", f"sqlite:///{workdir / 'bench.sqlite3'}"
     )
     os.environ["PLAYGROUND_VAR_DIR"] = str(workdir)
@@ -107,7 +109,7 @@ def timed(label: str, action, repeats: int = 15) -> float:
 
 def main() -> None:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
-    keep = os.environ.get("BENCH_DIR")  # reuse a filled database between runs
+    keep = env_str("BENCH_DIR")  # reuse a filled database between runs
     with tempfile.TemporaryDirectory() as folder:
         setup_django(Path(keep or folder))
         from django.contrib.auth.models import User

@@ -6,13 +6,13 @@ are skipped on a laptop, but in CI (CI=true) a missing browser is a failure.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from pathlib import Path
 
 import pytest
 
+from playground.env import env_str
 from tests.apprunner import ADMIN_PASSWORD, ADMIN_USER, ARTIFACTS
 from tests.services import in_ci
 
@@ -29,8 +29,7 @@ DESKTOP = {"width": 1280, "height": 900}
 
 
 def chromium_path() -> str | None:
-    configured = os.environ.get("CHROMIUM_PATH")
-    return configured or shutil.which("chromium") or shutil.which("chromium-browser")
+    return env_str("CHROMIUM_PATH") or shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.fixture(scope="session")

@@ -1,10 +1,9 @@
 """Create the admin account if it does not exist yet."""
 
-import os
-
 from django.core.management.base import BaseCommand
 
 from generations.accounts import ensure_admin
+from playground.env import env_str
 
 
 class Command(BaseCommand):
@@ -12,7 +11,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         account = ensure_admin(
-            os.environ.get("PLAYGROUND_ADMIN_USER"), os.environ.get("PLAYGROUND_ADMIN_PASSWORD")
+            env_str("PLAYGROUND_ADMIN_USER"), env_str("PLAYGROUND_ADMIN_PASSWORD")
         )
         self.stdout.write(describe_account(account))
 

@@ -1,6 +1,5 @@
 """Migrate, ensure an admin, then run the web server, the task cluster and the simulator."""
 
-import os
 import sys
 
 from django.conf import settings
@@ -21,7 +20,7 @@ class Command(BaseCommand):
         if not settings.DEBUG:
             call_command("collectstatic", interactive=False, verbosity=0)
         account = ensure_admin(
-            os.environ.get("PLAYGROUND_ADMIN_USER"), os.environ.get("PLAYGROUND_ADMIN_PASSWORD")
+            env_str("PLAYGROUND_ADMIN_USER"), env_str("PLAYGROUND_ADMIN_PASSWORD")
         )
         status = launcher.run(
             host=env_str("HOST", "127.0.0.1"),

@@ -1,10 +1,10 @@
-"""The configured WaveSpeed client, built from settings."""
+"""The WaveSpeed client the app uses, built from settings: the real API, or the simulator."""
 
 from __future__ import annotations
 
 from django.conf import settings
 
-from generations.wavespeed import WaveSpeedClient
+from generations.wavespeed.client import WaveSpeedClient
 
 
 def get_client() -> WaveSpeedClient:

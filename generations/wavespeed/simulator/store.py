@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-MODEL_ID = "wavespeed-ai/flux-kontext-pro/text-to-image"
-TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled", "timeout", "deleted"})
+from generations.wavespeed.contract import MODEL_ID
+
 # A prediction reads "created" for this share of its latency, then "processing".
 CREATED_SHARE = 0.15
 # Old predictions are forgotten so a long-running simulator keeps bounded memory.

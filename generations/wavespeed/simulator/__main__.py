@@ -1,14 +1,19 @@
-"""Run the simulator in the foreground: python -m generations.simulator [--host H] [--port P]."""
+"""Run the simulator in the foreground.
+
+python -m generations.wavespeed.simulator [--host H] [--port P] [--quiet]
+"""
 
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 import threading
 from collections.abc import Sequence
 from types import FrameType
+
+from generations.wavespeed.contract import MODEL_ID
+from playground.env import InvalidSetting, env_int, env_str
 
 from .config import SimulatorConfig
 from .server import make_server
@@ -17,20 +22,20 @@ from .server import make_server
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(
-        prog="python -m generations.simulator",
-        description="A local stand-in for WaveSpeed's v3 API (flux-kontext-pro/text-to-image). "
+        prog="python -m generations.wavespeed.simulator",
+        description=f"A local stand-in for WaveSpeed's v3 API ({MODEL_ID}). "
         "Behaviour comes from SIMULATOR_* environment variables.",
     )
     # Defaults from the environment, so that a container and the native stack run one command.
     parser.add_argument(
         "--host",
-        default=os.environ.get("SIMULATOR_HOST") or "127.0.0.1",
+        default=env_str("SIMULATOR_HOST", "127.0.0.1"),
         help="address to bind (default SIMULATOR_HOST or 127.0.0.1)",
     )
     parser.add_argument(
         "--port",
         type=int,
-        default=int(os.environ.get("SIMULATOR_PORT") or 8001),
+        default=env_int("SIMULATOR_PORT", 8001, minimum=0, maximum=65535),
         help="port to bind, 0 for any free one (default SIMULATOR_PORT or 8001)",
     )
     parser.add_argument("--quiet", action="store_true", help="do not log each request")
@@ -39,10 +44,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Serve until SIGINT or SIGTERM; return the process exit code."""
-    args = parse_args(argv)
     try:
-        config = SimulatorConfig.from_env(os.environ)
-    except ValueError as error:
+        args = parse_args(argv)
+        config = SimulatorConfig.from_env()
+    except InvalidSetting as error:
         print(f"Invalid simulator configuration: {error}", file=sys.stderr)
         return 2
     try:

@@ -9,10 +9,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from generations.wavespeed.contract import MODEL_ID, SYNC_TIMEOUT_CODE, TERMINAL_STATUSES
+
 from .config import SimulatorConfig
 from .images import render_png
 from .protocol import (
-    SYNC_TIMEOUT_CODE,
     SYNC_TIMEOUT_ERROR,
     Dice,
     InvalidInput,
@@ -22,7 +23,7 @@ from .protocol import (
     parse_submit,
     task_error,
 )
-from .store import MODEL_ID, TERMINAL_STATUSES, Prediction, Store
+from .store import Prediction, Store
 
 
 @dataclass

@@ -26,17 +26,14 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 from urllib3.util.retry import Retry
 
+from generations.wavespeed.contract import MODEL_ID, STATUSES, TERMINAL_STATUSES
+
 log = logging.getLogger(__name__)
 
-MODEL_ID = "wavespeed-ai/flux-kontext-pro/text-to-image"
 DEFAULT_BASE_URL = "https://api.wavespeed.ai"
 CLIENT_NAME = "kontext-playground"
 CLIENT_VERSION = "0.1.0"
 
-TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled", "timeout", "deleted"})
-KNOWN_STATUSES = frozenset({"created", "processing"}) | TERMINAL_STATUSES
-# In a sync-mode answer this code means "still running, poll for it", not a failure.
-SYNC_TIMEOUT_CODE = 5004
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 _BALANCE_WORDS = ("balance", "credit", "insufficient")
 _MESSAGE_LIMIT = 500
@@ -156,7 +153,7 @@ class Prediction:
         status = data.get("status")
         if not isinstance(status, str) or not status:
             raise ProtocolError(f"prediction {prediction_id} without a status")
-        if status not in KNOWN_STATUSES:
+        if status not in STATUSES:
             # A status added by the API later: keep polling; the caller's deadline bounds it.
             log.warning("Prediction %s has an unknown status %r", prediction_id, status)
         outputs = data.get("outputs") or []

@@ -10,11 +10,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from .images import OUTPUT_SIZES
+from generations.wavespeed.contract import (
+    ASPECT_RATIO_DEFAULT,
+    ASPECT_RATIOS,
+    GUIDANCE_DEFAULT,
+    GUIDANCE_MAX,
+    GUIDANCE_MIN,
+    SAFETY_TOLERANCE_DEFAULT,
+    SAFETY_TOLERANCES,
+    SEED_MAX,
+    SEED_MIN,
+    STATUSES,
+    SYNC_TIMEOUT_CODE,
+)
 
-SEED_MAX = 2_147_483_647
-GUIDANCE_RANGE = (1.0, 20.0)
-SAFETY_LEVELS = ("1", "2", "3", "4", "5")
 PAGE_SIZE_DEFAULT = 20
 PAGE_SIZE_MAX = 100
 # Texts of WaveSpeed's documented task error codes.
@@ -27,11 +36,9 @@ TASK_ERRORS: dict[int, str] = {
     1405: "task failed",
     5000: "internal error",
     5003: "service unavailable",
-    5004: "timeout",
+    SYNC_TIMEOUT_CODE: "timeout",
 }
-SYNC_TIMEOUT_CODE = 5004
 SYNC_TIMEOUT_ERROR = "Sync mode timed out, the task continues asynchronously"
-STATUSES = ("created", "processing", "completed", "failed", "cancelled", "timeout", "deleted")
 
 _NSFW_MARKER = re.compile(r"\[nsfw\]", re.IGNORECASE)
 _FAIL_MARKER = re.compile(r"\[fail(?::(\d{1,6}))?\]", re.IGNORECASE)
@@ -104,32 +111,33 @@ def parse_submit(body: bytes) -> tuple[dict[str, Any], bool]:
     if not prompt.strip():
         raise InvalidInput("prompt must not be blank")
 
-    aspect_ratio = raw.get("aspect_ratio", "1:1")
-    if aspect_ratio not in OUTPUT_SIZES:
+    aspect_ratio = raw.get("aspect_ratio", ASPECT_RATIO_DEFAULT)
+    if aspect_ratio not in ASPECT_RATIOS:
         raise InvalidInput(
-            f"aspect_ratio must be one of {', '.join(OUTPUT_SIZES)}; got {aspect_ratio!r}"
+            f"aspect_ratio must be one of {', '.join(ASPECT_RATIOS)}; got {aspect_ratio!r}"
         )
 
     seed = raw.get("seed")
     # bool is an int subclass in Python, but true is no seed.
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
         raise InvalidInput(f"seed must be an integer; got {seed!r}")
-    if seed is not None and not -1 <= seed <= SEED_MAX:
-        raise InvalidInput(f"seed must be between -1 and {SEED_MAX}; got {seed}")
+    if seed is not None and not SEED_MIN <= seed <= SEED_MAX:
+        raise InvalidInput(f"seed must be between {SEED_MIN} and {SEED_MAX}; got {seed}")
 
-    guidance = raw.get("guidance_scale", 3.5)
+    guidance = raw.get("guidance_scale", GUIDANCE_DEFAULT)
     if not isinstance(guidance, int | float) or isinstance(guidance, bool):
         raise InvalidInput(f"guidance_scale must be a number; got {guidance!r}")
-    low, high = GUIDANCE_RANGE
-    if not low <= guidance <= high:
-        raise InvalidInput(f"guidance_scale must be between {low} and {high}; got {guidance}")
+    if not GUIDANCE_MIN <= guidance <= GUIDANCE_MAX:
+        raise InvalidInput(
+            f"guidance_scale must be between {GUIDANCE_MIN} and {GUIDANCE_MAX}; got {guidance}"
+        )
 
-    safety = raw.get("safety_tolerance", "2")
+    safety = raw.get("safety_tolerance", SAFETY_TOLERANCE_DEFAULT)
     if isinstance(safety, int) and not isinstance(safety, bool):
         safety = str(safety)
-    if safety not in SAFETY_LEVELS:
+    if safety not in SAFETY_TOLERANCES:
         raise InvalidInput(
-            f"safety_tolerance must be one of {', '.join(SAFETY_LEVELS)}; got {safety!r}"
+            f"safety_tolerance must be one of {', '.join(SAFETY_TOLERANCES)}; got {safety!r}"
         )
 
     sync = raw.get("enable_sync_mode", False)

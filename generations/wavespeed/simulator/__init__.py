@@ -1,7 +1,8 @@
-"""A local stand-in for WaveSpeed's v3 API, model wavespeed-ai/flux-kontext-pro/text-to-image.
+"""A local stand-in for WaveSpeed's v3 API, for the model of ``generations.wavespeed.contract``.
 
-Standalone (stdlib + Pillow, no Django). Run it with ``python -m generations.simulator
-[--host 127.0.0.1] [--port 8001] [--quiet]`` or in-process with ``server.make_server``.
+Standalone: the standard library, Pillow and ``playground.env``, no Django. Run it with
+``python -m generations.wavespeed.simulator [--host 127.0.0.1] [--port 8001] [--quiet]``
+or in-process with ``server.make_server``.
 
 Environment (see ``config.SimulatorConfig.from_env``):
     SIMULATOR_API_KEY       the Bearer key accepted (default "simulator")

@@ -10,7 +10,7 @@ from functools import lru_cache
 
 from PIL import Image, ImageDraw, ImageFilter, ImageFont, PngImagePlugin
 
-from generations.aspect_ratios import OUTPUT_SIZES
+from generations.wavespeed.contract import OUTPUT_SIZES
 
 # The background is painted this many times smaller and scaled up: most of the cost of a
 # full-size image is pixels, and a soft abstract background loses nothing by it.

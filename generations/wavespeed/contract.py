@@ -1,0 +1,49 @@
+"""What FLUX.1 Kontext [pro] text-to-image on WaveSpeed's v3 API accepts and answers, written once.
+
+From the model's page (its parameter table) and the API's documentation. The client, the
+simulator, and the app's models and forms all read these; plain values, no Django, since the
+simulator runs without it.
+
+The API documents no limit on the prompt's length: the form's limit is the app's own.
+"""
+
+from __future__ import annotations
+
+MODEL_ID = "wavespeed-ai/flux-kontext-pro/text-to-image"
+
+# (width, height) per aspect ratio, about one megapixel each, in the order the API lists them.
+OUTPUT_SIZES: dict[str, tuple[int, int]] = {
+    "21:9": (1568, 672),
+    "16:9": (1392, 752),
+    "4:3": (1184, 880),
+    "3:2": (1248, 832),
+    "1:1": (1024, 1024),
+    "2:3": (832, 1248),
+    "3:4": (880, 1184),
+    "9:16": (752, 1392),
+    "9:21": (672, 1568),
+}
+ASPECT_RATIOS: tuple[str, ...] = tuple(OUTPUT_SIZES)
+ASPECT_RATIO_DEFAULT = "1:1"
+
+# -1 (or no seed) asks the API to pick one.
+SEED_MIN, SEED_MAX = -1, 2_147_483_647
+GUIDANCE_MIN, GUIDANCE_MAX, GUIDANCE_DEFAULT = 1.0, 20.0, 3.5
+# Strings, not numbers; from the strictest filtering (1) to the most permissive (5).
+SAFETY_TOLERANCES: tuple[str, ...] = ("1", "2", "3", "4", "5")
+SAFETY_TOLERANCE_DEFAULT = "2"
+
+# A prediction's statuses, in the order it goes through them. The docs list all but "deleted",
+# which the official clients also treat as terminal.
+STATUSES: tuple[str, ...] = (
+    "created",
+    "processing",
+    "completed",
+    "failed",
+    "cancelled",
+    "timeout",
+    "deleted",
+)
+TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled", "timeout", "deleted"})
+# In a sync-mode answer this code means "still running, poll for it", not a failure.
+SYNC_TIMEOUT_CODE = 5004
