@@ -91,9 +91,6 @@ class GenerationQuerySet(models.QuerySet):
         """Generations that cost money: failed tasks are refunded by the provider."""
         return self.exclude(status=Generation.Status.FAILED)
 
-    def in_flight(self) -> GenerationQuerySet:
-        return self.filter(status__in=Generation.IN_FLIGHT)
-
 
 class Generation(models.Model):
     class Status(models.TextChoices):

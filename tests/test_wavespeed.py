@@ -92,7 +92,7 @@ def test_a_completed_result_carries_outputs_flags_and_timing(client, mocked):
         ),
     )
     result = client.get_result("p1")
-    assert result.is_completed and not result.is_failed
+    assert result.is_completed and result.is_terminal
     assert result.outputs == ("https://cdn.test/a.png", "https://cdn.test/b.png")
     assert result.has_nsfw_contents == (False, True)
     assert result.inference_ms == 1234
@@ -114,7 +114,12 @@ def test_nsfw_flags_that_are_not_plain_false_count_as_flagged(client, mocked):
 def test_a_failed_prediction_keeps_its_task_code_and_text(client, mocked):
     mocked.get(RESULT_URL, json=envelope(prediction("failed", code=1200, error="moderated")))
     result = client.get_result("p1")
-    assert result.is_failed and result.error_code == 1200 and result.error == "moderated"
+    assert (
+        result.status == "failed"
+        and result.is_terminal
+        and result.error_code == 1200
+        and result.error == "moderated"
+    )
 
 
 def test_an_unknown_status_is_kept_and_not_terminal(client, mocked):
@@ -122,19 +127,6 @@ def test_an_unknown_status_is_kept_and_not_terminal(client, mocked):
     result = client.get_result("p1")
     assert result.status == "queued-for-gpu"
     assert not result.is_terminal
-
-
-def test_sync_mode_time_out_returns_a_processing_prediction_to_poll(client, mocked):
-    mocked.post(
-        SUBMIT_URL,
-        json=envelope(
-            prediction("processing", code=5004, error="Sync mode timed out, the task continues")
-        ),
-    )
-    result = client.submit(INPUTS, enable_sync_mode=True)
-    assert result.status == "processing" and result.error_code == 5004
-    assert not result.is_terminal
-    assert json.loads(mocked.calls[0].request.body)["enable_sync_mode"] is True
 
 
 @pytest.mark.parametrize(
@@ -256,14 +248,6 @@ def test_a_submit_that_never_connected_is_a_network_error():
         pytest.raises(ws.NetworkError),
     ):
         api.submit(INPUTS)
-
-
-def test_task_codes_map_to_types():
-    assert isinstance(ws.error_for_task_code(1401, "invalid"), ws.InvalidRequestError)
-    assert isinstance(ws.error_for_task_code(5003, "unavailable"), ws.ServerError)
-    assert isinstance(
-        ws.error_for_task_code(None, "Insufficient credit"), ws.InsufficientBalanceError
-    )
 
 
 def test_the_key_appears_in_no_error_and_no_repr(client, mocked):

@@ -32,6 +32,11 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.wavespeed.ai"
 CLIENT_NAME = "kontext-playground"
+# The official client's timeouts: 10 s to connect, 30 s to read an answer (60 s for a submit).
+CONNECT_TIMEOUT = 10.0
+READ_TIMEOUT = 30.0
+# Connections kept per session: enough for the sweeper's concurrent polls.
+POOL_SIZE = 16
 CLIENT_VERSION = "0.1.0"
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
@@ -98,15 +103,6 @@ class AmbiguousSubmitError(WaveSpeedError):
     """A submit was sent but its answer never arrived: the task may exist. Do not resend."""
 
 
-def error_for_task_code(code: int | None, message: str) -> WaveSpeedError:
-    """The error type for a task error code (1xxx: the input; 5xxx: the service)."""
-    if code is not None and 1000 <= code < 2000:
-        return InvalidRequestError(message, code=code)
-    if _mentions_balance(message):
-        return InsufficientBalanceError(message, code=code)
-    return ServerError(message, code=code)
-
-
 def _mentions_balance(message: str) -> bool:
     lowered = message.lower()
     return any(word in lowered for word in _BALANCE_WORDS)
@@ -137,10 +133,6 @@ class Prediction:
     @property
     def is_completed(self) -> bool:
         return self.status == "completed"
-
-    @property
-    def is_failed(self) -> bool:
-        return self.is_terminal and not self.is_completed
 
     @classmethod
     def from_api(cls, data: Any) -> Prediction:
@@ -234,28 +226,22 @@ class WaveSpeedClient:
         api_key: str,
         base_url: str = DEFAULT_BASE_URL,
         *,
-        connect_timeout: float = 10.0,
-        read_timeout: float = 30.0,
         submit_read_timeout: float = 60.0,
-        sync_read_timeout: float = 120.0,
         max_retries: int = 4,
         backoff_factor: float = 0.5,
         backoff_max: float = 20.0,
         retry_after_max: float = 60.0,
-        pool_size: int = 16,
-        client_name: str = CLIENT_NAME,
     ) -> None:
         if not api_key:
             raise ValueError("an API key is required")
         self.base_url = base_url.rstrip("/")
-        self._timeout = (connect_timeout, read_timeout)
-        self._submit_timeout = (connect_timeout, submit_read_timeout)
-        self._sync_timeout = (connect_timeout, max(sync_read_timeout, submit_read_timeout))
+        self._timeout = (CONNECT_TIMEOUT, READ_TIMEOUT)
+        self._submit_timeout = (CONNECT_TIMEOUT, submit_read_timeout)
         headers = {
             "Authorization": f"Bearer {api_key}",
             "Content-Type": "application/json",
             "Accept": "application/json",
-            "X-Client-Name": client_name,
+            "X-Client-Name": CLIENT_NAME,
             "X-Client-Version": CLIENT_VERSION,
             "X-Client-OS": platform.system().lower() or "unknown",
         }
@@ -276,7 +262,7 @@ class WaveSpeedClient:
             raise_on_status=False,
         )
         read_retry.retry_after_max = retry_after_max
-        self._reads = _session(headers, read_retry, pool_size)
+        self._reads = _session(headers, read_retry)
         # Sent at most once: only a connection that never opened is tried again.
         submit_retry = Retry(
             total=max_retries,
@@ -290,7 +276,7 @@ class WaveSpeedClient:
             backoff_max=backoff_max,
             raise_on_status=False,
         )
-        self._submits = _session(headers, submit_retry, pool_size)
+        self._submits = _session(headers, submit_retry)
 
     def __repr__(self) -> str:
         return f"<WaveSpeedClient {self.base_url}>"
@@ -307,17 +293,11 @@ class WaveSpeedClient:
 
     # -- calls ----------------------------------------------------------------------------------
 
-    def submit(
-        self, inputs: Mapping[str, Any], *, model: str = MODEL_ID, enable_sync_mode: bool = False
-    ) -> Prediction:
+    def submit(self, inputs: Mapping[str, Any], *, model: str = MODEL_ID) -> Prediction:
         """Create a prediction. Never resent: see `AmbiguousSubmitError`."""
-        body = dict(inputs)
-        if enable_sync_mode:
-            body["enable_sync_mode"] = True
         url = f"{self.base_url}/api/v3/{model.strip('/')}"
-        timeout = self._sync_timeout if enable_sync_mode else self._submit_timeout
         try:
-            response = self._submits.post(url, json=body, timeout=timeout)
+            response = self._submits.post(url, json=dict(inputs), timeout=self._submit_timeout)
         except requests.RequestException as error:
             if _never_connected(error):
                 raise NetworkError(f"could not connect to the API: {_describe(error)}") from None
@@ -470,10 +450,10 @@ def inputs_match(wanted: Mapping[str, Any], found: Mapping[str, Any]) -> bool:
     return True
 
 
-def _session(headers: dict[str, str], retry: Retry, pool_size: int) -> requests.Session:
+def _session(headers: dict[str, str], retry: Retry) -> requests.Session:
     session = requests.Session()
     session.headers.update(headers)
-    adapter = HTTPAdapter(max_retries=retry, pool_connections=2, pool_maxsize=pool_size)
+    adapter = HTTPAdapter(max_retries=retry, pool_connections=2, pool_maxsize=POOL_SIZE)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session
