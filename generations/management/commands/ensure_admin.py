@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from generations.accounts import ensure_admin
+from generations.admin_account import ensure_admin
 from playground.env import env_str
 
 

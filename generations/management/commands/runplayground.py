@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from generations.accounts import ensure_admin
+from generations.admin_account import ensure_admin
 from generations.management.commands.ensure_admin import describe_account
 from playground import launcher
 from playground.env import env_int, env_str
