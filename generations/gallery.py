@@ -33,13 +33,22 @@ STATUS_GROUPS = {
     "failed": (S.FAILED, S.TIMED_OUT),
 }
 SINCE_DAYS = {"today": 0, "7d": 7, "30d": 30}
+# The browser's date picker, which sends (and shows) ISO dates.
+DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
 
 class GalleryFilters(forms.Form):
     """The gallery's URL parameters; a bad value is dropped with a message, never a crash."""
 
     view = forms.ChoiceField(choices=[("team", "Team"), ("mine", "Mine")], required=False)
-    q = forms.CharField(required=False, max_length=200, label="Search prompts")
+    q = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Search prompts",
+        widget=forms.SearchInput(
+            attrs={"placeholder": "e.g. lighthouse", "enterkeyhint": "search"}
+        ),
+    )
     author = forms.CharField(required=False, max_length=150)
     aspect_ratio = forms.ChoiceField(
         choices=[("", "Any ratio"), *AspectRatio.choices], required=False
@@ -62,8 +71,8 @@ class GalleryFilters(forms.Form):
         ],
         required=False,
     )
-    date_from = forms.DateField(required=False, label="From")
-    date_to = forms.DateField(required=False, label="To")
+    date_from = forms.DateField(required=False, label="From", widget=DATE_INPUT)
+    date_to = forms.DateField(required=False, label="To", widget=DATE_INPUT)
     favourites = forms.BooleanField(required=False, label="Favourites only")
     sort = forms.ChoiceField(
         choices=[("newest", "Newest first"), ("oldest", "Oldest first")], required=False
