@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 BENCH_GENERATIONS ?= 100000
 
-.PHONY: run stack test test-fast lint format bench browser clean
+.PHONY: run stack test test-fast lint format typecheck bench browser clean
 
 # The virtualenv is (re)built when pyproject.toml changes.
 $(INSTALLED): pyproject.toml
@@ -35,15 +35,24 @@ test-fast: $(INSTALLED)
 bench: $(INSTALLED)
 	$(PY) -m tests.bench.gallery $(BENCH_GENERATIONS)
 
+## lint: ruff's checks, ruff's formatting (checked, not applied) and the type check
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
+## format: format the code, then apply ruff's safe fixes
 format: $(INSTALLED)
+	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+## typecheck: mypy with the Django plugin over generations/ and playground/ (pyproject.toml)
+typecheck: $(INSTALLED)
+	$(VENV)/bin/mypy
 
 ## browser: install Debian's Chromium for the browser tests (needs root)
 browser:
 	command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache test-artifacts
