@@ -11,16 +11,18 @@ import base64
 import binascii
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q
 from django.utils import timezone
 
 from generations.forms import SEED_MAX
 from generations.models import (
     AspectRatio,
     Generation,
+    GenerationQuerySet,
     OutputImage,
     is_moderator,
 )
@@ -86,12 +88,12 @@ class GalleryFilters(forms.Form):
     def clean_before(self) -> tuple[datetime, int] | None:
         return _cursor_field(self.cleaned_data.get("before"))
 
-    def clean(self) -> dict:
-        data = super().clean()
-        start, end = data.get("date_from"), data.get("date_to")
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        start, end = self.cleaned_data.get("date_from"), self.cleaned_data.get("date_to")
         if start and end and start > end:
             self.add_error("date_to", "The end date is before the start date.")
-        return data
+        return self.cleaned_data
 
 
 @dataclass(frozen=True)
@@ -134,7 +136,7 @@ def _cursor_field(token: str | None) -> tuple[datetime, int] | None:
         raise forms.ValidationError("That page link is damaged; showing the first page.") from None
 
 
-def filtered(user, filters: dict) -> QuerySet[Generation]:
+def filtered(user, filters: dict) -> GenerationQuerySet:
     """Generations this user may see that match the filters (unordered, unpaged)."""
     generations = Generation.objects.visible_to(user)
     if not is_moderator(user):
