@@ -27,9 +27,10 @@ stack: $(INSTALLED)
 test: $(INSTALLED)
 	$(PY) -m pytest
 
-## test-fast: everything but the browser and end-to-end tests
+## test-fast: everything but the tests that start processes (browser, end-to-end, stack,
+## manage.py or the simulator's command line)
 test-fast: $(INSTALLED)
-	$(PY) -m pytest -m "not browser and not e2e and not stack"
+	$(PY) -m pytest -m "not browser and not e2e and not stack and not process"
 
 ## bench: benchmarks that print figures (gallery pages over 100,000 generations)
 bench: $(INSTALLED)

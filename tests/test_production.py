@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.apprunner import manage
+
+# Every test here runs manage.py in a process of its own, with the production variables.
+pytestmark = pytest.mark.process
 
 SECRET = "production-test-" + "s" * 60
 PRODUCTION = {

@@ -665,6 +665,7 @@ def test_the_config_refuses_malformed_values_naming_the_variable(variable, value
 # --- the command line -------------------------------------------------------------------------
 
 
+@pytest.mark.process
 def test_the_package_does_not_import_django():
     code = (
         "import sys, generations.simulator.server, generations.simulator.__main__; "
@@ -673,6 +674,7 @@ def test_the_package_does_not_import_django():
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, timeout=30).returncode == 0
 
 
+@pytest.mark.process
 def test_the_command_line_serves_and_stops_cleanly_on_sigint():
     port = free_port()
     env = {**os.environ, "SIMULATOR_LATENCY": "0.1"}
@@ -705,6 +707,7 @@ def test_the_command_line_serves_and_stops_cleanly_on_sigint():
     assert stdout.splitlines()[0] == f"WaveSpeed simulator listening on http://127.0.0.1:{port}"
 
 
+@pytest.mark.process
 def test_the_command_line_refuses_a_bad_configuration():
     env = {**os.environ, "SIMULATOR_NSFW_RATE": "2"}
     done = subprocess.run(
