@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 BENCH_GENERATIONS ?= 100000
 
-.PHONY: run stack test test-fast lint format bench browser clean
+.PHONY: run stack test test-fast lint format typecheck bench browser clean
 
 # The virtualenv is (re)built when pyproject.toml changes.
 $(INSTALLED): pyproject.toml
@@ -27,23 +27,33 @@ stack: $(INSTALLED)
 test: $(INSTALLED)
 	$(PY) -m pytest
 
-## test-fast: everything but the browser and end-to-end tests
+## test-fast: everything but the tests that start processes (browser, end-to-end, stack,
+## manage.py or the simulator's command line)
 test-fast: $(INSTALLED)
-	$(PY) -m pytest -m "not browser and not e2e and not stack"
+	$(PY) -m pytest -m "not browser and not e2e and not stack and not process"
 
 ## bench: benchmarks that print figures (gallery pages over 100,000 generations)
 bench: $(INSTALLED)
 	$(PY) -m tests.bench.gallery $(BENCH_GENERATIONS)
 
+## lint: ruff's checks, ruff's formatting (checked, not applied) and the type check
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
+## format: format the code, then apply ruff's safe fixes
 format: $(INSTALLED)
+	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+## typecheck: mypy with the Django plugin over generations/ and playground/ (pyproject.toml)
+typecheck: $(INSTALLED)
+	$(VENV)/bin/mypy
 
 ## browser: install Debian's Chromium for the browser tests (needs root)
 browser:
 	command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache test-artifacts

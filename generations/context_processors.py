@@ -8,7 +8,7 @@ from generations.moderation import services as moderation
 
 
 def playground(request: HttpRequest) -> dict:
-    values = {"simulated_api": settings.WAVESPEED_SIMULATED}
+    values: dict[str, bool | int] = {"simulated_api": settings.WAVESPEED_SIMULATED}
     user = getattr(request, "user", None)
     if user is not None and is_moderator(user):
         # The navigation's count badge; one small indexed count, for moderators only.

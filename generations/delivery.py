@@ -16,6 +16,7 @@ from django.conf import settings
 from django.core.files.storage import FileSystemStorage
 from django.db.models.fields.files import FieldFile
 from django.http import FileResponse, Http404, HttpResponse
+from django.http.response import HttpResponseBase
 from django.utils.http import content_disposition_header
 
 # Only the browser that was allowed may keep a file, and must ask again after an hour: a
@@ -25,20 +26,21 @@ CACHE_CONTROL = "private, max-age=3600"
 
 def stored_file_response(
     field: FieldFile, *, content_type: str, download_name: str | None = None
-) -> HttpResponse:
+) -> HttpResponseBase:
     """The file behind `field`, inline or as a download named `download_name`."""
     if not field.name:
         raise Http404("This image has no stored file.")
     on_local_disk = isinstance(field.storage, FileSystemStorage)
     if on_local_disk and (settings.MEDIA_ACCEL_REDIRECT_PREFIX or settings.MEDIA_SENDFILE):
-        response = HttpResponse(content_type=content_type)
+        response: HttpResponseBase = HttpResponse(content_type=content_type)
         if settings.MEDIA_ACCEL_REDIRECT_PREFIX:
             prefix = settings.MEDIA_ACCEL_REDIRECT_PREFIX.rstrip("/")
             response["X-Accel-Redirect"] = f"{prefix}/{quote(field.name)}"
         else:
             response["X-Sendfile"] = field.storage.path(field.name)
-        if download_name:
-            response["Content-Disposition"] = content_disposition_header(True, download_name)
+        disposition = download_name and content_disposition_header(True, download_name)
+        if disposition:
+            response["Content-Disposition"] = disposition
     else:
         try:
             handle = field.storage.open(field.name, "rb")
@@ -48,7 +50,7 @@ def stored_file_response(
             handle,
             content_type=content_type,
             as_attachment=download_name is not None,
-            filename=download_name,
+            filename=download_name or "",
         )
     response["Cache-Control"] = CACHE_CONTROL
     return response

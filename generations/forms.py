@@ -43,7 +43,8 @@ class GenerationForm(forms.Form):
         min_value=GUIDANCE_MIN,
         max_value=GUIDANCE_MAX,
         initial=GUIDANCE_DEFAULT,
-        help_text="How strictly to follow the prompt (1 to 20). Moderate values look more natural.",
+        help_text=f"How strictly to follow the prompt ({GUIDANCE_MIN:g} to {GUIDANCE_MAX:g}). "
+        "Moderate values look more natural.",
         widget=forms.NumberInput(attrs={"step": "0.1"}),
     )
     safety_tolerance = forms.ChoiceField(
@@ -55,10 +56,11 @@ class GenerationForm(forms.Form):
     num_images = forms.IntegerField(
         required=False,
         min_value=1,
-        max_value=4,
+        max_value=settings.MAX_IMAGES_PER_SUBMISSION,
         initial=1,
         label="Images",
-        help_text="1 to 4; each image is its own request with its own seed.",
+        help_text=f"1 to {settings.MAX_IMAGES_PER_SUBMISSION}; "
+        "each image is its own request with its own seed.",
         widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
     )
     visibility = forms.ChoiceField(
@@ -73,7 +75,6 @@ class GenerationForm(forms.Form):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["visibility"].initial = settings.DEFAULT_VISIBILITY
-        self.fields["num_images"].max_value = settings.MAX_IMAGES_PER_SUBMISSION
 
     def clean_num_images(self) -> int:
         return self.cleaned_data.get("num_images") or 1

@@ -11,15 +11,17 @@ import base64
 import binascii
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q
 from django.utils import timezone
 
 from generations.models import (
     AspectRatio,
     Generation,
+    GenerationQuerySet,
     OutputImage,
     is_moderator,
 )
@@ -33,13 +35,22 @@ STATUS_GROUPS = {
     "failed": (S.FAILED, S.TIMED_OUT),
 }
 SINCE_DAYS = {"today": 0, "7d": 7, "30d": 30}
+# The browser's date picker, which sends (and shows) ISO dates.
+DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
 
 class GalleryFilters(forms.Form):
     """The gallery's URL parameters; a bad value is dropped with a message, never a crash."""
 
     view = forms.ChoiceField(choices=[("team", "Team"), ("mine", "Mine")], required=False)
-    q = forms.CharField(required=False, max_length=200, label="Search prompts")
+    q = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Search prompts",
+        widget=forms.SearchInput(
+            attrs={"placeholder": "e.g. lighthouse", "enterkeyhint": "search"}
+        ),
+    )
     author = forms.CharField(required=False, max_length=150)
     aspect_ratio = forms.ChoiceField(
         choices=[("", "Any ratio"), *AspectRatio.choices], required=False
@@ -62,8 +73,8 @@ class GalleryFilters(forms.Form):
         ],
         required=False,
     )
-    date_from = forms.DateField(required=False, label="From")
-    date_to = forms.DateField(required=False, label="To")
+    date_from = forms.DateField(required=False, label="From", widget=DATE_INPUT)
+    date_to = forms.DateField(required=False, label="To", widget=DATE_INPUT)
     favourites = forms.BooleanField(required=False, label="Favourites only")
     sort = forms.ChoiceField(
         choices=[("newest", "Newest first"), ("oldest", "Oldest first")], required=False
@@ -77,12 +88,12 @@ class GalleryFilters(forms.Form):
     def clean_before(self) -> tuple[datetime, int] | None:
         return _cursor_field(self.cleaned_data.get("before"))
 
-    def clean(self) -> dict:
-        data = super().clean()
-        start, end = data.get("date_from"), data.get("date_to")
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        start, end = self.cleaned_data.get("date_from"), self.cleaned_data.get("date_to")
         if start and end and start > end:
             self.add_error("date_to", "The end date is before the start date.")
-        return data
+        return self.cleaned_data
 
 
 @dataclass(frozen=True)
@@ -125,7 +136,7 @@ def _cursor_field(token: str | None) -> tuple[datetime, int] | None:
         raise forms.ValidationError("That page link is damaged; showing the first page.") from None
 
 
-def filtered(user, filters: dict) -> QuerySet[Generation]:
+def filtered(user, filters: dict) -> GenerationQuerySet:
     """Generations this user may see that match the filters (unordered, unpaged)."""
     generations = Generation.objects.visible_to(user)
     if not is_moderator(user):

@@ -13,6 +13,7 @@ import struct
 import time
 import zlib
 from dataclasses import dataclass
+from typing import cast
 from urllib.parse import urlsplit
 
 import requests
@@ -107,9 +108,9 @@ def decode(data: bytes, *, max_pixels: int) -> DecodedImage:
 
 def make_thumbnail(data: bytes, *, max_size: int) -> Thumbnail:
     """A WebP thumbnail that fits in a max_size square, keeping the aspect ratio."""
-    with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as image:
-        image.draft("RGB", (max_size, max_size))  # lets JPEG decode at a reduced scale
-        image = image.convert("RGBA" if image.mode in {"RGBA", "LA", "P"} else "RGB")
+    with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as source:
+        source.draft("RGB", (max_size, max_size))  # lets JPEG decode at a reduced scale
+        image = source.convert("RGBA" if source.mode in {"RGBA", "LA", "P"} else "RGB")
         image.thumbnail((max_size, max_size), Image.Resampling.LANCZOS)
         out = io.BytesIO()
         image.save(out, format="WEBP", quality=82, method=4)
@@ -133,7 +134,11 @@ def make_placeholder(data: bytes, *, size: int = 16, blur: float = 2.0) -> Place
         small = image.convert("RGB")
         small.thumbnail((size, size), Image.Resampling.BOX)
         blurred = small.filter(ImageFilter.GaussianBlur(blur))
-        red, green, blue = small.resize((1, 1), Image.Resampling.BOX).getpixel((0, 0))
+        # A pixel of an RGB image is a tuple of three; Pillow types any mode's pixel.
+        pixel = cast(
+            tuple[int, int, int], small.resize((1, 1), Image.Resampling.BOX).getpixel((0, 0))
+        )
+        red, green, blue = pixel
         out = io.BytesIO()
         blurred.save(out, format="WEBP", quality=40)
     encoded = base64.b64encode(out.getvalue()).decode("ascii")

@@ -7,7 +7,7 @@ from django.urls import reverse
 from generations import recipe
 from generations.models import Generation, Moderation, OutputImage, is_moderator
 
-NOTICES = {
+NOTICES: dict[str, str] = {
     Moderation.PENDING: "Awaiting review: flagged content is hidden from the team until a "
     "moderator has looked.",
     Moderation.REJECTED: "Removed by a moderator.",

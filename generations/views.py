@@ -48,7 +48,6 @@ def playground(request: HttpRequest) -> HttpResponse:
             "form": form,
             "guide": guide,
             "price_per_image": settings.PRICE_PER_IMAGE,
-            "max_images": settings.MAX_IMAGES_PER_SUBMISSION,
             "recent": recent,
         },
     )
@@ -106,6 +105,13 @@ def generation_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "generation": generation,
             "data": data,
             "batch": batch,
+            "visibility_form": VisibilityForm(
+                initial={"visibility": generation.visibility}, auto_id="id_%s_change"
+            ),
+            # One report form per image, each with ids of its own: report-reason-<image id>.
+            "report_forms": [
+                (image, ReportForm(auto_id=f"report-%s-{image['id']}")) for image in data["images"]
+            ],
         },
     )
 

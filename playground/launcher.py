@@ -36,9 +36,10 @@ class Launcher:
     cwd: Path
     stopping: threading.Event = field(default_factory=threading.Event)
 
-    def start(self, child: Child) -> None:
+    def start(self, child: Child) -> subprocess.Popen:
         # The argv is built from sys.executable and fixed arguments, never from input.
         child.process = subprocess.Popen(child.argv, cwd=self.cwd, start_new_session=True)  # noqa: S603
+        return child.process
 
     def stop_on_signals(self) -> None:
         """Ctrl-C (SIGINT) and SIGTERM set `stopping`; the supervisor then stops the children."""
@@ -73,18 +74,20 @@ class Launcher:
 
     def stop_all(self) -> None:
         """SIGTERM every child, then SIGKILL whatever is still in its group."""
-        running = [c for c in self.children if c.process and c.process.poll() is None]
-        for child in running:
+        running = [
+            (c.name, c.process) for c in self.children if c.process and c.process.poll() is None
+        ]
+        for _, process in running:
             # Only the leader: a qcluster or gunicorn master stops its own processes in order,
             # while a signal to the whole group hits them mid-shutdown and stalls the stop.
             with contextlib.suppress(ProcessLookupError):
-                child.process.send_signal(signal.SIGTERM)
+                process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + GRACE_SECONDS
-        for child in running:
+        for name, process in running:
             try:
-                child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                print(f"{child.name} did not stop in {GRACE_SECONDS:g}s; killing it", flush=True)
+                print(f"{name} did not stop in {GRACE_SECONDS:g}s; killing it", flush=True)
         for child in self.children:
             if child.process:
                 # Also catches grandchildren (the cluster's workers) left in the group.

@@ -23,6 +23,7 @@ from collections import deque
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from playground import healthcheck, launcher
 from playground.env import InvalidSetting, env_int, env_str
@@ -131,7 +132,13 @@ def ensure_database(database_url: str) -> bool:
     config = dj_database_url.parse(database_url)
     if config["ENGINE"] != "django.db.backends.postgresql":
         return False
-    params = {k.lower(): config[k] for k in ("HOST", "PORT", "USER", "PASSWORD") if config.get(k)}
+    given = {
+        "host": config.get("HOST"),
+        "port": config.get("PORT"),
+        "user": config.get("USER"),
+        "password": config.get("PASSWORD"),
+    }
+    params: dict[str, Any] = {name: value for name, value in given.items() if value}
     with psycopg.connect(
         dbname="postgres", autocommit=True, connect_timeout=10, **params
     ) as connection:
@@ -151,6 +158,7 @@ def children_for(environ: Mapping[str, str]) -> list[launcher.Child]:
         children.append(launcher.Child("simulator", native_argv(service("simulator").command)))
     children.append(launcher.Child("web", native_argv(service("web").command)))
     worker = service("worker")
+    assert worker.scale_variable is not None  # the table names the variable that scales it
     workers = env_int(worker.scale_variable, 2, minimum=1, maximum=64, environ=environ)
     for number in range(1, workers + 1):
         children.append(launcher.Child(f"worker-{number}", native_argv(worker.command)))
@@ -227,8 +235,8 @@ def _start_and_supervise(stack: launcher.Launcher, environ: Mapping[str, str]) -
     for child in stack.children:
         if stack.stopping.is_set():
             return 0
-        stack.start(child)
-        print(f"{child.name} started (pid {child.process.pid})", flush=True)
+        process = stack.start(child)
+        print(f"{child.name} started (pid {process.pid})", flush=True)
         if child.name == "simulator" and not stack.wait_until_healthy(
             child, f"http://127.0.0.1:{environ['SIMULATOR_PORT']}/healthz"
         ):

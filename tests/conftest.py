@@ -117,6 +117,13 @@ def enqueued(monkeypatch) -> list[tuple[str, int | None]]:
     return calls
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests on the running app start its processes: `make test-fast` leaves them out."""
+    for item in items:
+        if "running_app" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.process)
+
+
 @pytest.fixture(scope="session")
 def running_app(tmp_path_factory):
     """The whole app (web, cluster, simulator) as real processes, shared by a session's tests."""

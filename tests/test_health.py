@@ -68,6 +68,7 @@ def test_a_redis_broker_that_does_not_answer_is_a_503(client, settings):
     assert answer.json()["workers"]["clusters"] == 0
 
 
+@pytest.mark.process
 def test_a_database_that_does_not_answer_is_a_503(tmp_path):
     """A real process whose PostgreSQL is gone; the answer names no host, user or error."""
     code = (

@@ -74,6 +74,7 @@ def test_lists_are_comma_separated():
     ]
 
 
+@pytest.mark.process
 def test_the_readers_run_where_django_cannot_be_imported():
     # None in sys.modules makes every `import django` raise ImportError.
     code = (
@@ -98,12 +99,14 @@ def test_the_environment_is_read_only_through_playground_env():
     assert readers == set()
 
 
+@pytest.mark.process
 def test_production_without_a_secret_key_does_not_start(tmp_path):
     result = manage(["check"], {"DEBUG": "false"}, tmp_path)
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
 
 
+@pytest.mark.process
 def test_development_generates_a_secret_key_once(tmp_path):
     assert manage(["check"], {}, tmp_path).returncode == 0
     key = (tmp_path / "secret_key").read_text()
@@ -112,6 +115,7 @@ def test_development_generates_a_secret_key_once(tmp_path):
     assert (tmp_path / "secret_key").read_text() == key
 
 
+@pytest.mark.process
 def test_a_malformed_variable_stops_startup_with_its_name(tmp_path):
     result = manage(["check"], {"Q_WORKERS": "lots"}, tmp_path)
     assert result.returncode != 0

@@ -666,6 +666,7 @@ def test_the_config_refuses_malformed_values_naming_the_variable(variable, value
 # --- the command line -------------------------------------------------------------------------
 
 
+@pytest.mark.process
 def test_the_simulator_and_the_client_run_where_django_cannot_be_imported():
     # None in sys.modules makes every `import django` raise ImportError.
     code = (
@@ -679,6 +680,7 @@ def test_the_simulator_and_the_client_run_where_django_cannot_be_imported():
     assert done.returncode == 0, done.stderr
 
 
+@pytest.mark.process
 def test_the_command_line_serves_and_stops_cleanly_on_sigint():
     port = free_port()
     env = {**os.environ, "SIMULATOR_LATENCY": "0.1"}
@@ -711,6 +713,7 @@ def test_the_command_line_serves_and_stops_cleanly_on_sigint():
     assert stdout.splitlines()[0] == f"WaveSpeed simulator listening on http://127.0.0.1:{port}"
 
 
+@pytest.mark.process
 def test_the_command_line_refuses_a_bad_configuration():
     env = {**os.environ, "SIMULATOR_NSFW_RATE": "2"}
     done = subprocess.run(

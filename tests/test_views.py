@@ -5,8 +5,11 @@ import re
 import pytest
 from django.urls import reverse
 
+from generations.forms import GenerationForm, ReportForm, VisibilityForm
+from generations.gallery import GalleryFilters
 from generations.models import Generation
 from tests.factories import add_image, make_generation
+from tests.html_controls import FormControls
 
 pytestmark = pytest.mark.django_db
 
@@ -47,6 +50,38 @@ def test_playground_shows_every_parameter_and_the_guide(alice_client):
     assert "Prompting guide" in html
     assert "golden retriever" in html  # one of the model page's example prompts
     assert "$0.04" in html
+
+
+def test_the_playground_renders_the_limits_and_choices_of_its_form(alice_client, settings):
+    page = FormControls(alice_client.get("/").content.decode())
+    fields = GenerationForm().fields
+    assert int(page.attributes["prompt"]["maxlength"]) == fields["prompt"].max_length
+    for name in ("seed", "guidance_scale", "num_images"):
+        assert float(page.attributes[name]["min"]) == fields[name].min_value, name
+        assert float(page.attributes[name]["max"]) == fields[name].max_value, name
+    # The cost line's script reads the number of images' limit from the input.
+    assert int(page.attributes["num_images"]["max"]) == settings.MAX_IMAGES_PER_SUBMISSION
+    for name in ("aspect_ratio", "safety_tolerance", "visibility"):
+        assert page.options[name] == [value for value, _ in fields[name].choices], name
+
+
+def test_the_detail_page_and_the_gallery_render_their_forms_limits(client_for, alice, bob):
+    generation = make_generation(alice, status=Generation.Status.COMPLETED)
+    image = add_image(generation)
+    url = f"/generations/{generation.pk}/"
+    owners_page = FormControls(client_for(alice).get(url).content.decode())
+    choices = VisibilityForm().fields["visibility"].choices
+    assert owners_page.options["visibility"] == [value for value, _ in choices]
+    assert owners_page.attributes["visibility"]["id"] == "id_visibility_change"
+
+    teammates_page = FormControls(client_for(bob).get(url).content.decode())
+    reason = teammates_page.attributes["reason"]
+    assert int(reason["maxlength"]) == ReportForm().fields["reason"].max_length
+    assert reason["id"] == f"report-reason-{image.pk}"
+
+    gallery = FormControls(client_for(alice).get("/gallery/?q=fox").content.decode())
+    assert int(gallery.attributes["q"]["maxlength"]) == GalleryFilters().fields["q"].max_length
+    assert gallery.attributes["q"]["value"] == "fox"
 
 
 def test_simulator_banner_shows_when_no_key_is_set(alice_client, settings):

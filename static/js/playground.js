@@ -30,11 +30,12 @@
   }
   function updateCost() {
     var price = Number(costLine.dataset.price);
-    var max = Number(costLine.dataset.max || 4);
+    // The limits are the form field's, rendered on the input.
+    var min = Number(count.min), max = Number(count.max);
     var raw = count.value.trim();
     var n = raw === "" ? 1 : Number(raw);
-    if (!Number.isInteger(n) || n < 1 || n > max) {
-      costLine.textContent = "Choose 1 to " + max + " images.";
+    if (!Number.isInteger(n) || n < min || n > max) {
+      costLine.textContent = "Choose " + min + " to " + max + " images.";
       return;
     }
     var total = document.createElement("strong");

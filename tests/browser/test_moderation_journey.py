@@ -9,7 +9,7 @@ import uuid
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import log_in, new_page, screenshot
+from tests.browser.pages import log_in, new_page, screenshot
 
 pytestmark = pytest.mark.browser
 
