@@ -52,7 +52,8 @@ class OutputImageInline(ViewOnlyAdmin, admin.TabularInline):
         return _thumbnail_tag(image)
 
     def get_queryset(self, request):
-        return super().get_queryset(request).visible_to(request.user)
+        # Both models' QuerySets define visible_to; the admin's base types them as plain ones.
+        return super().get_queryset(request).visible_to(request.user)  # type: ignore[attr-defined]
 
 
 class SiteRulesAdmin(admin.ModelAdmin):
@@ -62,7 +63,8 @@ class SiteRulesAdmin(admin.ModelAdmin):
     provider_url_fields = ("output_urls", "source_url")
 
     def get_queryset(self, request):
-        return super().get_queryset(request).visible_to(request.user)
+        # Both models' QuerySets define visible_to; the admin's base types them as plain ones.
+        return super().get_queryset(request).visible_to(request.user)  # type: ignore[attr-defined]
 
     def get_fields(self, request, obj=None):
         return self._without_provider_urls(request, super().get_fields(request, obj))

@@ -5,11 +5,13 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 
-from generations.models import AspectRatio, SafetyTolerance, Visibility
+from generations.models import ASPECT_RATIO_CHOICES, SAFETY_TOLERANCE_CHOICES, Visibility
 from generations.wavespeed.contract import (
+    ASPECT_RATIO_DEFAULT,
     GUIDANCE_DEFAULT,
     GUIDANCE_MAX,
     GUIDANCE_MIN,
+    SAFETY_TOLERANCE_DEFAULT,
     SEED_MAX,
     SEED_MIN,
 )
@@ -31,7 +33,7 @@ class GenerationForm(forms.Form):
         ),
         error_messages={"required": "Describe the image you want: the prompt is required."},
     )
-    aspect_ratio = forms.ChoiceField(choices=AspectRatio.choices, initial=AspectRatio.SQUARE)
+    aspect_ratio = forms.ChoiceField(choices=ASPECT_RATIO_CHOICES, initial=ASPECT_RATIO_DEFAULT)
     seed = forms.IntegerField(
         required=False,
         min_value=SEED_MIN,
@@ -48,8 +50,8 @@ class GenerationForm(forms.Form):
         widget=forms.NumberInput(attrs={"step": "0.1"}),
     )
     safety_tolerance = forms.ChoiceField(
-        choices=SafetyTolerance.choices,
-        initial=SafetyTolerance.STRICT,
+        choices=SAFETY_TOLERANCE_CHOICES,
+        initial=SAFETY_TOLERANCE_DEFAULT,
         help_text="1 is the strictest filtering, 5 the most permissive.",
     )
 

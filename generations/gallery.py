@@ -19,7 +19,7 @@ from django.db.models import Exists, OuterRef, Prefetch, Q
 from django.utils import timezone
 
 from generations.models import (
-    AspectRatio,
+    ASPECT_RATIO_CHOICES,
     Generation,
     GenerationQuerySet,
     OutputImage,
@@ -53,7 +53,7 @@ class GalleryFilters(forms.Form):
     )
     author = forms.CharField(required=False, max_length=150)
     aspect_ratio = forms.ChoiceField(
-        choices=[("", "Any ratio"), *AspectRatio.choices], required=False
+        choices=[("", "Any ratio"), *ASPECT_RATIO_CHOICES], required=False
     )
     status = forms.ChoiceField(
         choices=[

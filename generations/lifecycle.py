@@ -72,14 +72,13 @@ def create_batch(owner, params: dict[str, Any]) -> list[Generation]:
     anything when the cost would pass a monthly limit.
     """
     count = max(1, min(int(params.get("num_images") or 1), settings.MAX_IMAGES_PER_SUBMISSION))
-    chosen = params.get("seed")
-    seed_was_random = chosen is None or chosen == -1
+    chosen: int | None = params.get("seed")
     # Chosen here, not by the API, so the seed actually used is known before sending.
-    seeds = (
-        [_random_seed() for _ in range(count)]
-        if seed_was_random
-        else [(chosen + offset) % (SEED_MAX + 1) for offset in range(count)]
-    )
+    if chosen is None or chosen == -1:
+        seed_was_random, seeds = True, [_random_seed() for _ in range(count)]
+    else:
+        seed_was_random = False
+        seeds = [(chosen + offset) % (SEED_MAX + 1) for offset in range(count)]
     batch = uuid.uuid4() if count > 1 else None
     recover_at = timezone.now() + timedelta(seconds=QUEUED_RECOVERY_SECONDS)
     with transaction.atomic():

@@ -10,41 +10,34 @@ from django.db.models import Exists, OuterRef, Q
 
 from generations.wavespeed import contract
 
-# The app's member names and labels for the API's values. The values and their order come from
-# the contract, so a value the API gains stops the import until it is named here.
-_ASPECT_RATIO_NAMES = {
-    "21:9": ("ULTRAWIDE", "21:9 ultrawide"),
-    "16:9": ("WIDESCREEN", "16:9 widescreen"),
-    "4:3": ("LANDSCAPE", "4:3 landscape"),
-    "3:2": ("PHOTO", "3:2 photo"),
-    "1:1": ("SQUARE", "1:1 square"),
-    "2:3": ("PHOTO_PORTRAIT", "2:3 portrait photo"),
-    "3:4": ("PORTRAIT", "3:4 portrait"),
-    "9:16": ("STORY", "9:16 story"),
-    "9:21": ("TALL", "9:21 tall"),
-}
-_SAFETY_TOLERANCE_NAMES = {
-    "1": ("STRICTEST", "1 (strictest)"),
-    "2": ("STRICT", "2 (default)"),
-    "3": ("MODERATE", "3"),
-    "4": ("PERMISSIVE", "4"),
-    "5": ("MOST_PERMISSIVE", "5 (most permissive)"),
-}
+
+def _labelled(values: tuple[str, ...], labels: dict[str, str]) -> list[tuple[str, str]]:
+    """Choices of the API's values, in the contract's order, with the app's labels.
+
+    A value the contract gains or loses stops the import until it is labelled here.
+    """
+    if set(labels) != set(values):
+        raise ValueError(f"labels for {sorted(labels)}; the API's values are {list(values)}")
+    return [(value, labels[value]) for value in values]
 
 
-def _api_choices(
-    name: str, values: tuple[str, ...], names: dict[str, tuple[str, str]]
-) -> type[models.TextChoices]:
-    """TextChoices of the API's values, in the contract's order, with the app's names and labels."""
-    if set(names) != set(values):
-        raise ValueError(f"{name} names {sorted(names)}; the API's values are {list(values)}")
-    members = [(names[value][0], (value, names[value][1])) for value in values]
-    return models.TextChoices(name, members, module=__name__)
-
-
-AspectRatio = _api_choices("AspectRatio", contract.ASPECT_RATIOS, _ASPECT_RATIO_NAMES)
-SafetyTolerance = _api_choices(
-    "SafetyTolerance", contract.SAFETY_TOLERANCES, _SAFETY_TOLERANCE_NAMES
+ASPECT_RATIO_CHOICES = _labelled(
+    contract.ASPECT_RATIOS,
+    {
+        "21:9": "21:9 ultrawide",
+        "16:9": "16:9 widescreen",
+        "4:3": "4:3 landscape",
+        "3:2": "3:2 photo",
+        "1:1": "1:1 square",
+        "2:3": "2:3 portrait photo",
+        "3:4": "3:4 portrait",
+        "9:16": "9:16 story",
+        "9:21": "9:21 tall",
+    },
+)
+SAFETY_TOLERANCE_CHOICES = _labelled(
+    contract.SAFETY_TOLERANCES,
+    {"1": "1 (strictest)", "2": "2 (default)", "3": "3", "4": "4", "5": "5 (most permissive)"},
 )
 
 
@@ -112,13 +105,15 @@ class Generation(models.Model):
     # What was asked for: the API's own parameter names.
     prompt = models.TextField()
     aspect_ratio = models.CharField(
-        max_length=5, choices=AspectRatio.choices, default=AspectRatio.SQUARE
+        max_length=5, choices=ASPECT_RATIO_CHOICES, default=contract.ASPECT_RATIO_DEFAULT
     )
     seed = models.BigIntegerField(help_text="The seed actually sent, so any image can be redone.")
     seed_was_random = models.BooleanField(default=False)
     guidance_scale = models.FloatField(default=contract.GUIDANCE_DEFAULT)
     safety_tolerance = models.CharField(
-        max_length=1, choices=SafetyTolerance.choices, default=SafetyTolerance.STRICT
+        max_length=1,
+        choices=SAFETY_TOLERANCE_CHOICES,
+        default=contract.SAFETY_TOLERANCE_DEFAULT,
     )
     model = models.CharField(max_length=200, default=contract.MODEL_ID)
     visibility = models.CharField(

@@ -11,6 +11,7 @@ from django.http import (
     HttpResponseForbidden,
     JsonResponse,
 )
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -38,7 +39,7 @@ def playground(request: HttpRequest) -> HttpResponse:
                 return redirect("generations:detail", pk=generations[0].pk)
     else:
         form = GenerationForm(initial=_initial_from(request))
-    recent = Generation.objects.filter(owner=request.user).prefetch_related(
+    recent = Generation.objects.filter(owner_id=request.user.pk).prefetch_related(
         _listed_images(request.user)
     )[:6]
     return render(
@@ -131,7 +132,7 @@ def gallery(request: HttpRequest) -> HttpResponse:
         for name, errors in filters.errors.items():
             field = filters.fields.get(name)  # None for errors of the whole form
             prefix = f"{field.label or name}: " if field else ""
-            messages.warning(request, prefix + " ".join(errors))
+            messages.warning(request, prefix + " ".join(str(error) for error in errors))
     page = gallery_query.gallery_page(request.user, cleaned)
     context = {
         "page": page,
@@ -239,7 +240,7 @@ def usage_page(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def image_file(request: HttpRequest, pk: int, variant: str) -> HttpResponse:
+def image_file(request: HttpRequest, pk: int, variant: str) -> HttpResponseBase:
     image = get_object_or_404(
         OutputImage.objects.visible_to(request.user).select_related("generation"), pk=pk
     )

@@ -50,7 +50,8 @@ def _as_reviewed() -> QuerySet[OutputImage]:
 
 
 def _item(image: OutputImage) -> QueueItem:
-    return QueueItem(image=image, flagged_by_api=image.nsfw, reports=image.open_reports)
+    reports = image.open_reports  # type: ignore[attr-defined]  # the prefetch's to_attr
+    return QueueItem(image=image, flagged_by_api=image.nsfw, reports=reports)
 
 
 def queue_items(limit: int = 200) -> list[QueueItem]:

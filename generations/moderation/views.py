@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
@@ -41,13 +43,14 @@ class BulkDecisionForm(forms.Form):
         super().__init__(*args, **kwargs)
         # Any id may be sent; decide() only touches images that exist.
         ids = self.data.getlist("images") if hasattr(self.data, "getlist") else []
-        self.fields["images"].choices = [(value, value) for value in ids]
+        images = cast(forms.TypedMultipleChoiceField, self.fields["images"])
+        images.choices = [(value, value) for value in ids]
 
     def clean_images(self) -> list[int]:
         return list(dict.fromkeys(self.cleaned_data["images"]))  # each image once
 
-    def clean(self) -> dict:
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
         images, count = data.get("images") or [], data.get("confirm_count")
         if images and count is not None and count != len(images):
             raise forms.ValidationError(
@@ -152,8 +155,8 @@ def bulk(request: HttpRequest) -> HttpResponse:
         )
     if not form.is_valid():
         for errors in form.errors.values():
-            messages.error(request, " ".join(errors))
-        answer = {"errors": form.errors}
+            messages.error(request, " ".join(str(error) for error in errors))
+        answer: dict[str, Any] = {"errors": form.errors}
         status = 400
     else:
         action = form.cleaned_data["action"]

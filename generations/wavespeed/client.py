@@ -200,22 +200,7 @@ def _inference_ms(timings: Any) -> int | None:
     return None
 
 
-# --- transport ---------------------------------------------------------------------------------
-
-
-class _ReadRetry(Retry):
-    """urllib3's retry policy with a ceiling on how long a `Retry-After` may make us wait."""
-
-    retry_after_max: float = 60.0
-
-    def new(self, **kw: Any) -> _ReadRetry:
-        fresh = super().new(**kw)
-        fresh.retry_after_max = self.retry_after_max
-        return fresh
-
-    def get_retry_after(self, response: Any) -> float | None:
-        seconds = super().get_retry_after(response)
-        return None if seconds is None else min(seconds, self.retry_after_max)
+# --- the client --------------------------------------------------------------------------------
 
 
 class WaveSpeedClient:
@@ -230,7 +215,7 @@ class WaveSpeedClient:
         max_retries: int = 4,
         backoff_factor: float = 0.5,
         backoff_max: float = 20.0,
-        retry_after_max: float = 60.0,
+        retry_after_max: int = 60,
     ) -> None:
         if not api_key:
             raise ValueError("an API key is required")
@@ -245,7 +230,7 @@ class WaveSpeedClient:
             "X-Client-Version": CLIENT_VERSION,
             "X-Client-OS": platform.system().lower() or "unknown",
         }
-        read_retry = _ReadRetry(
+        read_retry = Retry(
             total=max_retries,
             connect=max_retries,
             read=max_retries,
@@ -259,9 +244,9 @@ class WaveSpeedClient:
             backoff_max=backoff_max,
             backoff_jitter=backoff_factor,
             respect_retry_after_header=True,
+            retry_after_max=retry_after_max,
             raise_on_status=False,
         )
-        read_retry.retry_after_max = retry_after_max
         self._reads = _session(headers, read_retry)
         # Sent at most once: only a connection that never opened is tried again.
         submit_retry = Retry(
@@ -357,9 +342,9 @@ class WaveSpeedClient:
                 items.append(Prediction.from_api(raw))
             except ProtocolError as error:
                 log.warning("Skipping a malformed item of the predictions list: %s", error)
-        total = data.get("total")
+        total, listed_page = data.get("total"), data.get("page")
         return PredictionPage(
-            page=data.get("page") if isinstance(data.get("page"), int) else page,
+            page=listed_page if isinstance(listed_page, int) else page,
             total=total if isinstance(total, int) else len(items),
             items=tuple(items),
         )
