@@ -40,7 +40,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from generations import budgets, provider, queue
+from generations import budgets, enqueue, provider
 from generations.explain import describe_error, describe_task_failure
 from generations.models import Generation
 from generations.wavespeed import client as ws
@@ -102,7 +102,7 @@ def create_batch(owner, params: dict[str, Any]) -> list[Generation]:
             for index, seed in enumerate(seeds)
         ]
         for generation in generations:
-            transaction.on_commit(partial(queue.enqueue_submit, generation.pk))
+            transaction.on_commit(partial(enqueue.submit, generation.pk))
     return generations
 
 
@@ -318,12 +318,12 @@ def submit(generation_id: int) -> None:
     except ws.AmbiguousSubmitError as error:
         log.warning("Generation %s: submit unconfirmed (%s); settling", generation_id, error)
         mark_unconfirmed(generation_id, str(error), timezone.now())
-        queue.kick_sweeper()
+        enqueue.sweep()
     except ws.WaveSpeedError as error:
         fail(generation_id, S.SUBMITTING, describe_error(error), detail=str(error), code=error.code)
     else:
         record_prediction(generation_id, prediction)
-        queue.kick_sweeper()
+        enqueue.sweep()
 
 
 def _send_again_later(
@@ -338,7 +338,7 @@ def _send_again_later(
     delay = retry_after if retry_after is not None else min(60.0, 2.0**attempts)
     delay = min(max(delay, 1.0), 300.0) * random.uniform(1.0, 1.25)  # noqa: S311 (jitter)
     requeue(generation.pk, str(error), timezone.now() + timedelta(seconds=delay))
-    queue.kick_sweeper()
+    enqueue.sweep()
 
 
 def record_prediction(generation_id: int, prediction: ws.Prediction) -> bool:
@@ -373,7 +373,7 @@ def apply_prediction(generation: Generation, prediction: ws.Prediction, now: dat
                 detail="completed with empty outputs",
             )
         elif accept_outputs(generation.pk, prediction, now):
-            transaction.on_commit(lambda: queue.enqueue_ingest(generation.pk))
+            transaction.on_commit(lambda: enqueue.ingest(generation.pk))
         return
     if prediction.is_terminal:
         words = describe_task_failure(prediction.status, prediction.error_code, prediction.error)

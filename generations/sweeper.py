@@ -22,7 +22,7 @@ from django.db import transaction
 from django.db.models import Min, Q
 from django.utils import timezone
 
-from generations import ingest, leases, lifecycle, provider, queue
+from generations import enqueue, ingest, leases, lifecycle, provider
 from generations.models import Generation
 from generations.wavespeed import client as ws
 
@@ -63,7 +63,7 @@ def run_slice(max_seconds: float | None = None) -> None:
     # Re-checked after the release: work that arrived while the lease was held, and whose
     # own kick found it taken, is picked up here.
     if seconds_until_next_check(timezone.now()) is not None:
-        queue.kick_sweeper()
+        enqueue.sweep()
 
 
 def seconds_until_next_check(now: datetime) -> float | None:
@@ -100,7 +100,7 @@ def _resubmit_due(now: datetime) -> None:
             continue
         # Pushed forward so the next pass does not enqueue it again while it waits its turn.
         lifecycle.postpone_resubmit(generation_id, now)
-        queue.enqueue_submit(generation_id)
+        enqueue.submit(generation_id)
 
 
 def _reingest_stale(now: datetime) -> None:
@@ -117,7 +117,7 @@ def _reingest_stale(now: datetime) -> None:
             )
             continue
         if lifecycle.restart_ingest(generation.pk, generation.ingest_started_at, now):
-            queue.enqueue_ingest(generation.pk)
+            enqueue.ingest(generation.pk)
 
 
 def _settle_due(client: ws.WaveSpeedClient, now: datetime) -> None:

@@ -108,12 +108,12 @@ def sync_tasks(monkeypatch):
 @pytest.fixture
 def enqueued(monkeypatch) -> list[tuple[str, int | None]]:
     """Record enqueued tasks instead of running them, to look at one step at a time."""
-    from generations import queue
+    from generations import enqueue
 
     calls: list[tuple[str, int | None]] = []
-    monkeypatch.setattr(queue, "enqueue_submit", lambda pk: calls.append(("submit", pk)))
-    monkeypatch.setattr(queue, "enqueue_ingest", lambda pk: calls.append(("ingest", pk)))
-    monkeypatch.setattr(queue, "kick_sweeper", lambda: calls.append(("sweep", None)))
+    monkeypatch.setattr(enqueue, "submit", lambda pk: calls.append(("submit", pk)))
+    monkeypatch.setattr(enqueue, "ingest", lambda pk: calls.append(("ingest", pk)))
+    monkeypatch.setattr(enqueue, "sweep", lambda: calls.append(("sweep", None)))
     return calls
 
 

@@ -7,18 +7,18 @@ from django_q.tasks import async_task
 SWEEP_TASK = "generations.tasks.sweep_predictions"
 
 
-def enqueue_submit(generation_id: int) -> None:
+def submit(generation_id: int) -> None:
     async_task(
         "generations.tasks.submit_generation", generation_id, task_name=f"submit-{generation_id}"
     )
 
 
-def enqueue_ingest(generation_id: int) -> None:
+def ingest(generation_id: int) -> None:
     async_task(
         "generations.tasks.ingest_generation", generation_id, task_name=f"ingest-{generation_id}"
     )
 
 
-def kick_sweeper() -> None:
+def sweep() -> None:
     """Make sure a sweeper runs soon; a second one exits at once if one is running."""
     async_task(SWEEP_TASK, task_name="sweep")
