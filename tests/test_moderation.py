@@ -12,6 +12,7 @@ from generations import ingest
 from generations.models import Generation, Moderation, ModerationDecision, OutputImage, Report
 from generations.moderation import services as moderation
 from tests.factories import add_image, completed
+from tests.html_controls import FormControls
 
 pytestmark = pytest.mark.django_db
 
@@ -313,3 +314,16 @@ def test_the_audit_log_cannot_be_edited_or_deleted_in_the_admin(client_for, admi
     )
     row.refresh_from_db()
     assert row.note == "" and row.to_state == "approved"
+
+
+def test_the_moderation_pages_render_their_forms_limits(client_for, maude, flagged):
+    moderator = client_for(maude)
+    queue = FormControls(moderator.get("/moderation/").content.decode())
+    item = FormControls(moderator.get(f"/moderation/images/{flagged.pk}/").content.decode())
+    history = FormControls(moderator.get("/moderation/history/").content.decode())
+    assert queue.attributes["note"]["maxlength"] == str(moderation.NOTE_MAX)
+    assert queue.attributes["note"]["id"] == "bulk-note"
+    assert item.attributes["note"]["maxlength"] == str(moderation.NOTE_MAX)
+    assert item.attributes["note"]["id"] == "decision-note"
+    assert history.attributes["since"]["type"] == history.attributes["until"]["type"] == "date"
+    assert history.options["outcome"] == ["", Moderation.APPROVED, Moderation.REJECTED]

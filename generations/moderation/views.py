@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
-from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -13,64 +12,13 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from generations.http import wants_json
-from generations.models import Moderation, OutputImage
+from generations.models import OutputImage
 from generations.moderation import services as moderation
+from generations.moderation.forms import BulkDecisionForm, DecisionForm, HistoryFilters
 from generations.presenters import image_data
 
 # Logged-in people without the permission get 403; anonymous visitors the login page.
 moderators_only = permission_required("generations.review_image", raise_exception=True)
-
-
-class DecisionForm(forms.Form):
-    note = forms.CharField(required=False, max_length=moderation.NOTE_MAX)
-    next = forms.BooleanField(required=False)
-
-
-def _image_id(value: str) -> int:
-    number = int(value)
-    if not 0 < number < 2**63:
-        raise ValueError("not an image id")
-    return number
-
-
-class BulkDecisionForm(forms.Form):
-    action = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")])
-    images = forms.TypedMultipleChoiceField(coerce=_image_id, choices=())
-    confirm_count = forms.IntegerField(min_value=1)
-    note = forms.CharField(required=False, max_length=moderation.NOTE_MAX)
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        # Any id may be sent; decide() only touches images that exist.
-        ids = self.data.getlist("images") if hasattr(self.data, "getlist") else []
-        images = cast(forms.TypedMultipleChoiceField, self.fields["images"])
-        images.choices = [(value, value) for value in ids]
-
-    def clean_images(self) -> list[int]:
-        return list(dict.fromkeys(self.cleaned_data["images"]))  # each image once
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        images, count = data.get("images") or [], data.get("confirm_count")
-        if images and count is not None and count != len(images):
-            raise forms.ValidationError(
-                f"You confirmed {count} images but {len(images)} are selected; nothing changed."
-            )
-        return data
-
-
-class HistoryFilters(forms.Form):
-    moderator = forms.CharField(required=False, max_length=150)
-    outcome = forms.ChoiceField(
-        required=False,
-        choices=[
-            ("", "Any outcome"),
-            (Moderation.APPROVED, "Approved"),
-            (Moderation.REJECTED, "Rejected"),
-        ],
-    )
-    since = forms.DateField(required=False, label="From")
-    until = forms.DateField(required=False, label="To")
 
 
 @require_GET
@@ -82,6 +30,7 @@ def queue(request: HttpRequest) -> HttpResponse:
         "moderation/queue.html",
         {
             "items": [(item, image_data(item.image, request.user)) for item in items],
+            "bulk_form": BulkDecisionForm(auto_id="bulk-%s"),
             "tab": "queue",
         },
     )
@@ -102,6 +51,7 @@ def item(request: HttpRequest, pk: int) -> HttpResponse:
             "data": image_data(image, request.user),
             "next_image": moderation.next_pending_after(image.pk),
             "decisions": image.decisions.all()[:20],
+            "decision_form": DecisionForm(auto_id="decision-%s"),
             "tab": "queue",
         },
     )
