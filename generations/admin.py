@@ -86,7 +86,7 @@ class GenerationAdmin(ViewOnlyAdmin, SiteRulesAdmin):
     list_display = (
         "id",
         "short_prompt",
-        "owner",
+        "author",
         "status",
         "visibility",
         "aspect_ratio",
@@ -100,8 +100,10 @@ class GenerationAdmin(ViewOnlyAdmin, SiteRulesAdmin):
     list_select_related = ("owner",)
     date_hierarchy = "created_at"
     inlines = (OutputImageInline,)
+    # Shown as `author`, which names a deleted account's work too.
+    exclude = ("owner",)
     readonly_fields = (
-        "owner",
+        "author",
         "visibility",
         "prompt",
         "aspect_ratio",
@@ -138,6 +140,10 @@ class GenerationAdmin(ViewOnlyAdmin, SiteRulesAdmin):
     @admin.display(description="Prompt")
     def short_prompt(self, generation: Generation) -> str:
         return generation.prompt[:80]
+
+    @admin.display(description="Owner", ordering="owner__username")
+    def author(self, generation: Generation) -> str:
+        return generation.author_name
 
 
 @admin.register(OutputImage)

@@ -46,6 +46,11 @@ class Visibility(models.TextChoices):
     PRIVATE = "private", "Private"
 
 
+# The author of work whose account was deleted. Usernames cannot hold a space, so no account
+# can pass for it.
+DELETED_AUTHOR = "deleted user"
+
+
 def default_visibility() -> str:
     return settings.DEFAULT_VISIBILITY
 
@@ -98,8 +103,10 @@ class Generation(models.Model):
     IN_FLIGHT = (Status.QUEUED, Status.SUBMITTING, Status.PROCESSING, Status.DOWNLOADING)
     FINISHED = (Status.COMPLETED, Status.FAILED, Status.TIMED_OUT)
 
+    # Deleting an account keeps its work: its team work stays in the gallery, shown as by a
+    # deleted user, and its private work, now nobody's, is seen by moderators only.
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="generations"
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="generations"
     )
 
     # What was asked for: the API's own parameter names.
@@ -180,6 +187,12 @@ class Generation(models.Model):
     @property
     def is_private(self) -> bool:
         return self.visibility == Visibility.PRIVATE
+
+    @property
+    def author_name(self) -> str:
+        """Who made it, as every page, JSON answer and the admin show it."""
+        owner = self.owner
+        return owner.get_username() if owner is not None else DELETED_AUTHOR
 
     def can_manage(self, user) -> bool:
         """The owner and staff may delete a generation and change its visibility."""

@@ -17,7 +17,8 @@ NOTICES: dict[str, str] = {
 def image_data(image: OutputImage, viewer) -> dict:
     """One image as this viewer may see it: files only where the file view would serve them."""
     moderator = is_moderator(viewer)
-    owner = image.generation.owner_id == viewer.pk
+    # An anonymous viewer's pk is None, as is a deleted author's: that is no match.
+    owner = viewer.is_authenticated and image.generation.owner_id == viewer.pk
     servable = image.is_shown or moderator or (image.moderation == Moderation.PENDING and owner)
     original = reverse("generations:image-original", args=[image.pk])
     thumbnail = reverse("generations:image-thumbnail", args=[image.pk])
@@ -59,7 +60,7 @@ def generation_data(generation: Generation, viewer) -> dict:
         "safety_tolerance": generation.safety_tolerance,
         "model": generation.model,
         "visibility": generation.visibility,
-        "owner": generation.owner.get_username(),
+        "owner": generation.author_name,
         "created_at": generation.created_at.isoformat(),
         "cost": str(generation.cost),
         "inference_ms": generation.inference_ms,

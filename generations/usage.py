@@ -12,7 +12,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from generations.budgets import month_start
-from generations.models import Budget, Generation
+from generations.models import DELETED_AUTHOR, Budget, Generation
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,12 @@ def usage_report(days: int = 30) -> UsageReport:
                 limit,
                 min(1.0, float(amount / scale)) if scale else 0.0,
             )
+        )
+    if None in per_user:
+        # Work of deleted accounts still cost what it cost: one row for all of it.
+        amount, images = per_user[None]
+        user_rows.append(
+            UserSpend(DELETED_AUTHOR, amount, images, None, float(amount / top) if top else 0.0)
         )
     user_rows.sort(key=lambda row: (-row.amount, row.username))
     team = Budget.objects.filter(scope=Budget.Scope.TEAM).first()

@@ -9,6 +9,7 @@ from django.http import (
     HttpRequest,
     HttpResponse,
     HttpResponseForbidden,
+    HttpResponseRedirect,
     JsonResponse,
 )
 from django.http.response import HttpResponseBase
@@ -230,7 +231,8 @@ def _back(request: HttpRequest, generation: Generation) -> HttpResponse:
     if target and url_has_allowed_host_and_scheme(
         target, {request.get_host()}, require_https=request.is_secure()
     ):
-        return redirect(target)
+        # Not redirect(): it takes a bare word such as "-1" for a view's name, and fails.
+        return HttpResponseRedirect(target)
     return redirect(reverse("generations:detail", args=[generation.pk]))
 
 

@@ -270,6 +270,9 @@ if env_bool("Q_SYNC", False):
 
 # --- Logging --------------------------------------------------------------------------------
 
+# The debug page and the admins' error e-mail hide the API key wherever it shows up.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "playground.error_reports.SecretValueFilter"
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
