@@ -199,8 +199,9 @@ def delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 def report(request: HttpRequest, pk: int) -> HttpResponse:
-    # Also an image already held: a teammate who had it open may add their reason to the
-    # queue item. Its file stays refused to them all the same.
+    # Also an image already held while another image keeps its generation shown: a teammate
+    # who had it open may add their reason to the queue item. Its file stays refused to them
+    # all the same. Work held entirely is private (visible_to): reporting it is a 404.
     image = get_object_or_404(
         OutputImage.objects.filter(generation__in=Generation.objects.visible_to(request.user))
         .exclude(moderation=Moderation.REJECTED)
