@@ -210,7 +210,7 @@ def report(request: HttpRequest, pk: int) -> HttpResponse:
     )
     form = ReportForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Say what is wrong with the image to report it.")
+        messages.error(request, " ".join(str(error) for error in form.errors["reason"]))
         return _back(request, image.generation)
     try:
         report = sharing.report_image(request.user, image, form.cleaned_data["reason"])
