@@ -225,6 +225,19 @@ def test_a_bulk_decision_with_the_wrong_count_changes_nothing(client_for, maude,
     assert flagged.moderation == Moderation.PENDING
 
 
+@pytest.mark.parametrize("confirm_count", [1, 2])
+def test_a_bulk_decision_by_script_leaves_no_message_for_the_next_page(
+    client_for, maude, flagged, confirm_count
+):
+    visitor = client_for(maude)
+    visitor.post(
+        "/moderation/bulk/",
+        {"action": "approve", "images": [flagged.pk], "confirm_count": confirm_count},
+        HTTP_ACCEPT="application/json",
+    )
+    assert 'class="messages"' not in visitor.get("/moderation/history/").content.decode()
+
+
 def test_without_script_a_bulk_decision_asks_for_the_count_first(client_for, maude, flagged):
     page = client_for(maude).post(
         "/moderation/bulk/", {"action": "approve", "images": [flagged.pk], "confirm_count": 0}
