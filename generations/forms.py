@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 
+from generations.fields import DigitsField, ReadableTextField
 from generations.models import ASPECT_RATIO_CHOICES, SAFETY_TOLERANCE_CHOICES, Visibility
 from generations.wavespeed.contract import (
     ASPECT_RATIO_DEFAULT,
@@ -21,7 +22,8 @@ PROMPT_MAX_LENGTH = 2000
 
 
 class GenerationForm(forms.Form):
-    prompt = forms.CharField(
+    prompt = ReadableTextField(
+        noun="prompt",
         max_length=PROMPT_MAX_LENGTH,
         widget=forms.Textarea(
             attrs={
@@ -34,10 +36,14 @@ class GenerationForm(forms.Form):
         error_messages={"required": "Describe the image you want: the prompt is required."},
     )
     aspect_ratio = forms.ChoiceField(choices=ASPECT_RATIO_CHOICES, initial=ASPECT_RATIO_DEFAULT)
-    seed = forms.IntegerField(
+    seed = DigitsField(
+        minus_one=True,
         required=False,
         min_value=SEED_MIN,
         max_value=SEED_MAX,
+        error_messages={
+            "invalid": "Type the seed as a whole number in the digits 0-9, or -1 for a random seed."
+        },
         help_text="Leave empty (or -1) for a random seed; the seed used is always recorded.",
         widget=forms.NumberInput(attrs={"placeholder": "random", "inputmode": "numeric"}),
     )
@@ -55,7 +61,7 @@ class GenerationForm(forms.Form):
         help_text="1 is the strictest filtering, 5 the most permissive.",
     )
 
-    num_images = forms.IntegerField(
+    num_images = DigitsField(
         required=False,
         min_value=1,
         max_value=settings.MAX_IMAGES_PER_SUBMISSION,
@@ -92,7 +98,8 @@ class GenerationForm(forms.Form):
 
 
 class ReportForm(forms.Form):
-    reason = forms.CharField(
+    reason = ReadableTextField(
+        noun="reason",
         max_length=1000,
         widget=forms.Textarea(attrs={"rows": 3}),
         error_messages={"required": "Say what is wrong with the image."},

@@ -68,14 +68,21 @@ class GenerationQuerySet(models.QuerySet):
         """Generations this user may see: every page, JSON answer and file goes through here.
 
         Team work is visible to every signed-in user, private work to its owner, and all of it
-        to moderators. Which of a generation's images a user may see is
+        to moderators. Held work (images, and none of them shown: all awaiting review or
+        removed) counts as private until a moderator approves one: its prompt and settings are
+        as much the flagged content as its images. Work with no image yet (in flight, failed)
+        follows the team rule. Which of a generation's images a user may see is
         `OutputImageQuerySet.visible_to`'s call.
         """
         if not user.is_authenticated:
             return self.none()
         if is_moderator(user):
             return self
-        return self.filter(Q(visibility=Visibility.TEAM) | Q(owner=user))
+        images = OutputImage.objects.filter(generation=OuterRef("pk"))
+        # At most two index lookups per row (image_generation_moderation): nearly every
+        # generation has a shown image, so the first answers and the second is rarely asked.
+        not_held = Exists(images.filter(moderation__in=SHOWN_STATES)) | ~Exists(images)
+        return self.filter(Q(owner=user) | (Q(visibility=Visibility.TEAM) & not_held))
 
     def with_favourite_of(self, user) -> GenerationQuerySet:
         """Annotate `is_favourite` for this user in the same query."""
@@ -297,6 +304,10 @@ class OutputImage(models.Model):
 
     class Meta:
         ordering = ("generation", "index")
+        indexes = [
+            # "Has this generation a shown image?" for every row `visible_to` looks at.
+            models.Index(fields=["generation", "moderation"], name="image_generation_moderation"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["generation", "index"], name="image_unique_index"),
         ]

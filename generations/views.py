@@ -121,6 +121,10 @@ def generation_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def gallery(request: HttpRequest) -> HttpResponse:
     filters = gallery_query.GalleryFilters(request.GET)
+    # The gallery's script asks for newer tiles in the background (partial=1) with the page's
+    # own filters: the page has said what was dropped, and a message added now would wait in
+    # the session and show up on whatever page comes next.
+    in_background = request.GET.get("partial") == "1"
     if filters.is_valid():
         cleaned = filters.cleaned_data
     else:
@@ -130,10 +134,8 @@ def gallery(request: HttpRequest) -> HttpResponse:
             for name, value in filters.cleaned_data.items()
             if name not in filters.errors
         }
-        for name, errors in filters.errors.items():
-            field = filters.fields.get(name)  # None for errors of the whole form
-            prefix = f"{field.label or name}: " if field else ""
-            messages.warning(request, prefix + " ".join(str(error) for error in errors))
+        if not in_background:
+            _say_which_filters_were_dropped(request, filters)
     page = gallery_query.gallery_page(request.user, cleaned)
     context = {
         "page": page,
@@ -141,11 +143,20 @@ def gallery(request: HttpRequest) -> HttpResponse:
         "cleaned": cleaned,
         "query": _query_without(request, "after", "before", "partial"),
     }
-    if request.GET.get("partial") == "1":
+    if in_background:
         # Only the tiles: the gallery asks for work newer than its first tile this way.
         return render(request, "generations/_gallery_tiles.html", context)
     context["authors"] = gallery_query.authors()
     return render(request, "generations/gallery.html", context)
+
+
+def _say_which_filters_were_dropped(
+    request: HttpRequest, filters: gallery_query.GalleryFilters
+) -> None:
+    for name, errors in filters.errors.items():
+        field = filters.fields.get(name)  # None for errors of the whole form
+        prefix = f"{field.label or name}: " if field else ""
+        messages.warning(request, prefix + " ".join(str(error) for error in errors))
 
 
 def _query_without(request: HttpRequest, *names: str) -> str:
@@ -200,8 +211,9 @@ def delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 def report(request: HttpRequest, pk: int) -> HttpResponse:
-    # Also an image already held: a teammate who had it open may add their reason to the
-    # queue item. Its file stays refused to them all the same.
+    # Also an image already held while another image keeps its generation shown: a teammate
+    # who had it open may add their reason to the queue item. Its file stays refused to them
+    # all the same. Work held entirely is private (visible_to): reporting it is a 404.
     image = get_object_or_404(
         OutputImage.objects.filter(generation__in=Generation.objects.visible_to(request.user))
         .exclude(moderation=Moderation.REJECTED)
@@ -210,7 +222,7 @@ def report(request: HttpRequest, pk: int) -> HttpResponse:
     )
     form = ReportForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Say what is wrong with the image to report it.")
+        messages.error(request, " ".join(str(error) for error in form.errors["reason"]))
         return _back(request, image.generation)
     try:
         report = sharing.report_image(request.user, image, form.cleaned_data["reason"])

@@ -2,7 +2,8 @@
 
 import pytest
 
-from generations.forms import GenerationForm
+from generations.forms import GenerationForm, ReportForm
+from generations.moderation.forms import BulkDecisionForm, DecisionForm
 
 VALID = {
     "prompt": "A red fox in the snow, golden hour",
@@ -65,11 +66,11 @@ def test_boundaries_inside_the_range_are_accepted(field, value):
         ("prompt", "   \n\t ", "prompt is required"),
         ("prompt", None, "prompt is required"),
         ("prompt", "x" * 2001, "at most 2000"),
-        ("prompt", "null\x00byte", "Null characters"),
+        ("prompt", "null\x00byte", "control character (U+0000)"),
         ("aspect_ratio", "5:4", "not one of the available choices"),
         ("aspect_ratio", "", "required"),
         ("aspect_ratio", "1:1; DROP TABLE", "not one of the available choices"),
-        ("seed", "-2", "greater than or equal to -1"),
+        ("seed", "-2", "or -1 for a random seed"),
         ("seed", "2147483648", "less than or equal to 2147483647"),
         ("seed", "1.5", "whole number"),
         ("seed", "abc", "whole number"),
@@ -92,6 +93,102 @@ def test_bad_input_is_refused_with_a_message_beside_the_field(field, value, mess
     assert not form.is_valid()
     assert field in form.errors
     assert message_part in " ".join(form.errors[field])
+
+
+INVISIBLE = "only spaces or invisible characters"
+UNREADABLE = "could not be read"
+DIGITS = "in the digits 0-9, or -1 for a random seed"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message_part"),
+    [
+        ("prompt", "\u200b\u200b\u200b", INVISIBLE),  # zero-width spaces
+        ("prompt", "\u200c \u200d\u2060", INVISIBLE),  # non-joiner, joiner, word joiner
+        ("prompt", "\ufeff", INVISIBLE),  # a byte order mark
+        ("prompt", "\u200e\u200f\u00ad", INVISIBLE),  # direction marks, a soft hyphen
+        ("prompt", "\u3000\u00a0\u2028\u2029", "prompt is required"),  # stripped as spaces
+        ("prompt", "\u0301\u0308", INVISIBLE),  # combining marks on nothing
+        ("prompt", "\u3164\u2800", INVISIBLE),  # a Hangul filler, the blank Braille cell
+        ("prompt", "\U000e0041\ufe0f", INVISIBLE),  # a tag character, a variation selector
+        ("prompt", "a fox \ufffd in the snow", UNREADABLE),  # what invalid UTF-8 became
+        ("prompt", "a fox \ud800 in the snow", UNREADABLE),  # a lone surrogate
+        ("prompt", "a fox\x1b[31m", "control character (U+001B)"),
+        ("prompt", "a fox\x85in the snow", "control character (U+0085)"),
+        ("seed", "\u0664\u0662", DIGITS),  # Arabic-Indic 42, which int() reads
+        ("seed", "\u06f4\u06f2", DIGITS),  # Extended Arabic-Indic 42
+        ("seed", "\uff14\uff12", DIGITS),  # full-width 42
+        ("seed", "\u0968", DIGITS),  # Devanagari 2
+        ("seed", "4_2", DIGITS),
+        ("seed", "+42", DIGITS),
+        ("seed", "42.0", DIGITS),
+        ("seed", "-0", DIGITS),
+        ("seed", "--1", DIGITS),
+        ("seed", "0x10", DIGITS),
+        ("num_images", "\u0662", "in the digits 0-9"),
+    ],
+)
+def test_invisible_unreadable_or_foreign_digit_input_is_refused(field, value, message_part):
+    form = form_with(**{field: value})
+    assert not form.is_valid()
+    assert field in form.errors
+    assert message_part in " ".join(form.errors[field])
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "🦊 in the snow",
+        "🫨",  # newer than Python's Unicode tables: unassigned to it, still a character
+        "👩\u200d🚀 on the moon",  # a joiner inside an emoji sequence
+        "café crème, Zürich, façade",
+        "東京の夜景、ネオン",
+        "नमस्ते, a street in Mumbai",
+        "\u200fשלום\u200f",  # right-to-left marks around Hebrew
+        "line one\n\tline two\r\n",
+        "e\u0301te\u0301",  # accents as combining marks
+    ],
+)
+def test_readable_prompts_in_any_script_pass(prompt):
+    form = form_with(prompt=prompt)
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["prompt"] == prompt.strip()
+
+
+@pytest.mark.parametrize(("typed", "seed"), [("-1", -1), ("0", 0), ("007", 7), (" 42 ", 42)])
+def test_seeds_in_ascii_digits_pass(typed, seed):
+    form = form_with(seed=typed)
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["seed"] == seed
+
+
+@pytest.mark.parametrize(
+    ("form_class", "field", "extra"),
+    [
+        (ReportForm, "reason", {}),
+        (DecisionForm, "note", {}),
+        (BulkDecisionForm, "note", {"action": "approve", "images": ["1"], "confirm_count": "1"}),
+    ],
+)
+@pytest.mark.parametrize(
+    ("value", "message_part"),
+    [("\u200b\u2060", INVISIBLE), ("bad \ufffd", UNREADABLE), ("bad \udfff", UNREADABLE)],
+)
+def test_the_same_rule_holds_for_report_reasons_and_moderation_notes(
+    form_class, field, extra, value, message_part
+):
+    from django.http import QueryDict
+
+    data = QueryDict(mutable=True)
+    data.update({**extra, field: value})
+    data.setlist("images", extra.get("images", []))
+    form = form_class(data=data)
+    assert not form.is_valid()
+    assert message_part in " ".join(form.errors[field])
+    fine = QueryDict(mutable=True)
+    fine.update({**extra, field: "Ça va: 日本の彫刻 🗿"})
+    fine.setlist("images", extra.get("images", []))
+    assert form_class(data=fine).is_valid()
 
 
 def test_the_prompt_is_trimmed():

@@ -155,3 +155,24 @@ def test_query_count_does_not_grow_with_page_size(
     with django_assert_max_num_queries(7):
         response = visitor.get("/gallery/")
     assert len(prompts_on(response)) == page_size
+
+
+@pytest.mark.parametrize(
+    ("query", "headers"),
+    [
+        # The live gallery's request for newer tiles, with the page's own (bad) filters.
+        ("status=nonsense&partial=1", {}),
+        ("status=nonsense&partial=1", {"HTTP_ACCEPT": "application/json"}),
+        # A script asking for JSON gets the page, and its warning said in it.
+        ("status=nonsense", {"HTTP_ACCEPT": "application/json"}),
+    ],
+)
+def test_a_background_request_leaves_no_warning_for_the_next_page(
+    client_for, alice, query, headers
+):
+    make_generation(alice, prompt="still here")
+    visitor = client_for(alice)
+    answer = visitor.get(f"/gallery/?{query}", **headers)
+    assert prompts_on(answer) == ["still here"]
+    following = visitor.get("/gallery/?view=mine").content.decode()
+    assert "message-warning" not in following and "Status:" not in following

@@ -144,3 +144,114 @@ def test_there_is_no_password_reset_by_mail(client_for, url):
     response = client_for(None).get(url)
     assert response.status_code in (302, 404)
     assert response.status_code == 404 or "/accounts/login/" in response["Location"]
+
+
+# --- text that is saved: readable, visible, and numbers in ASCII digits -------------------------
+
+FORM = "aspect_ratio=1%3A1&guidance_scale=3.5&safety_tolerance=2&num_images=1"
+INVISIBLE = "only spaces or invisible characters"
+UNREADABLE = "could not be read"
+
+
+def urlencoded(client, url: str, body: str, **extra):
+    return client.post(
+        url, body.encode("ascii"), content_type="application/x-www-form-urlencoded", **extra
+    )
+
+
+def multipart_prompt(raw: bytes) -> tuple[bytes, str]:
+    """A multipart form, as a browser sends one, whose prompt part holds these raw bytes."""
+    boundary = "kontextboundary"
+    fields = {"aspect_ratio": b"1:1", "guidance_scale": b"3.5", "safety_tolerance": b"2"}
+    body = b""
+    for name, value in [*fields.items(), ("prompt", raw)]:
+        head = f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+        body += head.encode() + value + b"\r\n"
+    body += f"--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ("prompt=%E2%80%8B%E2%80%8B%E2%80%8B", INVISIBLE),  # zero-width spaces
+        ("prompt=%EF%BB%BF%E2%81%A0%20%E2%80%8D", INVISIBLE),  # BOM, word joiner, joiner
+        ("prompt=%E3%85%A4", INVISIBLE),  # the Hangul filler
+        ("prompt=a%20fox%FF%FE", UNREADABLE),  # bytes that are not UTF-8
+        ("prompt=a%20fox%C3", UNREADABLE),  # a character cut in half
+        ("prompt=a%20fox%ED%A0%80", UNREADABLE),  # a lone surrogate in UTF-8's form
+        ("prompt=a%20fox%1B%5B2J", "control character (U+001B)"),
+        ("prompt=a%20fox&seed=%D9%A4%D9%A2", "in the digits 0-9"),  # Arabic-Indic 42
+        ("prompt=a%20fox&seed=%EF%BC%94%EF%BC%92", "in the digits 0-9"),  # full-width 42
+        ("prompt=a%20fox&seed=1_000", "in the digits 0-9"),
+        ("prompt=a%20fox&num_images=%D9%A2", "in the digits 0-9"),
+    ],
+)
+def test_the_playground_refuses_unreadable_or_invisible_input_and_saves_nothing(
+    client_for, alice, enqueued, fields, message
+):
+    response = urlencoded(client_for(alice), "/", f"{FORM}&{fields}")
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not Generation.objects.exists() and enqueued == []
+
+
+def test_invalid_utf8_in_a_multipart_prompt_is_refused_too(client_for, alice, enqueued):
+    body, content_type = multipart_prompt(b"a fox \xff\xfe")
+    response = client_for(alice).post("/", body, content_type=content_type)
+    assert UNREADABLE in response.content.decode()
+    assert not Generation.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "prompt", ["🦊 in the snow at dawn", "東京の夜景", "Crème brûlée, ½ eaten", "👩\u200d🚀"]
+)
+def test_readable_prompts_from_any_script_are_saved_as_typed(client_for, alice, enqueued, prompt):
+    from urllib.parse import quote
+
+    response = urlencoded(client_for(alice), "/", f"{FORM}&prompt={quote(prompt)}&seed=42")
+    assert response.status_code == 302
+    assert Generation.objects.get().prompt == prompt
+
+
+@pytest.mark.parametrize(
+    ("reason", "message"),
+    [("%E2%80%8B%E2%80%8C", INVISIBLE), ("a%20logo%FF", UNREADABLE), ("%00", "U+0000")],
+)
+def test_a_report_with_an_unreadable_reason_saves_nothing_and_holds_nothing(
+    client_for, alice, bob, reason, message
+):
+    _, image = completed(alice)
+    response = urlencoded(
+        client_for(bob), f"/images/{image.pk}/report/", f"reason={reason}", follow=True
+    )
+    assert message in response.content.decode()
+    assert not Report.objects.exists()
+    assert OutputImage.objects.get(pk=image.pk).moderation == Moderation.VISIBLE
+
+
+@pytest.mark.parametrize("note", ["%E2%81%A0%E2%80%8B", "looks%20fine%ED%BF%BF"])
+@pytest.mark.parametrize("as_json", [False, True])
+def test_a_decision_with_an_unreadable_note_is_not_made(client_for, alice, maude, note, as_json):
+    from generations.models import ModerationDecision
+
+    generation, _ = completed(alice)
+    held = add_image(generation, index=1, nsfw=True)
+    accept = {"HTTP_ACCEPT": "application/json"} if as_json else {}
+    visitor = client_for(maude)
+    single = urlencoded(visitor, f"/moderation/images/{held.pk}/approve/", f"note={note}", **accept)
+    bulk = urlencoded(
+        visitor,
+        "/moderation/bulk/",
+        f"action=approve&images={held.pk}&confirm_count=1&note={note}",
+        **accept,
+    )
+    if as_json:
+        assert single.status_code == bulk.status_code == 400
+        assert "note" in single.json()["errors"] and "note" in bulk.json()["errors"]
+    else:
+        shown = visitor.get(single["Location"]).content.decode()
+        assert single["Location"] == f"/moderation/images/{held.pk}/"
+        assert "The note" in shown
+    assert OutputImage.objects.get(pk=held.pk).moderation == Moderation.PENDING
+    assert not ModerationDecision.objects.exists()

@@ -101,8 +101,9 @@ def test_the_json_gives_each_image_its_moderation_state(client_for, alice, bob, 
         True,
     )
     assert "awaiting review" in image["notice"].lower()
-    teammate = client_for(bob).get(url, HTTP_ACCEPT="application/json").json()
-    assert teammate["images"] == []
+    # With no other image shown, the generation itself is the owner's until approved.
+    teammate = client_for(bob).get(url, HTTP_ACCEPT="application/json")
+    assert teammate.status_code == 404 and b"a marble statue" not in teammate.content
 
 
 def test_the_owner_sees_a_removed_notice_without_a_file(client_for, alice, flagged):
@@ -224,6 +225,19 @@ def test_a_bulk_decision_with_the_wrong_count_changes_nothing(client_for, maude,
     assert flagged.moderation == Moderation.PENDING
 
 
+@pytest.mark.parametrize("confirm_count", [1, 2])
+def test_a_bulk_decision_by_script_leaves_no_message_for_the_next_page(
+    client_for, maude, flagged, confirm_count
+):
+    visitor = client_for(maude)
+    visitor.post(
+        "/moderation/bulk/",
+        {"action": "approve", "images": [flagged.pk], "confirm_count": confirm_count},
+        HTTP_ACCEPT="application/json",
+    )
+    assert 'class="messages"' not in visitor.get("/moderation/history/").content.decode()
+
+
 def test_without_script_a_bulk_decision_asks_for_the_count_first(client_for, maude, flagged):
     page = client_for(maude).post(
         "/moderation/bulk/", {"action": "approve", "images": [flagged.pk], "confirm_count": 0}
@@ -256,7 +270,9 @@ def test_history_filters_by_moderator_and_outcome(client_for, maude, admin, flag
 
 
 def test_several_reports_make_one_queue_item_that_lists_them(client_for, alice, bob, stella, maude):
-    _, image = completed(alice, prompt="a harbour")
+    generation, image = completed(alice, prompt="a harbour")
+    # A second image still shown keeps the generation the team's once the first is held.
+    add_image(generation, index=1)
     client_for(bob).post(f"/images/{image.pk}/report/", {"reason": "copyrighted logo"})
     client_for(stella).post(f"/images/{image.pk}/report/", {"reason": "a real face"})
     [item] = moderation.queue_items()

@@ -6,6 +6,7 @@ from typing import Any, cast
 
 from django import forms
 
+from generations.fields import ReadableTextField
 from generations.models import Moderation
 from generations.moderation import services as moderation
 
@@ -13,7 +14,8 @@ from generations.moderation import services as moderation
 class DecisionForm(forms.Form):
     """One image's decision, from its review page."""
 
-    note = forms.CharField(
+    note = ReadableTextField(
+        noun="note",
         required=False,
         max_length=moderation.NOTE_MAX,
         widget=forms.Textarea(attrs={"rows": 2}),
@@ -34,7 +36,8 @@ class BulkDecisionForm(forms.Form):
     action = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")])
     images = forms.TypedMultipleChoiceField(coerce=_image_id, choices=())
     confirm_count = forms.IntegerField(min_value=1)
-    note = forms.CharField(
+    note = ReadableTextField(
+        noun="note",
         required=False,
         max_length=moderation.NOTE_MAX,
         widget=forms.TextInput(attrs={"placeholder": "Note (optional)"}),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -62,10 +60,17 @@ def item(request: HttpRequest, pk: int) -> HttpResponse:
 def decide(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     image = get_object_or_404(OutputImage, pk=pk)
     form = DecisionForm(request.POST)
-    note = form.cleaned_data["note"] if form.is_valid() else ""
-    changed = moderation.decide(request.user, [image.pk], action, note)
+    as_json = wants_json(request)
+    if not form.is_valid():
+        # The decision and its note are one record: neither is saved without the other.
+        if as_json:
+            return JsonResponse({"errors": form.errors}, status=400)
+        for errors in form.errors.values():
+            messages.error(request, " ".join(str(error) for error in errors))
+        return redirect("moderation:item", pk=image.pk)
+    changed = moderation.decide(request.user, [image.pk], action, form.cleaned_data["note"])
     following = moderation.next_pending_after(image.pk)
-    if wants_json(request):
+    if as_json:
         # Decided or already so: either way the image is now in the decision's state.
         return JsonResponse(
             {
@@ -80,7 +85,7 @@ def decide(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         messages.success(request, f"Image {image.pk} {verb}.")
     else:
         messages.info(request, f"Image {image.pk} was already {verb}.")
-    if form.is_valid() and form.cleaned_data["next"] and following is not None:
+    if form.cleaned_data["next"] and following is not None:
         return redirect("moderation:item", pk=following.pk)
     return redirect("moderation:queue")
 
@@ -104,23 +109,21 @@ def bulk(request: HttpRequest) -> HttpResponse:
             },
         )
     if not form.is_valid():
+        if as_json:
+            return JsonResponse({"errors": form.errors}, status=400)
         for errors in form.errors.values():
             messages.error(request, " ".join(str(error) for error in errors))
-        answer: dict[str, Any] = {"errors": form.errors}
-        status = 400
-    else:
-        action = form.cleaned_data["action"]
-        changed = moderation.decide(
-            request.user, form.cleaned_data["images"], action, form.cleaned_data["note"]
-        )
-        messages.success(
-            request,
-            f"{changed} image{'s' if changed != 1 else ''} {moderation.PAST_TENSE[action]}.",
-        )
-        answer = {"changed": changed, "moderation": moderation.DECISIONS[action]}
-        status = 200
+        return redirect(reverse("moderation:queue"))
+    action = form.cleaned_data["action"]
+    changed = moderation.decide(
+        request.user, form.cleaned_data["images"], action, form.cleaned_data["note"]
+    )
     if as_json:
-        return JsonResponse(answer, status=status)
+        # The queue's script says what happened; a flash message would wait for the next page.
+        return JsonResponse({"changed": changed, "moderation": moderation.DECISIONS[action]})
+    messages.success(
+        request, f"{changed} image{'s' if changed != 1 else ''} {moderation.PAST_TENSE[action]}."
+    )
     return redirect(reverse("moderation:queue"))
 
 

@@ -87,7 +87,11 @@
       delay = 1000;
       render(data);
       if (!data.finished) window.setTimeout(poll, delay);
-    }, function () {
+    }, function (error) {
+      if (T.isGone(error)) {
+        statusText.textContent = "This generation is no longer available to you.";
+        return;
+      }
       // Keep trying, more slowly, and say so: the generation goes on on the server.
       delay = Math.min(delay * 2, 15000);
       statusText.textContent = "Lost contact with the server; retrying…";

@@ -38,10 +38,17 @@
     var init = Object.assign({ credentials: "same-origin" }, options || {});
     init.headers = Object.assign({ Accept: "application/json" }, init.headers || {});
     return fetch(url, init).then(function (response) {
-      if (!response.ok) throw new Error("HTTP " + response.status);
+      if (!response.ok) {
+        var error = new Error("HTTP " + response.status);
+        error.status = response.status;
+        throw error;
+      }
       return response.json();
     });
   }
+
+  // 404: deleted, made private, or held for review since; asking again will not bring it back.
+  function isGone(error) { return Boolean(error) && error.status === 404; }
 
   function badge(status, label) {
     var span = el("span", "badge badge-" + status, label || status);
@@ -118,7 +125,13 @@
         if (data.finished) { delete tile.dataset.following; return; }
         delay = Math.min(delay * 1.3, 10000);
         window.setTimeout(poll, delay);
-      }, function () {
+      }, function (error) {
+        if (isGone(error)) {
+          delete tile.dataset.following;
+          var frame = tile.querySelector(".tile-frame");
+          frame.replaceChildren(el("span", "tile-empty", "No longer available"));
+          return;
+        }
         delay = Math.min(delay * 2, 30000);
         window.setTimeout(poll, delay);
       });
@@ -207,6 +220,7 @@
     initTile: initTile,
     initTiles: initTiles,
     inFlight: inFlight,
+    isGone: isGone,
     placeholderImg: placeholderImg,
     ratioClass: ratioClass,
     revealBox: revealBox,

@@ -67,7 +67,7 @@ def fill(count: int) -> None:
 
 
 def _save(batch, start, number) -> None:
-    from generations.models import Generation, OutputImage
+    from generations.models import Generation, Moderation, OutputImage
 
     created = Generation.objects.bulk_create(batch)
     # auto_now_add ignores a given value: spread creation times over the period afterwards.
@@ -85,13 +85,25 @@ def _save(batch, start, number) -> None:
                 thumbnail_width=512,
                 thumbnail_height=512,
                 size_bytes=1,
-                nsfw=False,
+                nsfw=_held(g) != Moderation.VISIBLE,
+                moderation=_held(g),
                 original=f"originals/{g.pk}.png",
                 thumbnail=f"thumbnails/{g.pk}.webp",
             )
             for g in created
         ]
     )
+
+
+def _held(generation) -> str:
+    """One generation in 25 waits for review and one in 50 was removed: hidden from the team."""
+    from generations.models import Moderation
+
+    if generation.seed % 25 == 7:
+        return Moderation.PENDING
+    if generation.seed % 50 == 13:
+        return Moderation.REJECTED
+    return Moderation.VISIBLE
 
 
 def timed(label: str, action, repeats: int = 15) -> float:

@@ -274,6 +274,39 @@ def test_a_flagged_image_stays_blurred_until_its_owner_reveals_it(page):
     assert any("/original/" in url for url in fetched)
 
 
+def test_a_teammate_watching_work_that_ends_held_is_told_it_is_gone(browser, running_app):
+    password = "a-long-test-password-42"
+    running_app.create_users(["nora", "tom"], password)
+    tag = unique_tag("held")
+    nora_context, nora, nora_errors = new_page(browser, running_app)
+    tom_context, tom, tom_errors = new_page(browser, running_app)
+    try:
+        log_in(nora, "nora", password)
+        log_in(tom, "tom", password)
+        # Long enough for Tom to open it in flight; flagged, so it ends held for review.
+        generation_id = generate(nora, f"{tag} [nsfw] [latency=20] a marble statue")
+        tom.goto(f"/gallery/?q={tag}")
+        expect(tiles(tom)).to_have_count(1)
+        tile = tiles(tom).first
+        expect(tile.locator(".tile-empty")).to_contain_text("…")
+        page_of_it = tom.context.new_page()
+        page_of_it.on("pageerror", lambda error: tom_errors.append(str(error)))
+        page_of_it.goto(f"/generations/{generation_id}/")
+        expect(page_of_it.locator("#status-text")).to_contain_text("Working on it")
+
+        # Held: the tile and the page stop asking and say so, instead of retrying forever.
+        expect(tile.locator(".tile-empty")).to_have_text("No longer available", timeout=COMPLETED)
+        expect(page_of_it.locator("#status-text")).to_have_text(
+            "This generation is no longer available to you.", timeout=COMPLETED
+        )
+        assert tom.request.get(f"/generations/{generation_id}/").status == 404
+        expect(nora.get_by_text(re.compile("Awaiting review")).first).to_be_visible()
+    finally:
+        nora_context.close()
+        tom_context.close()
+    assert nora_errors == [] and tom_errors == [], f"JavaScript errors: {nora_errors + tom_errors}"
+
+
 def test_usage_draws_spend_as_bars_in_light_and_dark(browser, running_app):
     for scheme in ("light", "dark"):
         context, page, errors = new_page(browser, running_app, color_scheme=scheme)
