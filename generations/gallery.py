@@ -15,7 +15,7 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.db.models import Exists, OuterRef, Prefetch, Q
+from django.db.models import Prefetch, Q
 from django.utils import timezone
 
 from generations.models import (
@@ -23,7 +23,6 @@ from generations.models import (
     Generation,
     GenerationQuerySet,
     OutputImage,
-    is_moderator,
 )
 from generations.wavespeed.contract import SEED_MAX
 
@@ -138,11 +137,8 @@ def _cursor_field(token: str | None) -> tuple[datetime, int] | None:
 
 def filtered(user, filters: dict) -> GenerationQuerySet:
     """Generations this user may see that match the filters (unordered, unpaged)."""
+    # Held work (no image cleared for the team) is already out: visible_to treats it as private.
     generations = Generation.objects.visible_to(user)
-    if not is_moderator(user):
-        # A teammate's finished work with no image cleared for the team is not shown at all.
-        shown = OutputImage.objects.shown().filter(generation=OuterRef("pk"))
-        generations = generations.filter(Q(owner=user) | ~Q(status=S.COMPLETED) | Exists(shown))
     if filters.get("view") == "mine":
         generations = generations.filter(owner=user)
     if filters.get("author"):
