@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 
-from generations import imaging, lifecycle, recipe
+from generations import imaging, lifecycle, outbound, provider, recipe
 from generations.models import Generation, Moderation, OutputImage
 
 log = logging.getLogger(__name__)
@@ -25,15 +25,20 @@ def ingest_outputs(generation_id: int) -> None:
     if generation is None:
         return  # deleted since
     stored = set(generation.images.values_list("index", flat=True))
+    policy = provider.output_policy()
     for index, url in enumerate(generation.output_urls):
         if index in stored:
             continue
         try:
-            _store_output(generation, index, url)
-        except imaging.ImageError as error:
-            log.warning("Generation %s output %s: %s", generation_id, index, error.message)
+            _store_output(generation, index, url, policy)
+        except (outbound.DownloadError, imaging.ImageError) as error:
+            # The detail (which host, what it resolved to) is for staff: the admin shows it.
+            detail = error.detail if isinstance(error, outbound.DownloadError) else error.message
+            log.warning("Generation %s output %s: %s", generation_id, index, detail)
             if error.permanent or generation.ingest_attempts >= MAX_INGEST_ATTEMPTS:
-                lifecycle.fail(generation_id, S.DOWNLOADING, error.message, detail=url[:500])
+                lifecycle.fail(
+                    generation_id, S.DOWNLOADING, error.message, detail=f"output {index}: {detail}"
+                )
             # Otherwise left in DOWNLOADING: the sweeper starts it again once it is stale.
             return
     lifecycle.complete(generation_id)
@@ -44,9 +49,14 @@ def is_flagged(flags: object, index: int) -> bool:
     return not (isinstance(flags, list) and index < len(flags) and flags[index] is False)
 
 
-def _store_output(generation: Generation, index: int, url: str) -> None:
-    data = imaging.download(
-        url, max_bytes=settings.DOWNLOAD_MAX_BYTES, timeout=settings.DOWNLOAD_TIMEOUT_SECONDS
+def _store_output(
+    generation: Generation, index: int, url: str, policy: outbound.OutboundPolicy
+) -> None:
+    data = outbound.fetch(
+        url,
+        policy=policy,
+        max_bytes=settings.DOWNLOAD_MAX_BYTES,
+        timeout=settings.DOWNLOAD_TIMEOUT_SECONDS,
     )
     decoded = imaging.decode(data, max_pixels=settings.IMAGE_MAX_PIXELS)
     thumbnail = imaging.make_thumbnail(data, max_size=settings.THUMBNAIL_MAX_SIZE)
