@@ -16,6 +16,9 @@ from typing import cast
 from PIL import Image, ImageFilter, UnidentifiedImageError
 
 ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP")
+TOO_MANY_PIXELS = "The image has more pixels than this server accepts."
+# Pillow's words when a compressed PNG chunk (text, colour profile) would expand past its limit.
+_CHUNK_BOMB = "decompressed data too large"
 
 
 class ImageError(Exception):
@@ -48,18 +51,26 @@ def decode(data: bytes, *, max_pixels: int) -> DecodedImage:
         with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as image:
             width, height = image.size
             if width * height > max_pixels:
-                raise ImageError(
-                    "The image has more pixels than this server accepts.", permanent=True
-                )
+                raise ImageError(TOO_MANY_PIXELS, permanent=True)
             image_format = image.format or ""
             image.load()  # decodes every pixel: a truncated or corrupt file fails here
     except ImageError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError):
+    except Image.DecompressionBombError:
+        # Pillow's own ceiling, met before ours when a header claims billions of pixels.
+        raise ImageError(TOO_MANY_PIXELS, permanent=True) from None
+    except UnidentifiedImageError:
         raise ImageError(
             "The API's answer is not a PNG, JPEG or WebP image.", permanent=True
         ) from None
-    except (OSError, SyntaxError, ValueError) as error:
+    except ValueError as error:
+        if _CHUNK_BOMB in str(error).lower():
+            raise ImageError(
+                "The image holds compressed data that expands past what this server accepts.",
+                permanent=True,
+            ) from None
+        raise ImageError(f"The image file is damaged ({error}).", permanent=True) from None
+    except (OSError, SyntaxError) as error:
         raise ImageError(f"The image file is damaged ({error}).", permanent=True) from None
     return DecodedImage(data=data, format=image_format, width=width, height=height)
 

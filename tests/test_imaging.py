@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 
 import pytest
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 from generations import imaging
 
@@ -42,3 +44,49 @@ def test_anything_else_is_refused_as_permanent(data):
 def test_too_many_pixels_are_refused_before_decoding():
     with pytest.raises(imaging.ImageError, match="more pixels"):
         imaging.decode(png_bytes(size=(200, 200)), max_pixels=100 * 100)
+
+
+def png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def handmade_png(width: int, height: int, *extra_chunks: bytes) -> bytes:
+    """A PNG of an RGB header, any extra chunks, and one all-black row per line."""
+    header = png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+    rows = zlib.compress((b"\0" + b"\0" * 3 * width) * min(height, 4))
+    return (
+        imaging.PNG_SIGNATURE
+        + header
+        + b"".join(extra_chunks)
+        + png_chunk(b"IDAT", rows)
+        + png_chunk(b"IEND", b"")
+    )
+
+
+def test_a_decompression_bomb_is_called_too_many_pixels_not_an_unknown_format():
+    # 400 megapixels in 70 bytes: past Pillow's own ceiling, which it meets before ours.
+    with pytest.raises(imaging.ImageError) as caught:
+        imaging.decode(handmade_png(20_000, 20_000), max_pixels=10**12)
+    assert caught.value.message == imaging.TOO_MANY_PIXELS
+    assert caught.value.permanent
+
+
+def test_a_compressed_text_chunk_that_expands_too_far_is_named_as_such():
+    expands = zlib.compress(b"a" * (PngImagePlugin.MAX_TEXT_CHUNK + 1))
+    bomb = handmade_png(4, 4, png_chunk(b"zTXt", b"comment\0\0" + expands))
+    with pytest.raises(imaging.ImageError) as caught:
+        imaging.decode(bomb, max_pixels=1_000_000)
+    assert "expands past" in caught.value.message
+    assert caught.value.permanent
+
+
+@pytest.mark.parametrize(
+    ("size", "expected"),
+    [((1392, 752), (512, 277)), ((672, 1568), (219, 512)), ((300, 200), (300, 200))],
+)
+def test_thumbnails_are_webp_within_the_box_keeping_the_ratio(size, expected):
+    thumbnail = imaging.make_thumbnail(png_bytes(size=size), max_size=512)
+    assert (thumbnail.width, thumbnail.height) == expected
+    with Image.open(io.BytesIO(thumbnail.data)) as image:
+        assert image.format == "WEBP"
+        assert image.size == expected
