@@ -26,7 +26,9 @@ def ingest_outputs(generation_id: int) -> None:
         return  # deleted since
     stored = set(generation.images.values_list("index", flat=True))
     policy = provider.output_policy()
-    for index, url in enumerate(generation.output_urls):
+    # accept_outputs keeps no more than this; the slice also bounds rows stored before it did.
+    urls = generation.output_urls[: lifecycle.OUTPUTS_PER_GENERATION]
+    for index, url in enumerate(urls):
         if index in stored:
             continue
         try:

@@ -470,3 +470,20 @@ def test_an_output_on_a_refused_host_fails_the_generation_at_once(alice, simulat
     host = url.split("/")[2].split(":")[0]
     assert host in generation.error_detail
     assert generation.images.count() == 0
+
+
+def test_thirty_outputs_for_one_image_store_one(alice, simulator, sync_tasks, caplog):
+    done = generate(alice)
+    real_output = f"{simulator.url}/outputs/{done.prediction_id}/0.png"
+    generation = in_status(alice, S.PROCESSING)
+    lifecycle.accept_outputs(
+        generation.pk, completed_prediction((real_output,) * 30), timezone.now()
+    )
+    ingest.ingest_outputs(generation.pk)
+    generation.refresh_from_db()
+    assert generation.status == S.COMPLETED, generation.error
+    assert generation.images.count() == 1
+    assert generation.output_urls == [real_output]
+    assert generation.nsfw_flags == [False]
+    assert "30 outputs" in generation.error_detail
+    assert "answered 30 outputs" in caplog.text
