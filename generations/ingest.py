@@ -25,14 +25,13 @@ def ingest_outputs(generation_id: int) -> None:
     if generation is None:
         return  # deleted since
     stored = set(generation.images.values_list("index", flat=True))
-    policy = provider.output_policy()
     # accept_outputs keeps no more than this; the slice also bounds rows stored before it did.
     urls = generation.output_urls[: lifecycle.OUTPUTS_PER_GENERATION]
     for index, url in enumerate(urls):
         if index in stored:
             continue
         try:
-            _store_output(generation, index, url, policy)
+            _store_output(generation, index, url)
         except (outbound.DownloadError, imaging.ImageError) as error:
             # The detail (which host, what it resolved to) is for staff: the admin shows it.
             detail = error.detail if isinstance(error, outbound.DownloadError) else error.message
@@ -51,12 +50,10 @@ def is_flagged(flags: object, index: int) -> bool:
     return not (isinstance(flags, list) and index < len(flags) and flags[index] is False)
 
 
-def _store_output(
-    generation: Generation, index: int, url: str, policy: outbound.OutboundPolicy
-) -> None:
+def _store_output(generation: Generation, index: int, url: str) -> None:
     data = outbound.fetch(
         url,
-        policy=policy,
+        policy=provider.output_policy(),
         max_bytes=settings.DOWNLOAD_MAX_BYTES,
         timeout=settings.DOWNLOAD_TIMEOUT_SECONDS,
     )
