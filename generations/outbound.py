@@ -404,6 +404,7 @@ def _opened(target: _Target, guard: _Guard) -> Iterator[HTTPResponse]:
     )
     timeout = min(CONNECT_TIMEOUT, guard.deadline.remaining())
     connection = connection_class(target.host, target.port, guard=guard, timeout=timeout)
+    response: HTTPResponse | None = None
     try:
         connection.request(
             "GET",
@@ -413,8 +414,12 @@ def _opened(target: _Target, guard: _Guard) -> Iterator[HTTPResponse]:
             decode_content=False,
         )
         connection.timeout = min(READ_TIMEOUT, guard.deadline.remaining())
-        yield connection.getresponse()
+        response = connection.getresponse()
+        yield response
     finally:
+        # The response holds the socket's file: the socket closes only once both have.
+        if response is not None:
+            response.close()
         connection.close()
 
 
