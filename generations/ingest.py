@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 
-from generations import imaging, lifecycle, recipe
+from generations import imaging, lifecycle, outbound, provider, recipe
 from generations.models import Generation, Moderation, OutputImage
 
 log = logging.getLogger(__name__)
@@ -25,15 +25,21 @@ def ingest_outputs(generation_id: int) -> None:
     if generation is None:
         return  # deleted since
     stored = set(generation.images.values_list("index", flat=True))
-    for index, url in enumerate(generation.output_urls):
+    # accept_outputs keeps no more than this; the slice also bounds rows stored before it did.
+    urls = generation.output_urls[: lifecycle.OUTPUTS_PER_GENERATION]
+    for index, url in enumerate(urls):
         if index in stored:
             continue
         try:
             _store_output(generation, index, url)
-        except imaging.ImageError as error:
-            log.warning("Generation %s output %s: %s", generation_id, index, error.message)
+        except (outbound.DownloadError, imaging.ImageError) as error:
+            # The detail (which host, what it resolved to) is for staff: the admin shows it.
+            detail = error.detail if isinstance(error, outbound.DownloadError) else error.message
+            log.warning("Generation %s output %s: %s", generation_id, index, detail)
             if error.permanent or generation.ingest_attempts >= MAX_INGEST_ATTEMPTS:
-                lifecycle.fail(generation_id, S.DOWNLOADING, error.message, detail=url[:500])
+                lifecycle.fail(
+                    generation_id, S.DOWNLOADING, error.message, detail=f"output {index}: {detail}"
+                )
             # Otherwise left in DOWNLOADING: the sweeper starts it again once it is stale.
             return
     lifecycle.complete(generation_id)
@@ -45,8 +51,11 @@ def is_flagged(flags: object, index: int) -> bool:
 
 
 def _store_output(generation: Generation, index: int, url: str) -> None:
-    data = imaging.download(
-        url, max_bytes=settings.DOWNLOAD_MAX_BYTES, timeout=settings.DOWNLOAD_TIMEOUT_SECONDS
+    data = outbound.fetch(
+        url,
+        policy=provider.output_policy(),
+        max_bytes=settings.DOWNLOAD_MAX_BYTES,
+        timeout=settings.DOWNLOAD_TIMEOUT_SECONDS,
     )
     decoded = imaging.decode(data, max_pixels=settings.IMAGE_MAX_PIXELS)
     thumbnail = imaging.make_thumbnail(data, max_size=settings.THUMBNAIL_MAX_SIZE)

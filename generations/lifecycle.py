@@ -225,18 +225,41 @@ def poll_again(
     return transition(generation_id, S.PROCESSING, **changes)
 
 
+# A generation is one image: a batch is one prediction per image (see create_batch).
+OUTPUTS_PER_GENERATION = 1
+
+
 def accept_outputs(generation_id: int, prediction: ws.Prediction, now: datetime) -> bool:
-    """processing -> downloading: the prediction completed; its outputs are copied next."""
+    """processing -> downloading: the prediction completed; its outputs are copied next.
+
+    Only as many outputs as a generation asks for are kept (and their flags, index for
+    index): more would be downloaded and stored for the price of one.
+    """
+    changes: dict[str, Any] = {}
+    extra = len(prediction.outputs) - OUTPUTS_PER_GENERATION
+    if extra > 0:
+        log.warning(
+            "Generation %s: prediction %s answered %d outputs; keeping the first %d",
+            generation_id,
+            prediction.id,
+            len(prediction.outputs),
+            OUTPUTS_PER_GENERATION,
+        )
+        changes["error_detail"] = (
+            f"The API answered {len(prediction.outputs)} outputs for "
+            f"{OUTPUTS_PER_GENERATION}; {extra} were not downloaded."
+        )
     return transition(
         generation_id,
         S.PROCESSING,
         status=S.DOWNLOADING,
         api_status=prediction.status,
-        output_urls=list(prediction.outputs),
-        nsfw_flags=list(prediction.has_nsfw_contents),
+        output_urls=list(prediction.outputs[:OUTPUTS_PER_GENERATION]),
+        nsfw_flags=list(prediction.has_nsfw_contents[:OUTPUTS_PER_GENERATION]),
         inference_ms=prediction.inference_ms,
         ingest_started_at=now,
         next_check_at=None,
+        **changes,
     )
 
 

@@ -1,12 +1,31 @@
-"""The WaveSpeed client the app uses, built from settings: the real API, or the simulator."""
+"""The WaveSpeed client the app uses, built from settings: the real API, or the simulator; and
+where the outputs it names may be downloaded from."""
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.conf import settings
 
+from generations.outbound import DEFAULT_PORTS, AllowedHost, OutboundPolicy, parse_allowed_hosts
 from generations.wavespeed.client import WaveSpeedClient
 
 
 def get_client() -> WaveSpeedClient:
     """A client for the configured API (the simulator when no key is set)."""
     return WaveSpeedClient(api_key=settings.WAVESPEED_API_KEY, base_url=settings.WAVESPEED_BASE_URL)
+
+
+def output_policy() -> OutboundPolicy:
+    """WAVESPEED_OUTPUT_HOSTS over https; in simulator mode also the simulator, over http.
+
+    The simulator serves outputs from the address the app reaches it at, usually loopback or
+    a private one, so its exact host:port is listed: that lets it resolve to any address.
+    """
+    hosts = parse_allowed_hosts(settings.WAVESPEED_OUTPUT_HOSTS)
+    if not settings.WAVESPEED_SIMULATED:
+        return OutboundPolicy(hosts, https_only=True)
+    simulator = urlsplit(settings.WAVESPEED_BASE_URL)
+    port = simulator.port or DEFAULT_PORTS.get(simulator.scheme, 80)
+    own = AllowedHost((simulator.hostname or "").rstrip("."), port)
+    return OutboundPolicy(hosts | {own}, https_only=False)

@@ -13,7 +13,9 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from playground.env import env_bool, env_float, env_int, env_list, env_str
+from generations.outbound import parse_allowed_hosts
+from generations.wavespeed import contract
+from playground.env import InvalidSetting, env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("PLAYGROUND_VAR_DIR", str(BASE_DIR / "var"))).resolve()
@@ -207,6 +209,13 @@ WAVESPEED_BASE_URL = env_str(
 if WAVESPEED_SIMULATED:
     WAVESPEED_API_KEY = env_str("SIMULATOR_API_KEY", "simulator")
 PRICE_PER_IMAGE = Decimal("0.04")
+# The only hosts outputs are downloaded from (`host`: its scheme's default port; `host:port`:
+# that port, and any address). In simulator mode the simulator's host:port is added.
+WAVESPEED_OUTPUT_HOSTS = env_list("WAVESPEED_OUTPUT_HOSTS", list(contract.OUTPUT_HOSTS))
+try:
+    parse_allowed_hosts(WAVESPEED_OUTPUT_HOSTS)
+except ValueError as error:
+    raise InvalidSetting(f"WAVESPEED_OUTPUT_HOSTS: {error}") from None
 
 # --- Team gallery ---------------------------------------------------------------------------
 
@@ -229,6 +238,7 @@ POLL_INTERVAL_SECONDS = env_float("POLL_INTERVAL_SECONDS", 1.0, minimum=0.05, ma
 SWEEP_SLICE_SECONDS = env_float("SWEEP_SLICE_SECONDS", 10.0, minimum=0.5, maximum=60)
 SWEEP_CONCURRENCY = env_int("SWEEP_CONCURRENCY", 16, minimum=1, maximum=256)
 DOWNLOAD_MAX_BYTES = env_int("DOWNLOAD_MAX_BYTES", 40 * 1024 * 1024, minimum=1024)
+# The whole of one output's download, redirects included, however slowly it arrives.
 DOWNLOAD_TIMEOUT_SECONDS = env_float("DOWNLOAD_TIMEOUT_SECONDS", 60.0, minimum=1)
 IMAGE_MAX_PIXELS = env_int("IMAGE_MAX_PIXELS", 40_000_000, minimum=1)
 THUMBNAIL_MAX_SIZE = env_int("THUMBNAIL_MAX_SIZE", 512, minimum=64, maximum=2048)

@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 from PIL import Image
 
-from generations import lifecycle, sweeper
+from generations import ingest, lifecycle, outbound, sweeper
 from generations.models import Generation
 from generations.wavespeed import client as ws
 from generations.wavespeed.simulator.config import SimulatorConfig
@@ -435,3 +435,55 @@ def test_a_stored_png_carries_its_recipe_and_a_placeholder(alice, simulator, syn
 def test_a_flagged_output_waits_for_review(alice, simulator, sync_tasks):
     generation = generate(alice, prompt="[nsfw] a marble statue")
     assert generation.images.get().moderation == "pending"
+
+
+# --- outputs: where they come from, how many ---------------------------------------------------
+
+
+def completed_prediction(outputs: tuple[str, ...]) -> ws.Prediction:
+    return ws.Prediction(
+        id="prediction-outputs",
+        model=ws.MODEL_ID,
+        status="completed",
+        outputs=outputs,
+        has_nsfw_contents=(False,) * len(outputs),
+        inference_ms=5,
+    )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data/iam/security-credentials/",
+        "http://127.0.0.1:1/admin/",  # loopback, but not the simulator's port
+        "https://outputs.example.test/0.png",  # a host nobody listed
+    ],
+)
+def test_an_output_on_a_refused_host_fails_the_generation_at_once(alice, simulator, url):
+    generation = in_status(alice, S.PROCESSING)
+    lifecycle.accept_outputs(generation.pk, completed_prediction((url,)), timezone.now())
+    ingest.ingest_outputs(generation.pk)
+    generation.refresh_from_db()
+    assert generation.status == S.FAILED
+    assert generation.ingest_attempts == 1  # no retry: nothing a retry could change
+    assert generation.error == outbound.REFUSED
+    host = url.split("/")[2].split(":")[0]
+    assert host in generation.error_detail
+    assert generation.images.count() == 0
+
+
+def test_thirty_outputs_for_one_image_store_one(alice, simulator, sync_tasks, caplog):
+    done = generate(alice)
+    real_output = f"{simulator.url}/outputs/{done.prediction_id}/0.png"
+    generation = in_status(alice, S.PROCESSING)
+    lifecycle.accept_outputs(
+        generation.pk, completed_prediction((real_output,) * 30), timezone.now()
+    )
+    ingest.ingest_outputs(generation.pk)
+    generation.refresh_from_db()
+    assert generation.status == S.COMPLETED, generation.error
+    assert generation.images.count() == 1
+    assert generation.output_urls == [real_output]
+    assert generation.nsfw_flags == [False]
+    assert "30 outputs" in generation.error_detail
+    assert "answered 30 outputs" in caplog.text

@@ -120,3 +120,10 @@ def test_a_malformed_variable_stops_startup_with_its_name(tmp_path):
     result = manage(["check"], {"Q_WORKERS": "lots"}, tmp_path)
     assert result.returncode != 0
     assert "Q_WORKERS must be an integer" in result.stderr
+
+
+@pytest.mark.process
+def test_a_malformed_output_host_stops_startup_with_its_name(tmp_path):
+    result = manage(["check"], {"WAVESPEED_OUTPUT_HOSTS": "https://cdn.example.test/"}, tmp_path)
+    assert result.returncode != 0
+    assert "WAVESPEED_OUTPUT_HOSTS: 'https://cdn.example.test/' is not a host" in result.stderr

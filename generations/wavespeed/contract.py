@@ -47,3 +47,14 @@ STATUSES: tuple[str, ...] = (
 TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled", "timeout", "deleted"})
 # In a sync-mode answer this code means "still running, poll for it", not a failure.
 SYNC_TIMEOUT_CODE = 5004
+
+# Where WaveSpeed serves output files from, as its own documentation and clients show them:
+# d11ewybssaphwx.cloudfront.net in the predictions-list example of the API reference
+# (wavespeed.ai/docs/docs-common-api/predictions), cdn.wavespeed.ai in "How to get result"
+# (wavespeed.ai/docs/get-result) and the official n8n node's tests, d1q70pf5vjeyhc.cloudfront.net
+# for the files in the official ComfyUI nodes' examples (WaveSpeedAI/wavespeed-comfyui).
+OUTPUT_HOSTS: tuple[str, ...] = (
+    "d1q70pf5vjeyhc.cloudfront.net",
+    "d11ewybssaphwx.cloudfront.net",
+    "cdn.wavespeed.ai",
+)
