@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from generations.wavespeed import client as ws
 
+# The words for task codes; what each code is (a refusal, or transient) is in the contract.
 _TASK_CODES = {
     1200: "The API's content moderation refused this prompt or its result. "
     "Rephrase the prompt, or lower the risk of unsafe content.",
@@ -26,6 +27,9 @@ def describe_error(error: ws.WaveSpeedError) -> str:
         return "The WaveSpeed account is out of funds. An administrator needs to top it up."
     if isinstance(error, ws.RateLimitError):
         return "The API is busy with this account's other requests (rate limit reached)."
+    task_words = _TASK_CODES.get(error.code or 0)
+    if task_words is not None and isinstance(error, ws.InvalidRequestError | ws.ServerError):
+        return task_words  # a task code in the envelope says it in the API's own terms
     if isinstance(error, ws.InvalidRequestError):
         detail = f": {error.message}" if error.message else "."
         return f"The API refused the request{detail}"

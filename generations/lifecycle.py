@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import random
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import partial
@@ -45,6 +45,7 @@ from generations.explain import describe_error, describe_task_failure
 from generations.models import Generation
 from generations.wavespeed import client as ws
 from generations.wavespeed.contract import SEED_MAX
+from generations.wavespeed.history import History
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,10 @@ SUBMIT_CLAIM_SECONDS = settings.Q_TIMEOUT + 30
 # How long the list endpoint is given, counted from when a submit became unconfirmed, to show
 # it before we conclude it was never created.
 SETTLE_GRACE_SECONDS = 120
+# The first look at the list; later ones back off (5, 10, 20, 40 s...) up to the grace's end.
 SETTLE_INTERVAL_SECONDS = 5
+# Our clock against the API's: a prediction's created_at may be off by this much either way.
+CLOCK_SKEW = timedelta(minutes=5)
 MAX_SUBMIT_ATTEMPTS = 8
 
 
@@ -181,14 +185,16 @@ def abandon_claim(generation_id: int, now: datetime) -> bool:
     )
 
 
-def await_confirmation(generation_id: int, detail: str, now: datetime) -> bool:
-    """submitting: the list does not show the prediction (yet); ask again shortly."""
+def await_confirmation(
+    generation_id: int, detail: str, now: datetime, delay: float = SETTLE_INTERVAL_SECONDS
+) -> bool:
+    """submitting: the list does not settle it (yet); ask again in `delay` seconds."""
     return transition(
         generation_id,
         S.SUBMITTING,
         submit_ambiguous=True,
         error_detail=detail[:1000],
-        next_check_at=now + timedelta(seconds=SETTLE_INTERVAL_SECONDS),
+        next_check_at=now + timedelta(seconds=delay),
     )
 
 
@@ -319,8 +325,21 @@ def submit(generation_id: int) -> None:
         log.warning("Generation %s: submit unconfirmed (%s); settling", generation_id, error)
         mark_unconfirmed(generation_id, str(error), timezone.now())
         enqueue.sweep()
+    except ws.ServerError as error:
+        # Only a 5xxx task code gets here (any other server error is an unconfirmed submit):
+        # the API answered, and said the task did not run. Nothing is left running, and the
+        # provider refunds a failed task, so sending it again later cannot charge twice; like a
+        # rate limit, it waits its turn with back-off.
+        _send_again_later(generation, error, retry_after=None)
     except ws.WaveSpeedError as error:
-        fail(generation_id, S.SUBMITTING, describe_error(error), detail=str(error), code=error.code)
+        # Refused for good: a 1xxx task code, a bad key, no funds. Never unconfirmed.
+        fail(
+            generation_id,
+            S.SUBMITTING,
+            describe_error(error),
+            detail=str(error),
+            code=_error_code(error),
+        )
     else:
         record_prediction(generation_id, prediction)
         enqueue.sweep()
@@ -333,7 +352,13 @@ def _send_again_later(
     attempts = generation.submit_attempts
     age = (timezone.now() - generation.created_at).total_seconds()
     if attempts >= MAX_SUBMIT_ATTEMPTS or age > settings.GENERATION_QUEUE_TIMEOUT_SECONDS:
-        fail(generation.pk, S.SUBMITTING, describe_error(error), detail=str(error), code=error.code)
+        fail(
+            generation.pk,
+            S.SUBMITTING,
+            describe_error(error),
+            detail=str(error),
+            code=_error_code(error),
+        )
         return
     delay = retry_after if retry_after is not None else min(60.0, 2.0**attempts)
     delay = min(max(delay, 1.0), 300.0) * random.uniform(1.0, 1.25)  # noqa: S311 (jitter)
@@ -411,34 +436,84 @@ def note_poll_error(generation: Generation, error: ws.WaveSpeedError, now: datet
     poll_again(generation.pk, now + delay, error_detail=str(error))
 
 
-def settle(generation: Generation, client: ws.WaveSpeedClient, now: datetime) -> None:
-    """Find out through the list endpoint whether an unconfirmed submit created a prediction.
+def _error_code(error: ws.WaveSpeedError) -> int | None:
+    """What is kept in a generation's error_code: the task code, else the HTTP status.
 
-    Found: follow it. Not found after a grace period: nothing was created (nor charged), so
-    the generation goes back in the queue to be sent again. The list unreachable throughout:
-    we cannot tell, and a resend could charge twice, so the generation fails.
+    So 401/403 (the key was refused) and 402 (no funds) can be told apart from an image's own
+    failure by anything that reads the generations, such as a provider-wide warning.
     """
-    sent_at = generation.submitted_at or generation.created_at
-    unconfirmed_since = generation.unconfirmed_since or now
+    return error.code if error.code is not None else error.status_code
+
+
+def settle_all(
+    generations: Sequence[Generation], client: ws.WaveSpeedClient, now: datetime
+) -> None:
+    """Settle unconfirmed submits from one read of the history.
+
+    One list read serves every generation due in a sweep pass, whatever their number.
+    """
+    if not generations:
+        return
+    history = read_history(client, generations, now)
+    for generation in generations:
+        settle(generation, history, now)
+
+
+def read_history(
+    client: ws.WaveSpeedClient, generations: Iterable[Generation], now: datetime
+) -> History | ws.WaveSpeedError:
+    """The account's history over the windows of these generations, or why it could not be read."""
+    windows = [_settle_window(generation, now) for generation in generations]
     try:
-        found = client.find_prediction(
-            inputs=generation.api_inputs(),
-            model=generation.model,
-            created_after=sent_at - timedelta(minutes=5),
-            created_before=now + timedelta(minutes=5),
-            exclude_ids=_prediction_ids_taken_by_twins(generation),
+        return client.read_history(
+            created_after=min(after for after, _ in windows),
+            created_before=max(before for _, before in windows),
         )
     except ws.WaveSpeedError as error:
-        found, listed, detail = None, False, str(error)
-    else:
-        listed, detail = True, ""
-    if found is not None:
-        record_prediction(generation.pk, found)
+        return error
+
+
+def settle(generation: Generation, history: History | ws.WaveSpeedError, now: datetime) -> None:
+    """Find out from the history whether an unconfirmed submit created a prediction.
+
+    A prediction with the same model and input: follow it. No possible prediction at all in the
+    whole window once the grace period is over: nothing was created (nor charged), so the
+    generation goes back in the queue to be sent again. An item whose input cannot be read or
+    compared may be this submit's, so while one is there nothing is resent: once the grace is
+    over, a single such item is followed, and several (or a history that cannot be read) fail
+    the generation, since a resend could charge twice. Waiting out the grace first leaves time
+    for a neighbour's own answer to claim its prediction, and for the list to catch up.
+    """
+    unconfirmed_since = generation.unconfirmed_since or now
+    waited = (now - unconfirmed_since).total_seconds()
+    in_grace = waited < SETTLE_GRACE_SECONDS
+    if isinstance(history, ws.WaveSpeedError):
+        if in_grace:
+            await_confirmation(generation.pk, str(history), now, _settle_delay(waited))
+            return
+        fail(
+            generation.pk,
+            S.SUBMITTING,
+            "The API did not confirm this request and could not be asked about it, so it was "
+            'not sent again (that could charge twice). Use "Use these settings" to try again.',
+            detail=str(history),
+        )
         return
-    if (now - unconfirmed_since).total_seconds() < SETTLE_GRACE_SECONDS:
-        await_confirmation(generation.pk, detail or generation.error_detail, now)
+    after, before = _settle_window(generation, now)
+    candidates = history.candidates(
+        generation.api_inputs(),
+        model=generation.model,
+        created_after=after,
+        created_before=before,
+        exclude_ids=_prediction_ids_taken(generation, (item.id for item in history.items)),
+    )
+    if len(candidates.matching) == 1:
+        record_prediction(generation.pk, candidates.matching[0])
         return
-    if listed:
+    if in_grace:
+        await_confirmation(generation.pk, generation.error_detail, now, _settle_delay(waited))
+        return
+    if candidates.none:
         log.info(
             "Generation %s: the API has no record of the unconfirmed submit; resending",
             generation.pk,
@@ -449,22 +524,47 @@ def settle(generation: Generation, client: ws.WaveSpeedClient, now: datetime) ->
             retry_after=1.0,
         )
         return
+    if not candidates.matching and len(candidates.unreadable) == 1 and not candidates.malformed:
+        log.warning(
+            "Generation %s: following prediction %s, the only one that may be it (its input "
+            "is not shown)",
+            generation.pk,
+            candidates.unreadable[0].id,
+        )
+        record_prediction(generation.pk, candidates.unreadable[0])
+        return
     fail(
         generation.pk,
         S.SUBMITTING,
-        "The API did not confirm this request and could not be asked about it, so it was not "
-        'sent again (that could charge twice). Use "Use these settings" to try again.',
-        detail=detail,
+        "The API did not confirm this request and its history cannot tell which task is this "
+        "one, so it was not sent again (that could charge twice). "
+        'Use "Use these settings" to try again.',
+        detail=f"possible predictions: {candidates.describe()}",
     )
 
 
-def _prediction_ids_taken_by_twins(generation: Generation) -> list[str]:
-    """Predictions already followed by other generations with the very same inputs."""
-    inputs = generation.api_inputs()
+def _settle_window(generation: Generation, now: datetime) -> tuple[datetime, datetime]:
+    """When the prediction of this generation's last submit can have been created."""
+    sent_at = generation.submitted_at or generation.created_at
+    # The request was over when its answer was given up on.
+    ended = generation.unconfirmed_since or now
+    return sent_at - CLOCK_SKEW, max(ended, sent_at) + CLOCK_SKEW
+
+
+def _settle_delay(waited: float) -> float:
+    """Seconds to the next look at the list: back off, and look once more at the grace's end."""
+    delay = max(float(SETTLE_INTERVAL_SECONDS), waited)
+    return min(delay, max(float(SETTLE_INTERVAL_SECONDS), SETTLE_GRACE_SECONDS - waited))
+
+
+def _prediction_ids_taken(generation: Generation, listed_ids: Iterable[str]) -> list[str]:
+    """Listed predictions other generations already follow: a twin's (same inputs), or any.
+
+    A prediction belongs to one generation, so none of these can be this submit's.
+    """
     return list(
-        Generation.objects.filter(**inputs)
+        Generation.objects.filter(prediction_id__in=list(listed_ids))
         .exclude(pk=generation.pk)
-        .exclude(prediction_id="")
         .values_list("prediction_id", flat=True)
     )
 

@@ -132,8 +132,8 @@ def _settle_due(client: ws.WaveSpeedClient, now: datetime) -> None:
             Q(next_check_at__lte=now) | Q(next_check_at=None)
         )[:BATCH_SIZE]
     )
-    for generation in due:
-        lifecycle.settle(generation, client, now)
+    # One read of the history for all of them, not one per generation.
+    lifecycle.settle_all(due, client, now)
 
 
 def _poll_due(client: ws.WaveSpeedClient, now: datetime) -> None:

@@ -360,6 +360,98 @@ def test_settling_does_not_adopt_a_twin_generations_prediction(
     assert generation.prediction_id == ""
 
 
+def test_unconfirmed_submits_due_together_share_one_read_of_the_list(
+    alice, simulator, enqueued, monkeypatch
+):
+    real_list = ws.WaveSpeedClient.list_predictions
+    pages_read = []
+
+    def counting_list(self, **kwargs):
+        pages_read.append(kwargs["page"])
+        return real_list(self, **kwargs)
+
+    monkeypatch.setattr(ws.WaveSpeedClient, "submit", lose_before_sending)
+    monkeypatch.setattr(ws.WaveSpeedClient, "list_predictions", counting_list)
+    generations = [generate(alice, prompt=f"Lost answer {index}") for index in range(3)]
+    for generation in generations:
+        lifecycle.submit(generation.pk)
+    Generation.objects.update(next_check_at=timezone.now())
+    sweeper.sweep_once(timezone.now())
+    assert pages_read == [1]
+    assert Generation.objects.filter(status=S.SUBMITTING, submit_ambiguous=True).count() == 3
+
+
+def test_the_list_is_asked_less_often_the_longer_a_submit_stays_unconfirmed(
+    alice, simulator, enqueued, monkeypatch
+):
+    monkeypatch.setattr(ws.WaveSpeedClient, "submit", lose_before_sending)
+    generation = generate(alice)
+    lifecycle.submit(generation.pk)
+    generation.refresh_from_db()
+    first_look = generation.next_check_at - generation.unconfirmed_since
+    assert first_look == timedelta(seconds=lifecycle.SETTLE_INTERVAL_SECONDS)
+    swept_at = timezone.now()
+    sweep(generation, unconfirmed_since=swept_at - timedelta(seconds=40))
+    # 40 s unconfirmed: the next look is 40 s later, not 5 s.
+    assert generation.next_check_at - swept_at >= timedelta(seconds=39)
+    sweep(generation, unconfirmed_since=swept_at - timedelta(seconds=100))
+    # ...but never past the end of the grace, when it is decided.
+    assert generation.next_check_at - swept_at <= timedelta(seconds=21)
+
+
+# --- provider faults -------------------------------------------------------------------------
+
+
+class SubmitCounter:
+    """Counts the submits the app sends (each reaches the simulator once)."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.sent = 0
+        real_submit = ws.WaveSpeedClient.submit
+
+        def counted(client, inputs, **kwargs):
+            self.sent += 1
+            return real_submit(client, inputs, **kwargs)
+
+        monkeypatch.setattr(ws.WaveSpeedClient, "submit", counted)
+
+
+def test_a_task_code_1400_in_an_http_200_fails_at_once_in_plain_words(
+    alice, simulator, sync_tasks, monkeypatch
+):
+    submits = SubmitCounter(monkeypatch)
+    generation = generate(alice, prompt="[refuse:1400] a lighthouse")
+    assert generation.status == S.FAILED
+    assert generation.error == "The API said a required parameter was missing."
+    assert generation.error_code == 1400
+    assert "missing parameter" in generation.error_detail
+    assert submits.sent == 1 and generation.submit_attempts == 1
+    assert generation.unconfirmed_since is None and not generation.submit_ambiguous
+    assert len(simulator.store) == 0  # the simulator's own record of predictions
+
+
+def test_a_task_code_5003_on_submit_is_sent_again_later_never_settled(alice, simulator, enqueued):
+    generation = generate(alice, prompt="[refuse:5003] a lighthouse")
+    lifecycle.submit(generation.pk)
+    generation.refresh_from_db()
+    assert generation.status == S.QUEUED
+    assert generation.next_check_at > timezone.now()
+    assert generation.unconfirmed_since is None and not generation.submit_ambiguous
+    assert "code 5003" in generation.error_detail
+
+
+def test_a_task_code_5003_that_never_clears_fails_in_plain_words(alice, simulator, enqueued):
+    generation = generate(alice, prompt="[refuse:5003] a lighthouse")
+    Generation.objects.filter(pk=generation.pk).update(
+        submit_attempts=lifecycle.MAX_SUBMIT_ATTEMPTS - 1
+    )
+    lifecycle.submit(generation.pk)
+    generation.refresh_from_db()
+    assert generation.status == S.FAILED
+    assert generation.error == "The API is unavailable right now. Try again in a few minutes."
+    assert generation.error_code == 5003
+
+
 def test_a_rate_limited_submit_waits_and_is_sent_again(alice, simulator, enqueued, monkeypatch):
     answers = [ws.RateLimitError("too many requests", status_code=429, retry_after=2.0)]
     real_submit = ws.WaveSpeedClient.submit
