@@ -6,7 +6,9 @@
     submitting ----------+    mark_unconfirmed, abandon_claim, await_confirmation: no answer
       | attach_prediction       came; the sweeper settles it through the list endpoint
       v
-    processing                poll_again: still running, or the poll failed
+    processing                poll_again: still running (or the history still lists it)
+      |                       poll_failed: the poll failed; errors that will not clear are
+      |                         confirmed by a second poll (a 404 by the history), then fail
       | accept_outputs
       v
     downloading               start_ingest, restart_ingest: an ingest task (re)starts
@@ -41,7 +43,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from generations import budgets, enqueue, provider
-from generations.explain import describe_error, describe_task_failure
+from generations.explain import describe_deadline, describe_error, describe_task_failure
 from generations.models import Generation
 from generations.wavespeed import client as ws
 from generations.wavespeed.contract import SEED_MAX
@@ -64,6 +66,8 @@ SETTLE_INTERVAL_SECONDS = 5
 # Our clock against the API's: a prediction's created_at may be off by this much either way.
 CLOCK_SKEW = timedelta(minutes=5)
 MAX_SUBMIT_ATTEMPTS = 8
+# A 404 on a result confirmed by this many polls in a row is checked against the history.
+MISSING_AFTER_POLLS = 2
 
 
 def create_batch(owner, params: dict[str, Any]) -> list[Generation]:
@@ -222,13 +226,40 @@ def poll_again(
     api_status: str | None = None,
     error_detail: str | None = None,
 ) -> bool:
-    """processing: the prediction is still running, or the poll failed; look again later."""
+    """processing: the prediction is still running; look again later.
+
+    With an `api_status` the API answered, which ends any run of failed polls.
+    """
     changes: dict[str, Any] = {"poll_count": F("poll_count") + 1, "next_check_at": check_at}
     if api_status is not None:
-        changes["api_status"] = api_status
+        changes.update(
+            api_status=api_status, failed_polls=0, failed_poll_code=None, polls_failing_since=None
+        )
     if error_detail is not None:
         changes["error_detail"] = error_detail[:1000]
     return transition(generation_id, S.PROCESSING, **changes)
+
+
+def poll_failed(
+    generation_id: int,
+    check_at: datetime,
+    *,
+    detail: str,
+    code: int | None,
+    failures: int,
+    failing_since: datetime,
+) -> bool:
+    """processing: a poll failed; count the run of failures (`failures` with this `code`)."""
+    return transition(
+        generation_id,
+        S.PROCESSING,
+        poll_count=F("poll_count") + 1,
+        next_check_at=check_at,
+        error_detail=detail[:1000],
+        failed_polls=min(failures, 32767),
+        failed_poll_code=code,
+        polls_failing_since=failing_since,
+    )
 
 
 def accept_outputs(generation_id: int, prediction: ws.Prediction, now: datetime) -> bool:
@@ -295,13 +326,22 @@ def fail(
     )
 
 
-def time_out(generation_id: int, from_status: str) -> bool:
-    """-> timed_out: the API took longer than the deadline."""
-    minutes = settings.GENERATION_DEADLINE_SECONDS / 60
+def time_out(
+    generation_id: int,
+    from_status: str,
+    *,
+    last_error: ws.WaveSpeedError | None = None,
+    failing_since: datetime | None = None,
+) -> bool:
+    """-> timed_out: the API took longer than the deadline; say why if its polls kept failing."""
+    failing_for = (timezone.now() - failing_since).total_seconds() if failing_since else 0.0
+    words = describe_deadline(settings.GENERATION_DEADLINE_SECONDS, last_error, failing_for)
     return fail(
         generation_id,
         from_status,
-        f"The API did not finish this generation within {minutes:g} minutes.",
+        words,
+        detail=str(last_error) if last_error else "",
+        code=_error_code(last_error) if last_error else None,
         status=S.TIMED_OUT,
     )
 
@@ -418,22 +458,42 @@ def apply_prediction(generation: Generation, prediction: ws.Prediction, now: dat
 
 
 def note_poll_error(generation: Generation, error: ws.WaveSpeedError, now: datetime) -> None:
-    """A poll failed: try again later, unless the prediction is gone or out of time."""
-    if isinstance(error, ws.InvalidRequestError) and error.status_code == 404:
-        fail(
-            generation.pk,
-            S.PROCESSING,
-            "The API no longer knows this generation.",
-            detail=str(error),
-        )
+    """A poll failed: look again later; errors that will not clear, once confirmed, fail it.
+
+    A refused key (401/403) is confirmed by one quick second poll, then fails the generation at
+    once instead of at the deadline. A 404 is polled again, then checked against the history
+    (`settle_all`): a prediction the API still lists goes on. Anything else is polled again
+    until the deadline, whose words then name the cause.
+    """
+    code = _error_code(error)
+    same_cause = generation.failed_polls > 0 and generation.failed_poll_code == code
+    failures = generation.failed_polls + 1 if same_cause else 1
+    failing_since = generation.polls_failing_since or now
+    refused_key = isinstance(error, ws.AuthenticationError)
+    if refused_key and failures >= 2:
+        # error_code 401/403 tells what ended it (a provider-wide trouble, not this image's).
+        fail(generation.pk, S.PROCESSING, describe_error(error), detail=str(error), code=code)
         return
     if _past_deadline(generation, now):
-        time_out(generation.pk, S.PROCESSING)
+        time_out(generation.pk, S.PROCESSING, last_error=error, failing_since=failing_since)
         return
-    delay = poll_delay(generation, now) * 2
-    if isinstance(error, ws.RateLimitError) and error.retry_after:
+    missing = isinstance(error, ws.InvalidRequestError) and error.status_code == 404
+    if refused_key or (missing and failures < MISSING_AFTER_POLLS):
+        delay = timedelta(seconds=settings.POLL_INTERVAL_SECONDS)  # a quick second look
+    elif missing:
+        delay = timedelta(0)  # due now: the next settle pass looks for it in the history
+    elif isinstance(error, ws.RateLimitError) and error.retry_after:
         delay = timedelta(seconds=min(error.retry_after, 60))
-    poll_again(generation.pk, now + delay, error_detail=str(error))
+    else:
+        delay = poll_delay(generation, now) * 2
+    poll_failed(
+        generation.pk,
+        now + delay,
+        detail=str(error),
+        code=code,
+        failures=failures,
+        failing_since=failing_since,
+    )
 
 
 def _error_code(error: ws.WaveSpeedError) -> int | None:
@@ -448,7 +508,7 @@ def _error_code(error: ws.WaveSpeedError) -> int | None:
 def settle_all(
     generations: Sequence[Generation], client: ws.WaveSpeedClient, now: datetime
 ) -> None:
-    """Settle unconfirmed submits from one read of the history.
+    """Settle unconfirmed submits and vanished predictions from one read of the history.
 
     One list read serves every generation due in a sweep pass, whatever their number.
     """
@@ -456,7 +516,10 @@ def settle_all(
         return
     history = read_history(client, generations, now)
     for generation in generations:
-        settle(generation, history, now)
+        if generation.status == S.SUBMITTING:
+            settle(generation, history, now)
+        elif generation.status == S.PROCESSING:
+            confirm_missing(generation, history, now)
 
 
 def read_history(
@@ -543,11 +606,40 @@ def settle(generation: Generation, history: History | ws.WaveSpeedError, now: da
     )
 
 
+def confirm_missing(
+    generation: Generation, history: History | ws.WaveSpeedError, now: datetime
+) -> None:
+    """A prediction whose result answered 404 again: fail it only if the history agrees."""
+    if isinstance(history, ws.WaveSpeedError):
+        # Cannot tell: keep polling; the deadline bounds it and its words name the cause.
+        poll_again(generation.pk, now + poll_delay(generation, now) * 2)
+        return
+    listed = history.get(generation.prediction_id)
+    if listed is None:
+        fail(
+            generation.pk,
+            S.PROCESSING,
+            "The API no longer knows this generation.",
+            detail=f"{generation.error_detail}; not in the predictions list either",
+            code=404,
+        )
+        return
+    log.info("Generation %s: the result answered 404 but the list shows it", generation.pk)
+    if listed.is_completed and not listed.outputs:
+        # A listed item may leave out its outputs: the result endpoint tells, when it answers.
+        poll_again(generation.pk, now + poll_delay(generation, now), api_status=listed.status)
+        return
+    apply_prediction(generation, listed, now)
+
+
 def _settle_window(generation: Generation, now: datetime) -> tuple[datetime, datetime]:
     """When the prediction of this generation's last submit can have been created."""
     sent_at = generation.submitted_at or generation.created_at
-    # The request was over when its answer was given up on.
-    ended = generation.unconfirmed_since or now
+    if generation.status == S.SUBMITTING:
+        # The request was over when its answer was given up on.
+        ended = generation.unconfirmed_since or now
+    else:
+        ended = min(now, sent_at + timedelta(seconds=SUBMIT_CLAIM_SECONDS))
     return sent_at - CLOCK_SKEW, max(ended, sent_at) + CLOCK_SKEW
 
 

@@ -94,6 +94,13 @@ STEPS = {
         lambda pk, now: lifecycle.attach_prediction(pk, COMPLETED, now),
     ),
     "poll_again": (S.PROCESSING, S.PROCESSING, lambda pk, now: lifecycle.poll_again(pk, now)),
+    "poll_failed": (
+        S.PROCESSING,
+        S.PROCESSING,
+        lambda pk, now: lifecycle.poll_failed(
+            pk, now, detail="HTTP 502", code=502, failures=1, failing_since=now
+        ),
+    ),
     "accept_outputs": (
         S.PROCESSING,
         S.DOWNLOADING,
@@ -254,7 +261,7 @@ def test_a_prediction_that_never_finishes_times_out(alice, simulator, enqueued, 
     lifecycle.submit(generation.pk)
     sweep(generation, submitted_at=seconds_ago(60))
     assert generation.status == S.TIMED_OUT
-    assert "within 1 minutes" in generation.error
+    assert "within 1 minute." in generation.error
 
 
 def test_an_unconfirmed_submit_is_settled_through_the_list_not_resent(
@@ -450,6 +457,106 @@ def test_a_task_code_5003_that_never_clears_fails_in_plain_words(alice, simulato
     assert generation.status == S.FAILED
     assert generation.error == "The API is unavailable right now. Try again in a few minutes."
     assert generation.error_code == 5003
+
+
+def test_a_key_revoked_after_submit_fails_with_its_cause_long_before_the_deadline(
+    alice, simulator, enqueued, settings
+):
+    generation = generate(alice, prompt="[latency=60] a long one")
+    lifecycle.submit(generation.pk)
+    simulator.revoke_key()
+    started = timezone.now()
+    # Polls every 0.1 s (the simulator fixture's POLL_INTERVAL_SECONDS); the slice ends early
+    # once nothing is left to watch.
+    sweeper.run_slice(max_seconds=10)
+    generation.refresh_from_db()
+    assert generation.status == S.FAILED
+    assert generation.error == (
+        "The server's WaveSpeed API key was refused. An administrator needs to fix it."
+    )
+    assert generation.error_code == 401  # what ended it, for a provider-wide warning
+    assert generation.poll_count == 1  # one failed poll, confirmed by the second
+    assert timezone.now() - started < timedelta(seconds=settings.GENERATION_DEADLINE_SECONDS / 60)
+
+
+def test_one_refused_key_answer_is_polled_again_soon_not_failed(alice, simulator, enqueued):
+    generation = generate(alice, prompt="[latency=60] a long one")
+    lifecycle.submit(generation.pk)
+    simulator.revoke_key()
+    sweep(generation)
+    assert generation.status == S.PROCESSING
+    assert (generation.failed_polls, generation.failed_poll_code) == (1, 401)
+    simulator.restore_key()
+    sweep(generation)
+    assert generation.status == S.PROCESSING
+    assert generation.failed_polls == 0 and generation.polls_failing_since is None
+
+
+def test_one_404_on_a_result_then_the_prediction_completes_with_its_image(
+    alice, simulator, sync_tasks
+):
+    generation = generate(alice, prompt="[vanish-once] a shy heron")
+    assert generation.status == S.COMPLETED, generation.error
+    assert generation.images.count() == 1
+    assert generation.failed_polls == 0 and generation.failed_poll_code is None
+
+
+def test_a_result_that_answers_404_twice_and_is_not_in_the_list_fails(alice, simulator, enqueued):
+    generation = generate(alice)
+    Generation.objects.filter(pk=generation.pk).update(
+        status=S.PROCESSING, prediction_id="0123abcd", submitted_at=timezone.now()
+    )
+    sweep(generation)
+    assert generation.status == S.PROCESSING and generation.failed_polls == 1
+    sweep(generation)
+    assert generation.status == S.PROCESSING and generation.failed_polls == 2
+    sweep(generation)
+    assert generation.status == S.FAILED
+    assert generation.error == "The API no longer knows this generation."
+    assert "not in the predictions list" in generation.error_detail
+
+
+def test_a_result_that_answers_404_but_is_in_the_list_goes_on(
+    alice, simulator, enqueued, monkeypatch
+):
+    generation = generate(alice, prompt="[latency=0] a quick one")
+    lifecycle.submit(generation.pk)
+
+    def not_found(self, prediction_id):
+        raise ws.InvalidRequestError("HTTP 404: not found", status_code=404)
+
+    monkeypatch.setattr(ws.WaveSpeedClient, "get_result", not_found)
+    for _ in range(3):
+        sweep(generation)
+    # The list shows the prediction completed: its outputs are copied as from a poll.
+    assert generation.status == S.DOWNLOADING
+    assert generation.output_urls and ("ingest", generation.pk) in enqueued
+
+
+def test_server_errors_until_the_deadline_are_named_in_the_words(
+    alice, simulator, enqueued, monkeypatch
+):
+    generation = generate(alice, prompt="[latency=3600] a long one")
+    lifecycle.submit(generation.pk)
+
+    def bad_gateway(self, prediction_id):
+        raise ws.ServerError("HTTP 502: bad gateway", status_code=502)
+
+    monkeypatch.setattr(ws.WaveSpeedClient, "get_result", bad_gateway)
+    sweep(generation)
+    assert generation.status == S.PROCESSING and generation.failed_poll_code == 502
+    # Ten minutes later, still failing.
+    ten_minutes_ago = timezone.now() - timedelta(minutes=10)
+    sweep(
+        generation,
+        submitted_at=ten_minutes_ago - timedelta(seconds=1),
+        polls_failing_since=ten_minutes_ago,
+    )
+    assert generation.status == S.TIMED_OUT
+    assert generation.error.startswith(
+        "The API kept answering with server errors (HTTP 502) for 10 minutes"
+    )
+    assert generation.error_code == 502
 
 
 def test_a_rate_limited_submit_waits_and_is_sent_again(alice, simulator, enqueued, monkeypatch):
