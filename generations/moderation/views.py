@@ -15,6 +15,7 @@ from generations.http import wants_json
 from generations.models import OutputImage
 from generations.moderation import services as moderation
 from generations.moderation.forms import BulkDecisionForm, DecisionForm, HistoryFilters
+from generations.plurals import plural
 from generations.presenters import image_data
 
 # Logged-in people without the permission get 403; anonymous visitors the login page.
@@ -115,7 +116,7 @@ def bulk(request: HttpRequest) -> HttpResponse:
         )
         messages.success(
             request,
-            f"{changed} image{'s' if changed != 1 else ''} {moderation.PAST_TENSE[action]}.",
+            f"{plural(changed, 'image')} {moderation.PAST_TENSE[action]}.",
         )
         answer = {"changed": changed, "moderation": moderation.DECISIONS[action]}
         status = 200
