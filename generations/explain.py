@@ -92,6 +92,8 @@ def _kept_doing(error: ws.WaveSpeedError) -> str:
         return "could not be reached"
     if isinstance(error, ws.ProtocolError):
         return "kept giving answers that could not be understood"
+    if error.status_code == 404:
+        return "kept answering that it does not know this generation (HTTP 404)"
     return f"kept refusing to show this generation ({_status(error)})"
 
 
@@ -105,4 +107,6 @@ def _one_answer(error: ws.WaveSpeedError) -> str:
         return "none, the API could not be reached"
     if isinstance(error, ws.ProtocolError):
         return "one that could not be understood"
+    if error.status_code == 404:
+        return "not found (HTTP 404)"
     return f"a refusal ({_status(error)})"

@@ -497,12 +497,14 @@ def note_poll_error(generation: Generation, error: ws.WaveSpeedError, now: datet
 
 
 def _error_code(error: ws.WaveSpeedError) -> int | None:
-    """What is kept in a generation's error_code: the task code, else the HTTP status.
+    """What is kept in a generation's error_code: the task code, else the HTTP error status.
 
     So 401/403 (the key was refused) and 402 (no funds) can be told apart from an image's own
     failure by anything that reads the generations, such as a provider-wide warning.
     """
-    return error.code if error.code is not None else error.status_code
+    if error.code is not None:
+        return error.code
+    return error.status_code if error.status_code and error.status_code >= 400 else None
 
 
 def settle_all(
@@ -526,11 +528,15 @@ def read_history(
     client: ws.WaveSpeedClient, generations: Iterable[Generation], now: datetime
 ) -> History | ws.WaveSpeedError:
     """The account's history over the windows of these generations, or why it could not be read."""
+    generations = list(generations)
     windows = [_settle_window(generation, now) for generation in generations]
+    models = {generation.model for generation in generations}
     try:
         return client.read_history(
             created_after=min(after for after, _ in windows),
             created_before=max(before for _, before in windows),
+            # Each generation's candidates are then of its own model.
+            model=models.pop() if len(models) == 1 else None,
         )
     except ws.WaveSpeedError as error:
         return error
@@ -611,8 +617,16 @@ def confirm_missing(
 ) -> None:
     """A prediction whose result answered 404 again: fail it only if the history agrees."""
     if isinstance(history, ws.WaveSpeedError):
-        # Cannot tell: keep polling; the deadline bounds it and its words name the cause.
-        poll_again(generation.pk, now + poll_delay(generation, now) * 2)
+        # Cannot tell. The next check is a poll again (which the deadline bounds, naming the
+        # cause), and a 404 from it asks the list once more.
+        poll_failed(
+            generation.pk,
+            now + poll_delay(generation, now) * 2,
+            detail=f"HTTP 404, and the predictions list could not be read: {history}",
+            code=404,
+            failures=MISSING_AFTER_POLLS - 1,
+            failing_since=generation.polls_failing_since or now,
+        )
         return
     listed = history.get(generation.prediction_id)
     if listed is None:

@@ -49,6 +49,10 @@ def test_a_deadline_without_failed_polls_says_the_api_did_not_finish():
         (ws.ProtocolError("not JSON", status_code=200), "answers that could not be understood"),
         (ws.NetworkError("connection refused"), "could not be reached"),
         (ws.RateLimitError("HTTP 429"), "rate limit reached"),
+        (
+            ws.InvalidRequestError("HTTP 404", status_code=404),
+            "kept answering that it does not know this generation (HTTP 404)",
+        ),
     ],
 )
 def test_a_deadline_reached_while_polls_kept_failing_names_the_cause(error, kept):

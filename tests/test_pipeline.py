@@ -516,6 +516,27 @@ def test_a_result_that_answers_404_twice_and_is_not_in_the_list_fails(alice, sim
     assert "not in the predictions list" in generation.error_detail
 
 
+def test_a_404_the_list_cannot_confirm_is_polled_on_until_the_deadline(
+    alice, simulator, enqueued, monkeypatch, settings
+):
+    def list_unreachable(self, **kwargs):
+        raise ws.NetworkError("connection refused")
+
+    monkeypatch.setattr(ws.WaveSpeedClient, "list_predictions", list_unreachable)
+    generation = generate(alice)
+    Generation.objects.filter(pk=generation.pk).update(
+        status=S.PROCESSING, prediction_id="0123abcd", submitted_at=timezone.now()
+    )
+    for _ in range(3):
+        sweep(generation)
+    # Two 404s, then a list that cannot be read: not failed, and the next check is a poll.
+    assert generation.status == S.PROCESSING
+    assert (generation.failed_polls, generation.failed_poll_code) == (1, 404)
+    sweep(generation, submitted_at=seconds_ago(settings.GENERATION_DEADLINE_SECONDS))
+    assert generation.status == S.TIMED_OUT
+    assert "(its last answer: not found (HTTP 404))" in generation.error
+
+
 def test_a_result_that_answers_404_but_is_in_the_list_goes_on(
     alice, simulator, enqueued, monkeypatch
 ):

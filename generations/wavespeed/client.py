@@ -376,7 +376,7 @@ class WaveSpeedClient:
         *,
         created_after: datetime,
         created_before: datetime,
-        model: str = MODEL_ID,
+        model: str | None = MODEL_ID,
         max_pages: int = 10,
         page_size: int = 100,
     ) -> History:
