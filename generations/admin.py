@@ -16,6 +16,7 @@ from generations.models import (
     is_moderator,
 )
 from generations.moderation import services as moderation
+from generations.plurals import plural
 
 
 class ViewOnlyAdmin:
@@ -130,6 +131,9 @@ class GenerationAdmin(ViewOnlyAdmin, SiteRulesAdmin):
         "submitted_at",
         "next_check_at",
         "poll_count",
+        "failed_polls",
+        "failed_poll_code",
+        "polls_failing_since",
         "ingest_attempts",
         "ingest_started_at",
         "created_at",
@@ -221,13 +225,15 @@ class OutputImageAdmin(SiteRulesAdmin):
                     "count": len(ids),
                     "action": f"{action}_images",
                     "verb": verb,
-                    "title": f"{verb} {len(ids)} images?",
+                    "title": f"{verb} {plural(len(ids), 'image')}?",
                 },
             )
         # The same service as the queue: one audit row per image that changed.
         changed = moderation.decide(request.user, ids, action)
         self.message_user(
-            request, f"{changed} image(s) {moderation.PAST_TENSE[action]}.", messages.SUCCESS
+            request,
+            f"{plural(changed, 'image')} {moderation.PAST_TENSE[action]}.",
+            messages.SUCCESS,
         )
         return None
 

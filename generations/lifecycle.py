@@ -6,7 +6,9 @@
     submitting ----------+    mark_unconfirmed, abandon_claim, await_confirmation: no answer
       | attach_prediction       came; the sweeper settles it through the list endpoint
       v
-    processing                poll_again: still running, or the poll failed
+    processing                poll_again: still running (or the history still lists it)
+      |                       poll_failed: the poll failed; errors that will not clear are
+      |                         confirmed by a second poll (a 404 by the history), then fail
       | accept_outputs
       v
     downloading               start_ingest, restart_ingest: an ingest task (re)starts
@@ -29,7 +31,7 @@ from __future__ import annotations
 import logging
 import random
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import partial
@@ -41,10 +43,11 @@ from django.db.models import F
 from django.utils import timezone
 
 from generations import budgets, enqueue, provider
-from generations.explain import describe_error, describe_task_failure
+from generations.explain import describe_deadline, describe_error, describe_task_failure
 from generations.models import Generation
 from generations.wavespeed import client as ws
 from generations.wavespeed.contract import SEED_MAX
+from generations.wavespeed.history import History
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +61,13 @@ SUBMIT_CLAIM_SECONDS = settings.Q_TIMEOUT + 30
 # How long the list endpoint is given, counted from when a submit became unconfirmed, to show
 # it before we conclude it was never created.
 SETTLE_GRACE_SECONDS = 120
+# The first look at the list; later ones back off (5, 10, 20, 40 s...) up to the grace's end.
 SETTLE_INTERVAL_SECONDS = 5
+# Our clock against the API's: a prediction's created_at may be off by this much either way.
+CLOCK_SKEW = timedelta(minutes=5)
 MAX_SUBMIT_ATTEMPTS = 8
+# A 404 on a result confirmed by this many polls in a row is checked against the history.
+MISSING_AFTER_POLLS = 2
 
 
 def create_batch(owner, params: dict[str, Any]) -> list[Generation]:
@@ -181,14 +189,16 @@ def abandon_claim(generation_id: int, now: datetime) -> bool:
     )
 
 
-def await_confirmation(generation_id: int, detail: str, now: datetime) -> bool:
-    """submitting: the list does not show the prediction (yet); ask again shortly."""
+def await_confirmation(
+    generation_id: int, detail: str, now: datetime, delay: float = SETTLE_INTERVAL_SECONDS
+) -> bool:
+    """submitting: the list does not settle it (yet); ask again in `delay` seconds."""
     return transition(
         generation_id,
         S.SUBMITTING,
         submit_ambiguous=True,
         error_detail=detail[:1000],
-        next_check_at=now + timedelta(seconds=SETTLE_INTERVAL_SECONDS),
+        next_check_at=now + timedelta(seconds=delay),
     )
 
 
@@ -216,13 +226,40 @@ def poll_again(
     api_status: str | None = None,
     error_detail: str | None = None,
 ) -> bool:
-    """processing: the prediction is still running, or the poll failed; look again later."""
+    """processing: the prediction is still running; look again later.
+
+    With an `api_status` the API answered, which ends any run of failed polls.
+    """
     changes: dict[str, Any] = {"poll_count": F("poll_count") + 1, "next_check_at": check_at}
     if api_status is not None:
-        changes["api_status"] = api_status
+        changes.update(
+            api_status=api_status, failed_polls=0, failed_poll_code=None, polls_failing_since=None
+        )
     if error_detail is not None:
         changes["error_detail"] = error_detail[:1000]
     return transition(generation_id, S.PROCESSING, **changes)
+
+
+def poll_failed(
+    generation_id: int,
+    check_at: datetime,
+    *,
+    detail: str,
+    code: int | None,
+    failures: int,
+    failing_since: datetime,
+) -> bool:
+    """processing: a poll failed; count the run of failures (`failures` with this `code`)."""
+    return transition(
+        generation_id,
+        S.PROCESSING,
+        poll_count=F("poll_count") + 1,
+        next_check_at=check_at,
+        error_detail=detail[:1000],
+        failed_polls=min(failures, 32767),
+        failed_poll_code=code,
+        polls_failing_since=failing_since,
+    )
 
 
 # A generation is one image: a batch is one prediction per image (see create_batch).
@@ -312,13 +349,22 @@ def fail(
     )
 
 
-def time_out(generation_id: int, from_status: str) -> bool:
-    """-> timed_out: the API took longer than the deadline."""
-    minutes = settings.GENERATION_DEADLINE_SECONDS / 60
+def time_out(
+    generation_id: int,
+    from_status: str,
+    *,
+    last_error: ws.WaveSpeedError | None = None,
+    failing_since: datetime | None = None,
+) -> bool:
+    """-> timed_out: the API took longer than the deadline; say why if its polls kept failing."""
+    failing_for = (timezone.now() - failing_since).total_seconds() if failing_since else 0.0
+    words = describe_deadline(settings.GENERATION_DEADLINE_SECONDS, last_error, failing_for)
     return fail(
         generation_id,
         from_status,
-        f"The API did not finish this generation within {minutes:g} minutes.",
+        words,
+        detail=str(last_error) if last_error else "",
+        code=_error_code(last_error) if last_error else None,
         status=S.TIMED_OUT,
     )
 
@@ -342,8 +388,21 @@ def submit(generation_id: int) -> None:
         log.warning("Generation %s: submit unconfirmed (%s); settling", generation_id, error)
         mark_unconfirmed(generation_id, str(error), timezone.now())
         enqueue.sweep()
+    except ws.ServerError as error:
+        # Only a 5xxx task code gets here (any other server error is an unconfirmed submit):
+        # the API answered, and said the task did not run. Nothing is left running, and the
+        # provider refunds a failed task, so sending it again later cannot charge twice; like a
+        # rate limit, it waits its turn with back-off.
+        _send_again_later(generation, error, retry_after=None)
     except ws.WaveSpeedError as error:
-        fail(generation_id, S.SUBMITTING, describe_error(error), detail=str(error), code=error.code)
+        # Refused for good: a 1xxx task code, a bad key, no funds. Never unconfirmed.
+        fail(
+            generation_id,
+            S.SUBMITTING,
+            describe_error(error),
+            detail=str(error),
+            code=_error_code(error),
+        )
     else:
         record_prediction(generation_id, prediction)
         enqueue.sweep()
@@ -356,7 +415,13 @@ def _send_again_later(
     attempts = generation.submit_attempts
     age = (timezone.now() - generation.created_at).total_seconds()
     if attempts >= MAX_SUBMIT_ATTEMPTS or age > settings.GENERATION_QUEUE_TIMEOUT_SECONDS:
-        fail(generation.pk, S.SUBMITTING, describe_error(error), detail=str(error), code=error.code)
+        fail(
+            generation.pk,
+            S.SUBMITTING,
+            describe_error(error),
+            detail=str(error),
+            code=_error_code(error),
+        )
         return
     delay = retry_after if retry_after is not None else min(60.0, 2.0**attempts)
     delay = min(max(delay, 1.0), 300.0) * random.uniform(1.0, 1.25)  # noqa: S311 (jitter)
@@ -416,52 +481,131 @@ def apply_prediction(generation: Generation, prediction: ws.Prediction, now: dat
 
 
 def note_poll_error(generation: Generation, error: ws.WaveSpeedError, now: datetime) -> None:
-    """A poll failed: try again later, unless the prediction is gone or out of time."""
-    if isinstance(error, ws.InvalidRequestError) and error.status_code == 404:
-        fail(
-            generation.pk,
-            S.PROCESSING,
-            "The API no longer knows this generation.",
-            detail=str(error),
-        )
+    """A poll failed: look again later; errors that will not clear, once confirmed, fail it.
+
+    A refused key (401/403) is confirmed by one quick second poll, then fails the generation at
+    once instead of at the deadline. A 404 is polled again, then checked against the history
+    (`settle_all`): a prediction the API still lists goes on. Anything else is polled again
+    until the deadline, whose words then name the cause.
+    """
+    code = _error_code(error)
+    same_cause = generation.failed_polls > 0 and generation.failed_poll_code == code
+    failures = generation.failed_polls + 1 if same_cause else 1
+    failing_since = generation.polls_failing_since or now
+    refused_key = isinstance(error, ws.AuthenticationError)
+    if refused_key and failures >= 2:
+        # error_code 401/403 tells what ended it (a provider-wide trouble, not this image's).
+        fail(generation.pk, S.PROCESSING, describe_error(error), detail=str(error), code=code)
         return
     if _past_deadline(generation, now):
-        time_out(generation.pk, S.PROCESSING)
+        time_out(generation.pk, S.PROCESSING, last_error=error, failing_since=failing_since)
         return
-    delay = poll_delay(generation, now) * 2
-    if isinstance(error, ws.RateLimitError) and error.retry_after:
+    missing = isinstance(error, ws.InvalidRequestError) and error.status_code == 404
+    if refused_key or (missing and failures < MISSING_AFTER_POLLS):
+        delay = timedelta(seconds=settings.POLL_INTERVAL_SECONDS)  # a quick second look
+    elif missing:
+        delay = timedelta(0)  # due now: the next settle pass looks for it in the history
+    elif isinstance(error, ws.RateLimitError) and error.retry_after:
         delay = timedelta(seconds=min(error.retry_after, 60))
-    poll_again(generation.pk, now + delay, error_detail=str(error))
+    else:
+        delay = poll_delay(generation, now) * 2
+    poll_failed(
+        generation.pk,
+        now + delay,
+        detail=str(error),
+        code=code,
+        failures=failures,
+        failing_since=failing_since,
+    )
 
 
-def settle(generation: Generation, client: ws.WaveSpeedClient, now: datetime) -> None:
-    """Find out through the list endpoint whether an unconfirmed submit created a prediction.
+def _error_code(error: ws.WaveSpeedError) -> int | None:
+    """What is kept in a generation's error_code: the task code, else the HTTP error status.
 
-    Found: follow it. Not found after a grace period: nothing was created (nor charged), so
-    the generation goes back in the queue to be sent again. The list unreachable throughout:
-    we cannot tell, and a resend could charge twice, so the generation fails.
+    So 401/403 (the key was refused) and 402 (no funds) can be told apart from an image's own
+    failure by anything that reads the generations, such as a provider-wide warning.
     """
-    sent_at = generation.submitted_at or generation.created_at
-    unconfirmed_since = generation.unconfirmed_since or now
+    if error.code is not None:
+        return error.code
+    return error.status_code if error.status_code and error.status_code >= 400 else None
+
+
+def settle_all(
+    generations: Sequence[Generation], client: ws.WaveSpeedClient, now: datetime
+) -> None:
+    """Settle unconfirmed submits and vanished predictions from one read of the history.
+
+    One list read serves every generation due in a sweep pass, whatever their number.
+    """
+    if not generations:
+        return
+    history = read_history(client, generations, now)
+    for generation in generations:
+        if generation.status == S.SUBMITTING:
+            settle(generation, history, now)
+        elif generation.status == S.PROCESSING:
+            confirm_missing(generation, history, now)
+
+
+def read_history(
+    client: ws.WaveSpeedClient, generations: Iterable[Generation], now: datetime
+) -> History | ws.WaveSpeedError:
+    """The account's history over the windows of these generations, or why it could not be read."""
+    generations = list(generations)
+    windows = [_settle_window(generation, now) for generation in generations]
+    models = {generation.model for generation in generations}
     try:
-        found = client.find_prediction(
-            inputs=generation.api_inputs(),
-            model=generation.model,
-            created_after=sent_at - timedelta(minutes=5),
-            created_before=now + timedelta(minutes=5),
-            exclude_ids=_prediction_ids_taken_by_twins(generation),
+        return client.read_history(
+            created_after=min(after for after, _ in windows),
+            created_before=max(before for _, before in windows),
+            # Each generation's candidates are then of its own model.
+            model=models.pop() if len(models) == 1 else None,
         )
     except ws.WaveSpeedError as error:
-        found, listed, detail = None, False, str(error)
-    else:
-        listed, detail = True, ""
-    if found is not None:
-        record_prediction(generation.pk, found)
+        return error
+
+
+def settle(generation: Generation, history: History | ws.WaveSpeedError, now: datetime) -> None:
+    """Find out from the history whether an unconfirmed submit created a prediction.
+
+    A prediction with the same model and input: follow it. No possible prediction at all in the
+    whole window once the grace period is over: nothing was created (nor charged), so the
+    generation goes back in the queue to be sent again. An item whose input cannot be read or
+    compared may be this submit's, so while one is there nothing is resent: once the grace is
+    over, a single such item is followed, and several (or a history that cannot be read) fail
+    the generation, since a resend could charge twice. Waiting out the grace first leaves time
+    for a neighbour's own answer to claim its prediction, and for the list to catch up.
+    """
+    unconfirmed_since = generation.unconfirmed_since or now
+    waited = (now - unconfirmed_since).total_seconds()
+    in_grace = waited < SETTLE_GRACE_SECONDS
+    if isinstance(history, ws.WaveSpeedError):
+        if in_grace:
+            await_confirmation(generation.pk, str(history), now, _settle_delay(waited))
+            return
+        fail(
+            generation.pk,
+            S.SUBMITTING,
+            "The API did not confirm this request and could not be asked about it, so it was "
+            'not sent again (that could charge twice). Use "Use these settings" to try again.',
+            detail=str(history),
+        )
         return
-    if (now - unconfirmed_since).total_seconds() < SETTLE_GRACE_SECONDS:
-        await_confirmation(generation.pk, detail or generation.error_detail, now)
+    after, before = _settle_window(generation, now)
+    candidates = history.candidates(
+        generation.api_inputs(),
+        model=generation.model,
+        created_after=after,
+        created_before=before,
+        exclude_ids=_prediction_ids_taken(generation, (item.id for item in history.items)),
+    )
+    if len(candidates.matching) == 1:
+        record_prediction(generation.pk, candidates.matching[0])
         return
-    if listed:
+    if in_grace:
+        await_confirmation(generation.pk, generation.error_detail, now, _settle_delay(waited))
+        return
+    if candidates.none:
         log.info(
             "Generation %s: the API has no record of the unconfirmed submit; resending",
             generation.pk,
@@ -472,22 +616,84 @@ def settle(generation: Generation, client: ws.WaveSpeedClient, now: datetime) ->
             retry_after=1.0,
         )
         return
+    if not candidates.matching and len(candidates.unreadable) == 1 and not candidates.malformed:
+        log.warning(
+            "Generation %s: following prediction %s, the only one that may be it (its input "
+            "is not shown)",
+            generation.pk,
+            candidates.unreadable[0].id,
+        )
+        record_prediction(generation.pk, candidates.unreadable[0])
+        return
     fail(
         generation.pk,
         S.SUBMITTING,
-        "The API did not confirm this request and could not be asked about it, so it was not "
-        'sent again (that could charge twice). Use "Use these settings" to try again.',
-        detail=detail,
+        "The API did not confirm this request and its history cannot tell which task is this "
+        "one, so it was not sent again (that could charge twice). "
+        'Use "Use these settings" to try again.',
+        detail=f"possible predictions: {candidates.describe()}",
     )
 
 
-def _prediction_ids_taken_by_twins(generation: Generation) -> list[str]:
-    """Predictions already followed by other generations with the very same inputs."""
-    inputs = generation.api_inputs()
+def confirm_missing(
+    generation: Generation, history: History | ws.WaveSpeedError, now: datetime
+) -> None:
+    """A prediction whose result answered 404 again: fail it only if the history agrees."""
+    if isinstance(history, ws.WaveSpeedError):
+        # Cannot tell. The next check is a poll again (which the deadline bounds, naming the
+        # cause), and a 404 from it asks the list once more.
+        poll_failed(
+            generation.pk,
+            now + poll_delay(generation, now) * 2,
+            detail=f"HTTP 404, and the predictions list could not be read: {history}",
+            code=404,
+            failures=MISSING_AFTER_POLLS - 1,
+            failing_since=generation.polls_failing_since or now,
+        )
+        return
+    listed = history.get(generation.prediction_id)
+    if listed is None:
+        fail(
+            generation.pk,
+            S.PROCESSING,
+            "The API no longer knows this generation.",
+            detail=f"{generation.error_detail}; not in the predictions list either",
+            code=404,
+        )
+        return
+    log.info("Generation %s: the result answered 404 but the list shows it", generation.pk)
+    if listed.is_completed and not listed.outputs:
+        # A listed item may leave out its outputs: the result endpoint tells, when it answers.
+        poll_again(generation.pk, now + poll_delay(generation, now), api_status=listed.status)
+        return
+    apply_prediction(generation, listed, now)
+
+
+def _settle_window(generation: Generation, now: datetime) -> tuple[datetime, datetime]:
+    """When the prediction of this generation's last submit can have been created."""
+    sent_at = generation.submitted_at or generation.created_at
+    if generation.status == S.SUBMITTING:
+        # The request was over when its answer was given up on.
+        ended = generation.unconfirmed_since or now
+    else:
+        ended = min(now, sent_at + timedelta(seconds=SUBMIT_CLAIM_SECONDS))
+    return sent_at - CLOCK_SKEW, max(ended, sent_at) + CLOCK_SKEW
+
+
+def _settle_delay(waited: float) -> float:
+    """Seconds to the next look at the list: back off, and look once more at the grace's end."""
+    delay = max(float(SETTLE_INTERVAL_SECONDS), waited)
+    return min(delay, max(float(SETTLE_INTERVAL_SECONDS), SETTLE_GRACE_SECONDS - waited))
+
+
+def _prediction_ids_taken(generation: Generation, listed_ids: Iterable[str]) -> list[str]:
+    """Listed predictions other generations already follow: a twin's (same inputs), or any.
+
+    A prediction belongs to one generation, so none of these can be this submit's.
+    """
     return list(
-        Generation.objects.filter(**inputs)
+        Generation.objects.filter(prediction_id__in=list(listed_ids))
         .exclude(pk=generation.pk)
-        .exclude(prediction_id="")
         .values_list("prediction_id", flat=True)
     )
 

@@ -159,6 +159,16 @@ class Generation(models.Model):
     )
     next_check_at = models.DateTimeField(null=True, blank=True)
     poll_count = models.PositiveIntegerField(default=0)
+    # The current run of failed polls: errors that will not clear are confirmed, then fail.
+    failed_polls = models.PositiveSmallIntegerField(
+        default=0, help_text="Polls in a row that failed with the same cause."
+    )
+    failed_poll_code = models.IntegerField(
+        null=True, blank=True, help_text="The last failed poll's task code or HTTP status."
+    )
+    polls_failing_since = models.DateTimeField(
+        null=True, blank=True, help_text="When polls began failing without an answer between."
+    )
     ingest_attempts = models.PositiveSmallIntegerField(default=0)
     ingest_started_at = models.DateTimeField(null=True, blank=True)
 

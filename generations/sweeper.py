@@ -132,8 +132,15 @@ def _settle_due(client: ws.WaveSpeedClient, now: datetime) -> None:
             Q(next_check_at__lte=now) | Q(next_check_at=None)
         )[:BATCH_SIZE]
     )
-    for generation in due:
-        lifecycle.settle(generation, client, now)
+    # Results that answered 404 twice in a row: the history says whether they still exist.
+    missing = Generation.objects.filter(
+        status=S.PROCESSING,
+        failed_poll_code=404,
+        failed_polls__gte=lifecycle.MISSING_AFTER_POLLS,
+        next_check_at__lte=now,
+    )[:BATCH_SIZE]
+    # One read of the history for all of them, not one per generation.
+    lifecycle.settle_all(due + list(missing), client, now)
 
 
 def _poll_due(client: ws.WaveSpeedClient, now: datetime) -> None:

@@ -1,7 +1,9 @@
-"""A task delivered twice makes no second prediction and no duplicate image."""
+"""A task delivered twice makes no second prediction and no duplicate image; a submit whose
+answer was lost is never sent again while the API's history may hold it."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -9,9 +11,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from generations import ingest, lifecycle, tasks
+from generations import ingest, lifecycle, sweeper, tasks
 from generations.models import Generation, OutputImage
 from generations.wavespeed import client as ws
+from generations.wavespeed.simulator.config import Faults, SimulatorConfig
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -139,3 +142,83 @@ def test_a_prediction_cannot_belong_to_two_generations(alice, simulator, enqueue
     assert lifecycle.record_prediction(second.pk, taken) is False
     second.refresh_from_db()
     assert second.status == S.SUBMITTING and second.prediction_id == ""
+
+
+# --- lost submit answers, with a history that does not show inputs ---------------------------
+
+# Like the docs' example: the history's items carry no `input`, even when asked for inputs.
+HISTORY_WITHOUT_INPUTS = replace(
+    SimulatorConfig(), latency=0.3, seed=1234, faults=Faults(hide_inputs=1.0)
+)
+
+
+def lose_the_answer(owner, prompt: str) -> Generation:
+    """A generation whose submit created its prediction but never heard the answer."""
+    [generation] = lifecycle.create_batch(owner, {**PARAMS, "prompt": f"[lose-answer] {prompt}"})
+    lifecycle.submit(generation.pk)
+    generation.refresh_from_db()
+    assert generation.status == S.SUBMITTING and generation.submit_ambiguous
+    return generation
+
+
+def settle_after(generation: Generation, seconds: float) -> None:
+    """Run a sweep as if the submit had been unconfirmed for `seconds`; read it back."""
+    since = timezone.now() - timedelta(seconds=seconds)
+    Generation.objects.filter(pk=generation.pk).update(
+        unconfirmed_since=since, submitted_at=since, next_check_at=timezone.now()
+    )
+    sweeper.sweep_once(timezone.now())
+    generation.refresh_from_db()
+
+
+@pytest.mark.parametrize("simulator_config", [HISTORY_WITHOUT_INPUTS])
+def test_a_lost_answer_whose_history_hides_inputs_follows_the_one_possible_prediction(
+    alice, simulator, enqueued
+):
+    [neighbour] = lifecycle.create_batch(alice, {**PARAMS, "prompt": "A neighbour"})
+    lifecycle.submit(neighbour.pk)  # answered: its prediction is taken, so not a candidate
+    generation = lose_the_answer(alice, "A lost answer")
+    [lost] = [p for p in simulator.store.query() if p.input["prompt"].startswith("[lose-answer]")]
+
+    settle_after(generation, 10)
+    assert generation.status == S.SUBMITTING  # within the grace nothing is decided
+    settle_after(generation, lifecycle.SETTLE_GRACE_SECONDS + 1)
+    assert generation.status == S.PROCESSING
+    assert generation.prediction_id == lost.id
+    assert len(simulator.store) == 2  # never a second prediction
+    assert generation.submit_attempts == 1
+
+
+@pytest.mark.parametrize("simulator_config", [HISTORY_WITHOUT_INPUTS])
+def test_lost_answers_the_history_cannot_tell_apart_fail_without_a_resend(
+    alice, simulator, enqueued
+):
+    first = lose_the_answer(alice, "A first lost answer")
+    second = lose_the_answer(alice, "A second lost answer")
+    created = sorted(p.id for p in simulator.store.query())
+
+    for generation in (first, second):
+        settle_after(generation, lifecycle.SETTLE_GRACE_SECONDS + 1)
+        assert generation.status == S.FAILED
+        assert generation.error.startswith(
+            "The API did not confirm this request and its history cannot tell which task is "
+            "this one, so it was not sent again (that could charge twice)."
+        )
+        assert all(prediction_id in generation.error_detail for prediction_id in created)
+        assert generation.submit_attempts == 1
+    assert len(simulator.store) == 2  # zero resends
+    assert [task for task in enqueued if task[0] == "submit"] == [
+        ("submit", first.pk),
+        ("submit", second.pk),
+    ]
+
+
+def test_a_lost_answer_is_followed_at_once_when_the_history_shows_its_input(
+    alice, simulator, enqueued
+):
+    generation = lose_the_answer(alice, "A lost answer")
+    settle_after(generation, 5)
+    assert generation.status == S.PROCESSING
+    [created] = simulator.store.query()
+    assert generation.prediction_id == created.id
+    assert len(simulator.store) == 1

@@ -301,12 +301,15 @@ def test_the_admin_can_filter_and_decide_with_an_audit_row(client_for, admin, fl
         {"action": "approve_images", "_selected_action": [flagged.pk]},
     )
     assert "Approve 1 image?" in asked.content.decode()
+    assert "1 images" not in asked.content.decode()  # the page title says it right too
     flagged.refresh_from_db()
     assert flagged.moderation == Moderation.PENDING
-    visitor.post(
+    decided = visitor.post(
         "/admin/generations/outputimage/",
         {"action": "approve_images", "_selected_action": [flagged.pk], "confirm_count": "1"},
+        follow=True,
     )
+    assert "1 image approved." in decided.content.decode()
     flagged.refresh_from_db()
     assert flagged.moderation == Moderation.APPROVED
     assert ModerationDecision.objects.get().moderator == admin

@@ -94,6 +94,13 @@ STEPS = {
         lambda pk, now: lifecycle.attach_prediction(pk, COMPLETED, now),
     ),
     "poll_again": (S.PROCESSING, S.PROCESSING, lambda pk, now: lifecycle.poll_again(pk, now)),
+    "poll_failed": (
+        S.PROCESSING,
+        S.PROCESSING,
+        lambda pk, now: lifecycle.poll_failed(
+            pk, now, detail="HTTP 502", code=502, failures=1, failing_since=now
+        ),
+    ),
     "accept_outputs": (
         S.PROCESSING,
         S.DOWNLOADING,
@@ -254,7 +261,7 @@ def test_a_prediction_that_never_finishes_times_out(alice, simulator, enqueued, 
     lifecycle.submit(generation.pk)
     sweep(generation, submitted_at=seconds_ago(60))
     assert generation.status == S.TIMED_OUT
-    assert "within 1 minutes" in generation.error
+    assert "within 1 minute." in generation.error
 
 
 def test_an_unconfirmed_submit_is_settled_through_the_list_not_resent(
@@ -358,6 +365,219 @@ def test_settling_does_not_adopt_a_twin_generations_prediction(
     sweep(generation)
     assert generation.status == S.SUBMITTING
     assert generation.prediction_id == ""
+
+
+def test_unconfirmed_submits_due_together_share_one_read_of_the_list(
+    alice, simulator, enqueued, monkeypatch
+):
+    real_list = ws.WaveSpeedClient.list_predictions
+    pages_read = []
+
+    def counting_list(self, **kwargs):
+        pages_read.append(kwargs["page"])
+        return real_list(self, **kwargs)
+
+    monkeypatch.setattr(ws.WaveSpeedClient, "submit", lose_before_sending)
+    monkeypatch.setattr(ws.WaveSpeedClient, "list_predictions", counting_list)
+    generations = [generate(alice, prompt=f"Lost answer {index}") for index in range(3)]
+    for generation in generations:
+        lifecycle.submit(generation.pk)
+    Generation.objects.update(next_check_at=timezone.now())
+    sweeper.sweep_once(timezone.now())
+    assert pages_read == [1]
+    assert Generation.objects.filter(status=S.SUBMITTING, submit_ambiguous=True).count() == 3
+
+
+def test_the_list_is_asked_less_often_the_longer_a_submit_stays_unconfirmed(
+    alice, simulator, enqueued, monkeypatch
+):
+    monkeypatch.setattr(ws.WaveSpeedClient, "submit", lose_before_sending)
+    generation = generate(alice)
+    lifecycle.submit(generation.pk)
+    generation.refresh_from_db()
+    first_look = generation.next_check_at - generation.unconfirmed_since
+    assert first_look == timedelta(seconds=lifecycle.SETTLE_INTERVAL_SECONDS)
+    swept_at = timezone.now()
+    sweep(generation, unconfirmed_since=swept_at - timedelta(seconds=40))
+    # 40 s unconfirmed: the next look is 40 s later, not 5 s.
+    assert generation.next_check_at - swept_at >= timedelta(seconds=39)
+    sweep(generation, unconfirmed_since=swept_at - timedelta(seconds=100))
+    # ...but never past the end of the grace, when it is decided.
+    assert generation.next_check_at - swept_at <= timedelta(seconds=21)
+
+
+# --- provider faults -------------------------------------------------------------------------
+
+
+class SubmitCounter:
+    """Counts the submits the app sends (each reaches the simulator once)."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.sent = 0
+        real_submit = ws.WaveSpeedClient.submit
+
+        def counted(client, inputs, **kwargs):
+            self.sent += 1
+            return real_submit(client, inputs, **kwargs)
+
+        monkeypatch.setattr(ws.WaveSpeedClient, "submit", counted)
+
+
+def test_a_task_code_1400_in_an_http_200_fails_at_once_in_plain_words(
+    alice, simulator, sync_tasks, monkeypatch
+):
+    submits = SubmitCounter(monkeypatch)
+    generation = generate(alice, prompt="[refuse:1400] a lighthouse")
+    assert generation.status == S.FAILED
+    assert generation.error == "The API said a required parameter was missing."
+    assert generation.error_code == 1400
+    assert "missing parameter" in generation.error_detail
+    assert submits.sent == 1 and generation.submit_attempts == 1
+    assert generation.unconfirmed_since is None and not generation.submit_ambiguous
+    assert len(simulator.store) == 0  # the simulator's own record of predictions
+
+
+def test_a_task_code_5003_on_submit_is_sent_again_later_never_settled(alice, simulator, enqueued):
+    generation = generate(alice, prompt="[refuse:5003] a lighthouse")
+    lifecycle.submit(generation.pk)
+    generation.refresh_from_db()
+    assert generation.status == S.QUEUED
+    assert generation.next_check_at > timezone.now()
+    assert generation.unconfirmed_since is None and not generation.submit_ambiguous
+    assert "code 5003" in generation.error_detail
+
+
+def test_a_task_code_5003_that_never_clears_fails_in_plain_words(alice, simulator, enqueued):
+    generation = generate(alice, prompt="[refuse:5003] a lighthouse")
+    Generation.objects.filter(pk=generation.pk).update(
+        submit_attempts=lifecycle.MAX_SUBMIT_ATTEMPTS - 1
+    )
+    lifecycle.submit(generation.pk)
+    generation.refresh_from_db()
+    assert generation.status == S.FAILED
+    assert generation.error == "The API is unavailable right now. Try again in a few minutes."
+    assert generation.error_code == 5003
+
+
+def test_a_key_revoked_after_submit_fails_with_its_cause_long_before_the_deadline(
+    alice, simulator, enqueued, settings
+):
+    generation = generate(alice, prompt="[latency=60] a long one")
+    lifecycle.submit(generation.pk)
+    simulator.revoke_key()
+    started = timezone.now()
+    # Polls every 0.1 s (the simulator fixture's POLL_INTERVAL_SECONDS); the slice ends early
+    # once nothing is left to watch.
+    sweeper.run_slice(max_seconds=10)
+    generation.refresh_from_db()
+    assert generation.status == S.FAILED
+    assert generation.error == (
+        "The server's WaveSpeed API key was refused. An administrator needs to fix it."
+    )
+    assert generation.error_code == 401  # what ended it, for a provider-wide warning
+    assert generation.poll_count == 1  # one failed poll, confirmed by the second
+    assert timezone.now() - started < timedelta(seconds=settings.GENERATION_DEADLINE_SECONDS / 60)
+
+
+def test_one_refused_key_answer_is_polled_again_soon_not_failed(alice, simulator, enqueued):
+    generation = generate(alice, prompt="[latency=60] a long one")
+    lifecycle.submit(generation.pk)
+    simulator.revoke_key()
+    sweep(generation)
+    assert generation.status == S.PROCESSING
+    assert (generation.failed_polls, generation.failed_poll_code) == (1, 401)
+    simulator.restore_key()
+    sweep(generation)
+    assert generation.status == S.PROCESSING
+    assert generation.failed_polls == 0 and generation.polls_failing_since is None
+
+
+def test_one_404_on_a_result_then_the_prediction_completes_with_its_image(
+    alice, simulator, sync_tasks
+):
+    generation = generate(alice, prompt="[vanish-once] a shy heron")
+    assert generation.status == S.COMPLETED, generation.error
+    assert generation.images.count() == 1
+    assert generation.failed_polls == 0 and generation.failed_poll_code is None
+
+
+def test_a_result_that_answers_404_twice_and_is_not_in_the_list_fails(alice, simulator, enqueued):
+    generation = generate(alice)
+    Generation.objects.filter(pk=generation.pk).update(
+        status=S.PROCESSING, prediction_id="0123abcd", submitted_at=timezone.now()
+    )
+    sweep(generation)
+    assert generation.status == S.PROCESSING and generation.failed_polls == 1
+    sweep(generation)
+    assert generation.status == S.PROCESSING and generation.failed_polls == 2
+    sweep(generation)
+    assert generation.status == S.FAILED
+    assert generation.error == "The API no longer knows this generation."
+    assert "not in the predictions list" in generation.error_detail
+
+
+def test_a_404_the_list_cannot_confirm_is_polled_on_until_the_deadline(
+    alice, simulator, enqueued, monkeypatch, settings
+):
+    def list_unreachable(self, **kwargs):
+        raise ws.NetworkError("connection refused")
+
+    monkeypatch.setattr(ws.WaveSpeedClient, "list_predictions", list_unreachable)
+    generation = generate(alice)
+    Generation.objects.filter(pk=generation.pk).update(
+        status=S.PROCESSING, prediction_id="0123abcd", submitted_at=timezone.now()
+    )
+    for _ in range(3):
+        sweep(generation)
+    # Two 404s, then a list that cannot be read: not failed, and the next check is a poll.
+    assert generation.status == S.PROCESSING
+    assert (generation.failed_polls, generation.failed_poll_code) == (1, 404)
+    sweep(generation, submitted_at=seconds_ago(settings.GENERATION_DEADLINE_SECONDS))
+    assert generation.status == S.TIMED_OUT
+    assert "(its last answer: not found (HTTP 404))" in generation.error
+
+
+def test_a_result_that_answers_404_but_is_in_the_list_goes_on(
+    alice, simulator, enqueued, monkeypatch
+):
+    generation = generate(alice, prompt="[latency=0] a quick one")
+    lifecycle.submit(generation.pk)
+
+    def not_found(self, prediction_id):
+        raise ws.InvalidRequestError("HTTP 404: not found", status_code=404)
+
+    monkeypatch.setattr(ws.WaveSpeedClient, "get_result", not_found)
+    for _ in range(3):
+        sweep(generation)
+    # The list shows the prediction completed: its outputs are copied as from a poll.
+    assert generation.status == S.DOWNLOADING
+    assert generation.output_urls and ("ingest", generation.pk) in enqueued
+
+
+def test_server_errors_until_the_deadline_are_named_in_the_words(
+    alice, simulator, enqueued, monkeypatch
+):
+    generation = generate(alice, prompt="[latency=3600] a long one")
+    lifecycle.submit(generation.pk)
+
+    def bad_gateway(self, prediction_id):
+        raise ws.ServerError("HTTP 502: bad gateway", status_code=502)
+
+    monkeypatch.setattr(ws.WaveSpeedClient, "get_result", bad_gateway)
+    sweep(generation)
+    assert generation.status == S.PROCESSING and generation.failed_poll_code == 502
+    # Ten minutes later, still failing.
+    ten_minutes_ago = timezone.now() - timedelta(minutes=10)
+    sweep(
+        generation,
+        submitted_at=ten_minutes_ago - timedelta(seconds=1),
+        polls_failing_since=ten_minutes_ago,
+    )
+    assert generation.status == S.TIMED_OUT
+    assert generation.error.startswith(
+        "The API kept answering with server errors (HTTP 502) for 10 minutes"
+    )
+    assert generation.error_code == 502
 
 
 def test_a_rate_limited_submit_waits_and_is_sent_again(alice, simulator, enqueued, monkeypatch):

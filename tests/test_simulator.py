@@ -473,6 +473,14 @@ def test_the_history_caps_the_page_size_at_100(sim):
     assert data["total"] == 105 and len(data["items"]) == 100
 
 
+def test_history_items_carry_their_input_only_when_asked(sim):
+    made = submit(sim, prompt="a quiet lake", seed=3)
+    plain = call(sim, "POST", "/api/v3/predictions", {}).json()["data"]["items"]
+    asked = call(sim, "POST", "/api/v3/predictions", {"include_inputs": True}).json()["data"]
+    assert [item["id"] for item in plain] == [made["id"]] and "input" not in plain[0]
+    assert asked["items"][0]["input"] == made["input"]
+
+
 @pytest.mark.parametrize(
     ("query", "parameter"),
     [
@@ -480,6 +488,7 @@ def test_the_history_caps_the_page_size_at_100(sim):
         ({"page_size": "ten"}, "page_size"),
         ({"created_after": "yesterday"}, "created_after"),
         ({"status": "sleeping"}, "status"),
+        ({"include_inputs": "yes"}, "include_inputs"),
     ],
 )
 def test_the_history_refuses_bad_filters(sim, query, parameter):
@@ -542,6 +551,95 @@ def test_with_slow_faults_answers_come_late(sim, status):
     response = call(sim, "GET", "/api/v3/balance")
     assert time.monotonic() - started >= 0.3
     assert response.status_code == status
+
+
+@pytest.mark.parametrize("sim_config", [faulty("hide_inputs=1")])
+def test_the_hide_inputs_fault_leaves_inputs_out_even_when_asked(sim):
+    submit(sim)
+    asked = call(sim, "POST", "/api/v3/predictions", {"include_inputs": True}).json()["data"]
+    assert asked["total"] == 1 and "input" not in asked["items"][0]
+
+
+# --- markers for provider faults ------------------------------------------------------------
+
+
+def on_a_manual_clock(sim: SimulatorServer) -> list[float]:
+    """Give the simulator a store whose clock moves only when the test moves it."""
+    now = [1000.0]
+    sim.store = Store(clock=lambda: now[0])
+    return now
+
+
+@pytest.mark.parametrize("code", [1400, 5003])
+def test_a_refuse_marker_answers_http_200_with_the_task_code_and_creates_nothing(sim, code):
+    response = call(sim, "POST", SUBMIT, {"prompt": f"[refuse:{code}] a dog"})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["code"] == code and body["data"] is None and body["message"]
+    assert len(sim.store) == 0
+
+
+def test_a_lost_answer_marker_creates_the_task_and_drops_the_connection(sim):
+    with pytest.raises(requests.ConnectionError):
+        call(sim, "POST", SUBMIT, {"prompt": "[lose-answer] a cat"})
+    [created] = sim.store.query()
+    assert created.input["prompt"] == "[lose-answer] a cat"
+
+
+def test_a_hang_marker_creates_the_task_then_waits_before_answering(sim):
+    data = submit(sim, prompt="[hang=0.5] a slow answer")
+    answered = datetime.now(UTC)
+    assert datetime.fromisoformat(data["created_at"]) <= answered - timedelta(seconds=0.5)
+
+
+def test_a_hang_before_marker_waits_then_creates_the_task(sim):
+    sent = datetime.now(UTC) - timedelta(milliseconds=1)
+    data = submit(sim, prompt="[hang-before=0.5] a late task")
+    assert datetime.fromisoformat(data["created_at"]) >= sent + timedelta(seconds=0.5)
+
+
+def test_a_throttle_marker_answers_429_with_retry_after_until_its_window_passes(sim):
+    now = on_a_manual_clock(sim)
+    made = submit(sim, prompt="[throttle=60] a busy one")
+    path = f"/api/v3/predictions/{made['id']}/result"
+    first = call(sim, "GET", path)
+    assert first.status_code == 429 and first.json()["code"] == 429
+    assert first.headers["Retry-After"] == "60"
+    now[0] += 45
+    assert call(sim, "GET", path).headers["Retry-After"] == "15"
+    other = submit(sim, prompt="a calm one")
+    assert call(sim, "GET", f"/api/v3/predictions/{other['id']}/result").status_code == 200
+    now[0] += 15
+    assert call(sim, "GET", path).status_code == 200
+
+
+def test_a_vanish_once_marker_answers_404_once_then_the_prediction(sim):
+    made = submit(sim, prompt="[vanish-once] a shy one")
+    path = f"/api/v3/predictions/{made['id']}/result"
+    assert call(sim, "GET", path).status_code == 404
+    assert call(sim, "GET", path).json()["data"]["id"] == made["id"]
+    assert call(sim, "GET", path).status_code == 200
+
+
+def test_a_revoked_key_is_refused_everywhere_until_restored(sim):
+    made = submit(sim)
+    assert call(sim, "POST", "/_sim/revoke-key", key=None).status_code == 401
+    assert call(sim, "POST", "/_sim/revoke-key").json()["data"] == {"key_revoked": True}
+    for method, path in [
+        ("GET", f"/api/v3/predictions/{made['id']}/result"),
+        ("POST", SUBMIT),
+        ("POST", "/api/v3/predictions"),
+        ("GET", "/api/v3/balance"),
+    ]:
+        response = call(sim, method, path, {"prompt": "x"})
+        assert response.status_code == 401 and response.json()["code"] == 401, path
+    assert len(sim.store) == 1
+    call(sim, "POST", "/_sim/restore-key")
+    assert call(sim, "GET", "/api/v3/balance").status_code == 200
+    sim.revoke_key()
+    assert call(sim, "GET", "/api/v3/balance").status_code == 401
+    sim.restore_key()
+    assert call(sim, "GET", "/api/v3/balance").status_code == 200
 
 
 # --- concurrency ------------------------------------------------------------------------------
@@ -625,7 +723,9 @@ def test_the_config_reads_every_variable():
             "SIMULATOR_FAILURE_RATE": "1",
             "SIMULATOR_SYNC_WAIT": "12",
             "SIMULATOR_RANDOM_SEED": "-3",
-            "SIMULATOR_FAULTS": "500=0.1, 429=0.05,drop=0.02,slow=0.1,slow_seconds=3",
+            "SIMULATOR_FAULTS": (
+                "500=0.1, 429=0.05,drop=0.02,slow=0.1,slow_seconds=3,drop_created=1,hide_inputs=0.5"
+            ),
         }
     )
     assert config == SimulatorConfig(
@@ -635,7 +735,15 @@ def test_the_config_reads_every_variable():
         failure_rate=1.0,
         sync_wait_max=12.0,
         seed=-3,
-        faults=Faults(server_error=0.1, rate_limited=0.05, drop=0.02, slow=0.1, slow_seconds=3.0),
+        faults=Faults(
+            server_error=0.1,
+            rate_limited=0.05,
+            drop=0.02,
+            slow=0.1,
+            slow_seconds=3.0,
+            drop_created=1.0,
+            hide_inputs=0.5,
+        ),
     )
     assert SimulatorConfig.from_env({"SIMULATOR_LATENCY": "  "}).latency == 3.0
 
@@ -656,6 +764,7 @@ def test_the_config_reads_every_variable():
         ("SIMULATOR_FAULTS", "429=2"),
         ("SIMULATOR_FAULTS", "drop=x"),
         ("SIMULATOR_FAULTS", "slow_seconds=-1"),
+        ("SIMULATOR_FAULTS", "hide_inputs=1.5"),
     ],
 )
 def test_the_config_refuses_malformed_values_naming_the_variable(variable, value):

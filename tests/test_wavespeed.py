@@ -18,6 +18,7 @@ import requests
 import responses
 
 from generations.wavespeed import client as ws
+from generations.wavespeed.history import Comparison, History, compare_inputs, inputs_match
 from tests.apprunner import free_port
 
 BASE = "https://api.test"
@@ -202,6 +203,70 @@ def test_an_error_in_the_envelope_of_an_http_200_counts(client, mocked):
         client.submit(INPUTS)
 
 
+# --- task codes in the envelope ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("http_status", [200, 400, 500])
+def test_a_1xxx_task_code_is_a_refused_input_whatever_the_http_status(client, mocked, http_status):
+    mocked.post(SUBMIT_URL, json=envelope(None, 1400, "missing parameter"), status=http_status)
+    with pytest.raises(ws.InvalidRequestError) as raised:
+        client.submit(INPUTS)
+    assert not isinstance(raised.value, ws.AmbiguousSubmitError)
+    assert raised.value.code == 1400 and raised.value.status_code == http_status
+    assert len(mocked.calls) == 1
+
+
+@pytest.mark.parametrize("http_status", [200, 503])
+def test_a_5xxx_task_code_on_submit_is_a_definite_server_error_not_an_unconfirmed_one(
+    client, mocked, http_status
+):
+    mocked.post(SUBMIT_URL, json=envelope(None, 5003, "service unavailable"), status=http_status)
+    with pytest.raises(ws.ServerError) as raised:
+        client.submit(INPUTS)
+    assert not isinstance(raised.value, ws.AmbiguousSubmitError)
+    assert raised.value.code == 5003
+    assert len(mocked.calls) == 1
+
+
+def test_a_task_code_with_a_balance_message_is_out_of_funds(client, mocked):
+    mocked.post(SUBMIT_URL, json=envelope(None, 1401, "Insufficient balance"), status=200)
+    with pytest.raises(ws.InsufficientBalanceError):
+        client.submit(INPUTS)
+
+
+def test_a_task_code_on_a_result_is_its_typed_error(client, mocked):
+    mocked.get(RESULT_URL, json=envelope(None, 5000, "internal error"), status=200)
+    with pytest.raises(ws.ServerError) as raised:
+        client.get_result("p1")
+    assert raised.value.code == 5000
+
+
+def test_an_answer_with_a_task_code_that_names_its_task_is_read_as_that_task(client, mocked):
+    named = prediction("failed", id="p9", error="")
+    del named["input"]
+    mocked.post(SUBMIT_URL, json=envelope(named, 5000, "internal error"), status=200)
+    created = client.submit(INPUTS)
+    # The task exists: it is followed (and never sent again), its failure read from the code.
+    assert created.id == "p9" and created.status == "failed"
+    assert created.error_code == 5000 and created.error == "code 5000: internal error"
+
+
+def test_a_sync_timeout_code_inside_a_prediction_is_not_an_envelope_error(client, mocked):
+    still_running = prediction("processing", code=5004, error="Sync mode timed out")
+    mocked.post(SUBMIT_URL, json=envelope(still_running), status=200)
+    answer = client.submit(INPUTS)
+    assert answer.status == "processing" and not answer.is_terminal
+
+
+@pytest.mark.parametrize("code", [0, 2001, 777])
+def test_an_envelope_code_that_is_neither_200_a_status_nor_a_task_code_is_ambiguous(
+    client, mocked, code
+):
+    mocked.post(SUBMIT_URL, json=envelope(prediction(), code, "?"), status=200)
+    with pytest.raises(ws.AmbiguousSubmitError):
+        client.submit(INPUTS)
+
+
 def test_a_rate_limit_carries_retry_after(client, mocked):
     mocked.post(
         SUBMIT_URL, json=envelope(None, 429, "slow down"), status=429, headers={"Retry-After": "7"}
@@ -269,17 +334,20 @@ def test_a_client_needs_a_key():
 # --- the predictions list ----------------------------------------------------------------------
 
 
-def test_list_predictions_sends_the_window_and_reads_a_page(client, mocked):
+def test_list_predictions_asks_for_inputs_and_counts_malformed_items(client, mocked):
+    without_input = prediction(id="p3")
+    del without_input["input"]
     mocked.post(
         LIST_URL,
         json=envelope(
             {
                 "page": 1,
-                "total": 2,
+                "total": 4,
                 "items": [
                     prediction(id="p1"),
                     {"broken": True},
                     prediction(id="p2", status="completed"),
+                    without_input,
                 ],
             }
         ),
@@ -288,82 +356,125 @@ def test_list_predictions_sends_the_window_and_reads_a_page(client, mocked):
     page = client.list_predictions(
         created_after=after, created_before=after + timedelta(hours=1), model=ws.MODEL_ID
     )
-    assert [item.id for item in page.items] == ["p1", "p2"]  # the malformed item is skipped
-    assert page.total == 2
+    assert [item.id for item in page.items] == ["p1", "p2", "p3"]
+    assert page.malformed == 1 and page.total == 4
+    assert page.items[0].input == INPUTS
+    assert page.items[2].input is None  # not shown: unknown, not empty
     sent = json.loads(mocked.calls[0].request.body)
     assert sent["created_after"] == "2026-11-25T09:00:00Z"
     assert sent["created_before"] == "2026-11-25T10:00:00Z"
     assert sent["model"] == ws.MODEL_ID and sent["page"] == 1
+    assert sent["include_inputs"] is True
 
 
-def test_find_prediction_matches_inputs_across_pages_and_skips_excluded(client, mocked):
-    other = dict(INPUTS, seed=7)
-    pages = [
-        envelope(
-            {
-                "page": 1,
-                "total": 3,
-                "items": [prediction(id="x", input=other), prediction(id="taken")],
-            }
-        ),
-        envelope(
-            {
-                "page": 2,
-                "total": 3,
-                "items": [prediction(id="mine", input=dict(INPUTS, guidance_scale=3.50, seed=42))],
-            }
-        ),
-    ]
-    for page in pages:
-        mocked.post(LIST_URL, json=page)
+def listing_page(page: int, total: int, *items: dict) -> dict:
+    return envelope({"page": page, "total": total, "items": list(items)})
+
+
+def test_read_history_reads_every_page_once_and_keeps_each_prediction_once(client, mocked):
+    mocked.post(LIST_URL, json=listing_page(1, 3, prediction(id="a"), prediction(id="b")))
+    # A newer prediction pushed "b" onto the second page: it is read twice, kept once.
+    mocked.post(LIST_URL, json=listing_page(2, 3, prediction(id="b"), prediction(id="c")))
     now = datetime.now(UTC)
-    found = client.find_prediction(
-        inputs=INPUTS,
-        created_after=now - timedelta(minutes=5),
-        created_before=now,
-        page_size=2,
-        exclude_ids=["taken"],
-    )
-    assert found is not None and found.id == "mine"
+    history = client.read_history(created_after=now, created_before=now, page_size=2)
+    assert [item.id for item in history.items] == ["a", "b", "c"]
     assert [json.loads(call.request.body)["page"] for call in mocked.calls] == [1, 2]
 
 
-def test_find_prediction_returns_none_when_nothing_matches(client, mocked):
-    mocked.post(
-        LIST_URL,
-        json=envelope(
-            {"page": 1, "total": 1, "items": [prediction(input=dict(INPUTS, prompt="x"))]}
-        ),
-    )
-    now = datetime.now(UTC)
-    assert client.find_prediction(inputs=INPUTS, created_after=now, created_before=now) is None
-    assert len(mocked.calls) == 1
-
-
-def test_find_prediction_that_runs_out_of_pages_cannot_say_not_found(client, mocked):
+def test_read_history_that_runs_out_of_pages_cannot_say_not_found(client, mocked):
     for page in (1, 2):
-        mocked.post(
-            LIST_URL,
-            json=envelope(
-                {
-                    "page": page,
-                    "total": 50,
-                    "items": [prediction(id=f"other{page}", input=dict(INPUTS, seed=page))],
-                }
-            ),
-        )
+        mocked.post(LIST_URL, json=listing_page(page, 50, prediction(id=f"other{page}")))
     now = datetime.now(UTC)
     with pytest.raises(ws.IncompleteListError):
-        client.find_prediction(
-            inputs=INPUTS, created_after=now, created_before=now, page_size=1, max_pages=2
-        )
+        client.read_history(created_after=now, created_before=now, page_size=1, max_pages=2)
 
 
-def test_inputs_match_compares_numbers_as_numbers():
-    assert ws.inputs_match({"seed": 1, "guidance_scale": 3}, {"seed": 1.0, "guidance_scale": 3.0})
-    assert not ws.inputs_match({"seed": 1}, {"seed": True})
-    assert not ws.inputs_match({"seed": 1}, {})
-    assert not ws.inputs_match({"prompt": "a"}, {"prompt": "b"})
+WINDOW_START = datetime(2026, 11, 25, 9, 55, tzinfo=UTC)
+WINDOW_END = datetime(2026, 11, 25, 10, 5, tzinfo=UTC)
+
+
+def history_of(*items: dict, malformed: int = 0) -> History:
+    return History(
+        WINDOW_START,
+        WINDOW_END,
+        tuple(ws.Prediction.from_api(item) for item in items),
+        malformed,
+    )
+
+
+def no_input(**fields) -> dict:
+    item = prediction(**fields)
+    del item["input"]
+    return item
+
+
+def candidates(history: History, **kwargs):
+    return history.candidates(
+        INPUTS, created_after=WINDOW_START, created_before=WINDOW_END, **kwargs
+    )
+
+
+def test_the_prediction_with_the_same_model_and_input_is_the_match():
+    history = history_of(
+        prediction(id="other", input=dict(INPUTS, seed=7)),
+        prediction(id="mine", input=dict(INPUTS, guidance_scale="3.50")),
+        prediction(id="elsewhere", model="someone/else"),
+    )
+    found = candidates(history)
+    assert [p.id for p in found.matching] == ["mine"] and not found.unreadable
+    assert not found.none
+
+
+def test_items_whose_input_cannot_be_compared_are_possibly_ours():
+    history = history_of(
+        no_input(id="hidden"),
+        prediction(id="malformed", input="prompt=a red fox"),
+        prediction(id="reshaped", input={"text": "a red fox"}),
+        prediction(id="differs", input=dict(INPUTS, prompt="a blue whale")),
+        malformed=1,
+    )
+    found = candidates(history)
+    assert not found.matching
+    assert [p.id for p in found.unreadable] == ["hidden", "malformed", "reshaped"]
+    assert found.malformed == 1 and not found.none
+    assert found.ids == ["hidden", "malformed", "reshaped"]
+    assert "hidden, malformed, reshaped" in found.describe() and "1" in found.describe()
+
+
+def test_excluded_and_out_of_window_items_are_not_candidates():
+    history = history_of(
+        no_input(id="taken"),
+        no_input(id="earlier", created_at="2026-11-25T09:00:00.000Z"),
+        prediction(id="twin", input=dict(INPUTS)),
+    )
+    found = candidates(history, exclude_ids=["taken", "twin"])
+    assert found.none and found.ids == []
+
+
+def test_an_item_without_a_time_cannot_be_placed_outside_the_window():
+    assert candidates(history_of(no_input(id="timeless", created_at=None))).ids == ["timeless"]
+
+
+@pytest.mark.parametrize(
+    ("shown", "comparison"),
+    [
+        ({**INPUTS, "seed": 42.0, "guidance_scale": 3.5}, Comparison.MATCH),
+        ({**INPUTS, "seed": "42", "safety_tolerance": 2}, Comparison.MATCH),
+        ({**INPUTS, "prompt": "a  red fox ", "enable_sync_mode": False}, Comparison.MATCH),
+        ({**INPUTS, "prompt": "a red wolf"}, Comparison.DIFFERS),
+        ({**INPUTS, "seed": 43}, Comparison.DIFFERS),
+        ({**INPUTS, "aspect_ratio": "16:9", "seed": None}, Comparison.DIFFERS),
+        ({**INPUTS, "seed": True}, Comparison.UNKNOWN),
+        ({**INPUTS, "seed": None}, Comparison.UNKNOWN),
+        ({**INPUTS, "prompt": ["a red fox"]}, Comparison.UNKNOWN),
+        ({k: v for k, v in INPUTS.items() if k != "seed"}, Comparison.UNKNOWN),
+        ({}, Comparison.UNKNOWN),
+        (None, Comparison.UNKNOWN),
+    ],
+)
+def test_inputs_compare_as_match_differs_or_unknown(shown, comparison):
+    assert compare_inputs(INPUTS, shown) is comparison
+    assert inputs_match(INPUTS, shown) is (comparison is Comparison.MATCH)
 
 
 # --- retries over a real socket ----------------------------------------------------------------

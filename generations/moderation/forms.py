@@ -9,6 +9,7 @@ from django import forms
 from generations.fields import ReadableTextField
 from generations.models import Moderation
 from generations.moderation import services as moderation
+from generations.plurals import plural
 
 
 class DecisionForm(forms.Form):
@@ -58,7 +59,8 @@ class BulkDecisionForm(forms.Form):
         images, count = data.get("images") or [], data.get("confirm_count")
         if images and count is not None and count != len(images):
             raise forms.ValidationError(
-                f"You confirmed {count} images but {len(images)} are selected; nothing changed."
+                f"You confirmed {plural(count, 'image')} but {len(images)} are selected; "
+                "nothing changed."
             )
         return data
 

@@ -13,6 +13,7 @@ from generations.http import wants_json
 from generations.models import OutputImage
 from generations.moderation import services as moderation
 from generations.moderation.forms import BulkDecisionForm, DecisionForm, HistoryFilters
+from generations.plurals import plural
 from generations.presenters import image_data
 
 # Logged-in people without the permission get 403; anonymous visitors the login page.
@@ -121,9 +122,7 @@ def bulk(request: HttpRequest) -> HttpResponse:
     if as_json:
         # The queue's script says what happened; a flash message would wait for the next page.
         return JsonResponse({"changed": changed, "moderation": moderation.DECISIONS[action]})
-    messages.success(
-        request, f"{changed} image{'s' if changed != 1 else ''} {moderation.PAST_TENSE[action]}."
-    )
+    messages.success(request, f"{plural(changed, 'image')} {moderation.PAST_TENSE[action]}.")
     return redirect(reverse("moderation:queue"))
 
 

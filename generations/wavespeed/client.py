@@ -9,15 +9,19 @@ errors. Two rules shape it:
 - Reads (the result GET and the predictions list) are safe to repeat, so they are retried on
   connection errors, time-outs and HTTP 429/500/502/503/504, with exponential backoff, jitter and
   a capped `Retry-After`.
+
+A task code in an envelope (1xxx, 5xxx) means what it says whatever the HTTP status: an HTTP 200
+with `{"code": 1400}` is a refused input, not a server error and not a lost answer.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
 import logging
 import platform
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,7 +30,14 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 from urllib3.util.retry import Retry
 
-from generations.wavespeed.contract import MODEL_ID, STATUSES, TERMINAL_STATUSES
+from generations.wavespeed.contract import (
+    MODEL_ID,
+    STATUSES,
+    TERMINAL_STATUSES,
+    is_refusal_code,
+    is_task_code,
+)
+from generations.wavespeed.history import History
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +77,7 @@ class InsufficientBalanceError(WaveSpeedError):
 
 
 class InvalidRequestError(WaveSpeedError):
-    """The request itself is wrong (other 4xx, or a 1xxx task code): do not retry it."""
+    """The request itself is wrong (other 4xx, or a 1xxx task code in `code`): do not retry it."""
 
 
 class RateLimitError(WaveSpeedError):
@@ -84,7 +95,7 @@ class RateLimitError(WaveSpeedError):
 
 
 class ServerError(WaveSpeedError):
-    """The API failed on its side (5xx, or a 5xxx task code): worth retrying later."""
+    """The API failed on its side (5xx, or a 5xxx task code in `code`): worth retrying later."""
 
 
 class NetworkError(WaveSpeedError):
@@ -124,7 +135,9 @@ class Prediction:
     error_code: int | None = None
     created_at: datetime | None = None
     inference_ms: int | None = None
-    input: dict[str, Any] = field(default_factory=dict)
+    # None when the answer did not show the input (the history without `include_inputs`) or
+    # showed something that is not an object: "unknown", never "empty".
+    input: dict[str, Any] | None = None
 
     @property
     def is_terminal(self) -> bool:
@@ -168,7 +181,7 @@ class Prediction:
             error_code=code if isinstance(code, int) and not isinstance(code, bool) else None,
             created_at=_parse_time(data.get("created_at")),
             inference_ms=_inference_ms(data.get("timings")),
-            input=dict(inputs) if isinstance(inputs, Mapping) else {},
+            input=dict(inputs) if isinstance(inputs, Mapping) else None,
         )
 
 
@@ -179,6 +192,8 @@ class PredictionPage:
     page: int
     total: int
     items: tuple[Prediction, ...]
+    # Items that could not be read at all (no id, say): nobody can tell whose they are.
+    malformed: int = 0
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -290,9 +305,12 @@ class WaveSpeedClient:
                 f"the submit was sent but no answer arrived: {_describe(error)}"
             ) from None
         try:
-            data = self._data(response)
-            return Prediction.from_api(data)
+            return self._prediction(response)
         except (ServerError, ProtocolError) as error:
+            if error.code is not None and is_task_code(error.code):
+                # An answer with a task code and no task in it: the API answered that it did
+                # not make one (see `_named_prediction` for an answer that names its task).
+                raise
             # The server may have created the task before failing to answer.
             raise AmbiguousSubmitError(
                 f"the submit's answer was unusable: {error}",
@@ -305,8 +323,7 @@ class WaveSpeedClient:
         if not prediction_id or "/" in prediction_id:
             raise InvalidRequestError(f"not a prediction id: {prediction_id!r}")
         url = f"{self.base_url}/api/v3/predictions/{prediction_id}/result"
-        response = self._read("GET", url)
-        prediction = Prediction.from_api(self._data(response))
+        prediction = self._prediction(self._read("GET", url))
         if prediction.id != prediction_id:
             raise ProtocolError(f"asked for {prediction_id}, got {prediction.id}")
         return prediction
@@ -320,6 +337,7 @@ class WaveSpeedClient:
         status: str | None = None,
         page: int = 1,
         page_size: int = 100,
+        include_inputs: bool = True,
     ) -> PredictionPage:
         """One page of the account's predictions created in a time window."""
         body: dict[str, Any] = {
@@ -327,6 +345,8 @@ class WaveSpeedClient:
             "page_size": page_size,
             "created_after": _iso(created_after),
             "created_before": _iso(created_before),
+            # Without it the items carry no input, and a lost submit looks like any other.
+            "include_inputs": include_inputs,
         }
         if model:
             body["model"] = model
@@ -336,37 +356,38 @@ class WaveSpeedClient:
         data = self._data(response)
         if not isinstance(data, Mapping) or not isinstance(data.get("items", []), list):
             raise ProtocolError("the predictions list has no items")
-        items = []
+        items, malformed = [], 0
         for raw in data.get("items") or []:
             try:
                 items.append(Prediction.from_api(raw))
             except ProtocolError as error:
-                log.warning("Skipping a malformed item of the predictions list: %s", error)
+                malformed += 1
+                log.warning("A malformed item of the predictions list: %s", error)
         total, listed_page = data.get("total"), data.get("page")
         return PredictionPage(
             page=listed_page if isinstance(listed_page, int) else page,
-            total=total if isinstance(total, int) else len(items),
+            total=total if isinstance(total, int) else len(items) + malformed,
             items=tuple(items),
+            malformed=malformed,
         )
 
-    def find_prediction(
+    def read_history(
         self,
         *,
-        inputs: Mapping[str, Any],
         created_after: datetime,
         created_before: datetime,
-        model: str = MODEL_ID,
+        model: str | None = MODEL_ID,
         max_pages: int = 10,
         page_size: int = 100,
-        exclude_ids: Iterable[str] = (),
-    ) -> Prediction | None:
-        """The prediction created with these inputs in the window, if the API has one.
+    ) -> History:
+        """Every prediction created in the window, with inputs, read to the end of the list.
 
-        None only when the whole window was read; more than `max_pages` pages raise
-        `IncompleteListError`, since "not seen" would not mean "not there".
+        One read can settle every unconfirmed submit of the window (`History.candidates`).
+        More than `max_pages` pages raise `IncompleteListError`: an unread rest could hold
+        anything, so "not seen" would not mean "not there".
         """
-        excluded = set(exclude_ids)
-        seen = 0
+        items: dict[str, Prediction] = {}
+        seen = malformed = 0
         for page in range(1, max_pages + 1):
             listing = self.list_predictions(
                 created_after=created_after,
@@ -375,17 +396,27 @@ class WaveSpeedClient:
                 page=page,
                 page_size=page_size,
             )
-            for prediction in listing.items:
-                if prediction.id not in excluded and inputs_match(inputs, prediction.input):
-                    return prediction
-            seen += len(listing.items)
-            if not listing.items or seen >= listing.total:
-                return None
+            # By id: an item pushed to the next page by a newer one is read twice.
+            items.update((item.id, item) for item in listing.items)
+            malformed += listing.malformed
+            seen += len(listing.items) + listing.malformed
+            if not (listing.items or listing.malformed) or seen >= listing.total:
+                return History(created_after, created_before, tuple(items.values()), malformed)
         raise IncompleteListError(
             f"the predictions list has more than {max_pages * page_size} entries in the window"
         )
 
     # -- plumbing -------------------------------------------------------------------------------
+
+    def _prediction(self, response: requests.Response) -> Prediction:
+        """The prediction an answer carries, or the typed error the answer stands for."""
+        try:
+            return Prediction.from_api(self._data(response))
+        except WaveSpeedError as error:
+            named = _named_prediction(response, error)
+            if named is None:
+                raise
+            return named
 
     def _read(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         try:
@@ -402,6 +433,10 @@ class WaveSpeedClient:
         except ValueError:
             payload = None
         message = _message(payload, response)
+        code = payload.get("code") if isinstance(payload, Mapping) else None
+        if isinstance(code, int) and not isinstance(code, bool) and is_task_code(code):
+            # What the task code says, whatever the HTTP status: 200 with 1400 is a refusal.
+            raise _task_code_error(code, message, status)
         if status >= 400 or payload is None:
             raise _http_error(status, message, response)
         if not isinstance(payload, Mapping):
@@ -417,22 +452,34 @@ class WaveSpeedClient:
         return payload["data"]
 
 
-def inputs_match(wanted: Mapping[str, Any], found: Mapping[str, Any]) -> bool:
-    """Whether a listed prediction's inputs are the ones we sent (numbers compared as numbers)."""
-    if not found:
-        return False
-    for key, value in wanted.items():
-        if key not in found:
-            return False
-        other = found[key]
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            if not isinstance(other, int | float) or isinstance(other, bool):
-                return False
-            if abs(float(value) - float(other)) > 1e-9:
-                return False
-        elif str(value) != str(other):
-            return False
-    return True
+def _named_prediction(response: requests.Response, error: WaveSpeedError) -> Prediction | None:
+    """The task an answer with a task code still names in its data, if it names one.
+
+    Such an answer is about a task that exists (a submit must follow it, never resend it), and
+    that task's own status says what became of it; the envelope's code fills in a missing one.
+    """
+    if error.code is None or not is_task_code(error.code):
+        return None
+    try:
+        payload = response.json()
+        prediction = Prediction.from_api(payload.get("data"))
+    except (ValueError, AttributeError, ProtocolError):
+        return None
+    if prediction.is_terminal and prediction.error_code is None:
+        prediction = dataclasses.replace(
+            prediction, error_code=error.code, error=prediction.error or error.message
+        )
+    return prediction
+
+
+def _task_code_error(code: int, message: str, status: int) -> WaveSpeedError:
+    """The typed error a task code in an envelope stands for."""
+    text = f"code {code}: {message}" if message else f"code {code}"
+    if _mentions_balance(message):
+        return InsufficientBalanceError(text, status_code=status, code=code)
+    if is_refusal_code(code):
+        return InvalidRequestError(text, status_code=status, code=code)
+    return ServerError(text, status_code=status, code=code)
 
 
 def _session(headers: dict[str, str], retry: Retry) -> requests.Session:
@@ -467,7 +514,7 @@ def _http_error(status: int, message: str, response: requests.Response) -> WaveS
         )
     if 400 <= status < 500:
         return InvalidRequestError(text, status_code=status)
-    if status >= 500:
+    if 500 <= status < 600:
         return ServerError(text, status_code=status)
     return ProtocolError(f"unreadable answer ({text})", status_code=status)
 

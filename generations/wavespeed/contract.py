@@ -58,3 +58,34 @@ OUTPUT_HOSTS: tuple[str, ...] = (
     "d11ewybssaphwx.cloudfront.net",
     "cdn.wavespeed.ai",
 )
+
+# Task error codes, with the API's own short texts: a failed prediction's `data.code`, or an
+# envelope's `code`, which means what it says whatever the HTTP status. 1xxx: the input was
+# refused, sending it again changes nothing; 5xxx: trouble on the API's side, transient. The
+# provider refunds failed tasks.
+TASK_ERRORS: dict[int, str] = {
+    1200: "content flagged by moderation",
+    1400: "missing parameter",
+    1401: "invalid parameter",
+    1402: "media URL unreachable",
+    1403: "task failed",
+    1405: "task failed",
+    5000: "internal error",
+    5003: "service unavailable",
+    SYNC_TIMEOUT_CODE: "timeout",
+}
+
+
+def is_refusal_code(code: int) -> bool:
+    """A 1xxx task code: the API refused the input."""
+    return 1000 <= code <= 1999
+
+
+def is_transient_code(code: int) -> bool:
+    """A 5xxx task code: the API failed on its side; later may work."""
+    return 5000 <= code <= 5999
+
+
+def is_task_code(code: int) -> bool:
+    """A task code (1xxx or 5xxx), as opposed to an HTTP status mirrored in an envelope."""
+    return is_refusal_code(code) or is_transient_code(code)

@@ -11,10 +11,31 @@ Environment (see ``config.SimulatorConfig.from_env``):
     SIMULATOR_FAILURE_RATE  share of predictions failing with code 5000, 0..1
     SIMULATOR_FAULTS        e.g. "500=0.1,429=0.05,drop=0.02,slow=0.1,slow_seconds=3"; also
                             drop_created (share of dropped submits that created the task, 0.5)
+                            and hide_inputs (share of history answers whose items carry no
+                            ``input`` even when asked for inputs, as in the docs' example)
     SIMULATOR_SYNC_WAIT     longest server-side wait of sync mode in seconds (default 90)
     SIMULATOR_RANDOM_SEED   makes seeds, flags, failures and faults reproducible
 
-Prompt markers, for deterministic tests: ``[nsfw]`` flags the output; ``[fail]`` fails with
-5000 "internal error"; ``[fail:NNNN]`` fails with that task code (1200 is moderation);
-``[latency=X]`` sets this prediction's latency in seconds.
+The history (``POST /api/v3/predictions``) shows each item's ``input`` only when the body says
+``"include_inputs": true``.
+
+Prompt markers, for deterministic tests:
+    ``[nsfw]``            flags the output
+    ``[fail]``            the prediction fails with 5000 "internal error"
+    ``[fail:NNNN]``       the prediction fails with that task code (1200 is moderation)
+    ``[latency=X]``       this prediction's latency in seconds
+    ``[refuse:NNNN]``     the submit answers HTTP 200 ``{"code": NNNN, "message": ..., "data":
+                          null}`` and creates nothing (1400: a missing parameter)
+    ``[lose-answer]``     the submit creates (and charges) the task, then closes the connection
+                          without a byte: the lost answer a client must settle, never resend
+    ``[hang=S]``          the submit creates the task, then waits S seconds before answering
+    ``[hang-before=S]``   the submit waits S seconds, then creates the task and answers
+    ``[throttle=N]``      the prediction's result GET answers 429 with ``Retry-After`` (the
+                          seconds left, N at first) for N seconds from its first poll, then
+                          normally: a client that honours the header gets through next time
+    ``[vanish-once]``     the prediction's first result GET answers 404, later ones normally
+
+Controls (POST, with the Bearer key; or the same methods on the in-thread server object):
+    ``/_sim/revoke-key``  from now on every /api/v3 call answers 401 (``server.revoke_key()``)
+    ``/_sim/restore-key`` the key works again (``server.restore_key()``)
 """

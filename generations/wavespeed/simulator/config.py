@@ -15,6 +15,7 @@ _FAULT_NAMES = {
     "slow": "slow",
     "slow_seconds": "slow_seconds",
     "drop_created": "drop_created",
+    "hide_inputs": "hide_inputs",
 }
 _RATE_FIELDS = ("server_error", "rate_limited", "drop", "slow")
 
@@ -31,6 +32,9 @@ class Faults:
     # Share of dropped submits that had already created (and charged) the task when the
     # connection died: the ambiguous outcome clients must settle through the history list.
     drop_created: float = 0.5
+    # Share of history answers whose items carry no `input` even when asked for inputs, like
+    # the docs' example item: a lost submit cannot then be told apart from its neighbours.
+    hide_inputs: float = 0.0
 
     @property
     def any(self) -> bool:
@@ -39,7 +43,7 @@ class Faults:
 
     @classmethod
     def parse(cls, text: str, variable: str = "SIMULATOR_FAULTS") -> Faults:
-        """Parse "500=0.1,429=0.05,drop=0.02,slow=0.1,slow_seconds=3" (all optional)."""
+        """Parse e.g. "500=0.1,429=0.05,drop=0.02,slow=0.1,slow_seconds=3,hide_inputs=1"."""
         values: dict[str, float] = {}
         for item in text.split(","):
             item = item.strip()

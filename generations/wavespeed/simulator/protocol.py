@@ -21,28 +21,23 @@ from generations.wavespeed.contract import (
     SEED_MAX,
     SEED_MIN,
     STATUSES,
-    SYNC_TIMEOUT_CODE,
+    TASK_ERRORS,
 )
 
 PAGE_SIZE_DEFAULT = 20
 PAGE_SIZE_MAX = 100
-# Texts of WaveSpeed's documented task error codes.
-TASK_ERRORS: dict[int, str] = {
-    1200: "content flagged by moderation",
-    1400: "missing parameter",
-    1401: "invalid parameter",
-    1402: "media URL unreachable",
-    1403: "task failed",
-    1405: "task failed",
-    5000: "internal error",
-    5003: "service unavailable",
-    SYNC_TIMEOUT_CODE: "timeout",
-}
 SYNC_TIMEOUT_ERROR = "Sync mode timed out, the task continues asynchronously"
 
 _NSFW_MARKER = re.compile(r"\[nsfw\]", re.IGNORECASE)
 _FAIL_MARKER = re.compile(r"\[fail(?::(\d{1,6}))?\]", re.IGNORECASE)
-_LATENCY_MARKER = re.compile(r"\[latency=(\d+(?:\.\d*)?|\.\d+)\]", re.IGNORECASE)
+_SECONDS = r"(\d+(?:\.\d*)?|\.\d+)"
+_LATENCY_MARKER = re.compile(rf"\[latency={_SECONDS}\]", re.IGNORECASE)
+_REFUSE_MARKER = re.compile(r"\[refuse:(\d{1,6})\]", re.IGNORECASE)
+_THROTTLE_MARKER = re.compile(rf"\[throttle={_SECONDS}\]", re.IGNORECASE)
+_HANG_MARKER = re.compile(rf"\[hang={_SECONDS}\]", re.IGNORECASE)
+_HANG_BEFORE_MARKER = re.compile(rf"\[hang-before={_SECONDS}\]", re.IGNORECASE)
+_LOSE_ANSWER_MARKER = re.compile(r"\[lose-answer\]", re.IGNORECASE)
+_VANISH_ONCE_MARKER = re.compile(r"\[vanish-once\]", re.IGNORECASE)
 
 
 class InvalidInput(ValueError):
@@ -56,6 +51,12 @@ class Markers:
     nsfw: bool = False
     failure: tuple[int, str] | None = None
     latency: float | None = None
+    refuse: int | None = None  # the submit answers HTTP 200 with this code and creates nothing
+    throttle: float | None = None  # seconds the result answers 429 from its first poll
+    hang: float | None = None  # seconds the submit waits after creating the task
+    hang_before: float | None = None  # seconds the submit waits before creating it
+    lose_answer: bool = False  # the submit creates the task, then drops the connection
+    vanish_once: bool = False  # the first result GET answers 404
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class ListQuery:
     created_before: datetime | None = None
     model: str | None = None
     status: str | None = None
+    include_inputs: bool = False
 
 
 def task_error(code: int) -> tuple[int, str]:
@@ -76,14 +78,29 @@ def task_error(code: int) -> tuple[int, str]:
 
 
 def parse_markers(prompt: str) -> Markers:
-    """Find [nsfw], [fail], [fail:NNNN] and [latency=X] in a prompt."""
+    """Find the markers of the package docstring in a prompt."""
     failure = None
     fail = _FAIL_MARKER.search(prompt)
     if fail:
         failure = task_error(int(fail.group(1)) if fail.group(1) else 5000)
-    latency_match = _LATENCY_MARKER.search(prompt)
-    latency = float(latency_match.group(1)) if latency_match else None
-    return Markers(nsfw=bool(_NSFW_MARKER.search(prompt)), failure=failure, latency=latency)
+    refuse = _REFUSE_MARKER.search(prompt)
+    return Markers(
+        nsfw=bool(_NSFW_MARKER.search(prompt)),
+        failure=failure,
+        latency=_seconds(_LATENCY_MARKER, prompt),
+        refuse=int(refuse.group(1)) if refuse else None,
+        throttle=_seconds(_THROTTLE_MARKER, prompt),
+        hang=_seconds(_HANG_MARKER, prompt),
+        hang_before=_seconds(_HANG_BEFORE_MARKER, prompt),
+        lose_answer=bool(_LOSE_ANSWER_MARKER.search(prompt)),
+        vanish_once=bool(_VANISH_ONCE_MARKER.search(prompt)),
+    )
+
+
+def _seconds(marker: re.Pattern[str], prompt: str) -> float | None:
+    """The number of seconds a marker names, or None if the prompt has no such marker."""
+    found = marker.search(prompt)
+    return float(found.group(1)) if found else None
 
 
 def load_json_object(body: bytes) -> dict[str, Any]:
@@ -167,6 +184,9 @@ def parse_list_query(body: bytes) -> ListQuery:
     status = raw.get("status") or None
     if status is not None and status not in STATUSES:
         raise InvalidInput(f"status must be one of {', '.join(STATUSES)}; got {status!r}")
+    include_inputs = raw.get("include_inputs", False)
+    if not isinstance(include_inputs, bool):
+        raise InvalidInput(f"include_inputs must be a boolean; got {include_inputs!r}")
     return ListQuery(
         page=page,
         page_size=page_size,
@@ -174,6 +194,7 @@ def parse_list_query(body: bytes) -> ListQuery:
         created_before=_timestamp(raw, "created_before"),
         model=model,
         status=status,
+        include_inputs=include_inputs,
     )
 
 

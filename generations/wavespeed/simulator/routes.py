@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import threading
 from collections.abc import Callable
@@ -40,6 +41,10 @@ class Aborted(Exception):
     """The server is shutting down while a request waits; the connection is dropped."""
 
 
+class Dropped(Exception):
+    """The answer is lost on purpose: the connection closes without a byte."""
+
+
 @dataclass
 class Context:
     """What an endpoint needs: the shared state and this request's details."""
@@ -50,6 +55,8 @@ class Context:
     stopping: threading.Event
     base_url: str
     body: bytes = b""
+    # Set while the key counts as revoked: every /api/v3 call answers 401.
+    key_revoked: threading.Event = field(default_factory=threading.Event)
 
 
 Endpoint = Callable[..., Reply]
@@ -61,6 +68,13 @@ def json_reply(
     """Build an enveloped JSON reply whose code mirrors the HTTP status."""
     body = json.dumps(envelope(status, message, data), separators=(",", ":")).encode()
     return Reply(status, body, headers=headers or {})
+
+
+def task_code_reply(code: int) -> Reply:
+    """HTTP 200 with a task code in the envelope and no data: the request was refused."""
+    _, text = task_error(code)
+    body = json.dumps(envelope(code, text), separators=(",", ":")).encode()
+    return Reply(200, body)
 
 
 def success(data: Any) -> Reply:
@@ -81,8 +95,15 @@ def balance(ctx: Context) -> Reply:
 def result(ctx: Context, prediction_id: str) -> Reply:
     """Return one prediction in its current state."""
     prediction = ctx.store.get(prediction_id)
-    if prediction is None:
+    if prediction is None or ctx.store.vanishes_now(prediction):
         return json_reply(404, f"Prediction {prediction_id} not found")
+    throttled = ctx.store.throttle_remaining(prediction)
+    if throttled > 0:
+        return json_reply(
+            429,
+            "Too many requests for this prediction (simulated)",
+            headers={"Retry-After": str(max(1, math.ceil(throttled)))},
+        )
     return success(prediction.to_json(ctx.base_url, ctx.store.now()))
 
 
@@ -100,7 +121,12 @@ def history(ctx: Context) -> Reply:
     )
     start = (query.page - 1) * query.page_size
     now = ctx.store.now()
-    items = [item.to_json(ctx.base_url, now) for item in matches[start : start + query.page_size]]
+    # Inputs only when asked for, and then not if the hide_inputs fault strikes this answer.
+    with_input = query.include_inputs and not ctx.dice.chance(ctx.config.faults.hide_inputs)
+    items = [
+        item.to_json(ctx.base_url, now, with_input=with_input)
+        for item in matches[start : start + query.page_size]
+    ]
     return success({"page": query.page, "total": len(matches), "items": items})
 
 
@@ -111,6 +137,10 @@ def submit(ctx: Context) -> Reply:
     except InvalidInput as error:
         return json_reply(400, str(error))
     markers = parse_markers(inputs["prompt"])
+    if markers.refuse is not None:
+        return task_code_reply(markers.refuse)
+    if markers.hang_before:
+        _hold(ctx, markers.hang_before)
     # Draw in a fixed order so a seeded run repeats the same outcomes.
     if inputs["seed"] is None:
         inputs["seed"] = ctx.dice.seed()
@@ -119,12 +149,40 @@ def submit(ctx: Context) -> Reply:
     failure = markers.failure or (task_error(5000) if random_failure else None)
     latency = markers.latency if markers.latency is not None else ctx.config.latency
     prediction = ctx.store.add(
-        inputs, latency, model=MODEL_ID, nsfw=markers.nsfw or random_nsfw, failure=failure
+        inputs,
+        latency,
+        model=MODEL_ID,
+        nsfw=markers.nsfw or random_nsfw,
+        failure=failure,
+        throttle=markers.throttle,
+        vanish_once=markers.vanish_once,
     )
+    if markers.lose_answer:
+        raise Dropped  # created and charged, but the client never hears of it
+    if markers.hang:
+        _hold(ctx, markers.hang)
     if not sync:
         # The submit answer shows the task as just created, whatever its latency.
         return success(prediction.to_json(ctx.base_url, ctx.store.now(), status="created"))
     return _wait_in_sync_mode(ctx, prediction)
+
+
+def _hold(ctx: Context, seconds: float) -> None:
+    """Keep the request waiting; a server shutting down cuts it."""
+    if ctx.stopping.wait(seconds):
+        raise Aborted
+
+
+def revoke_key(ctx: Context) -> Reply:
+    """From now on every /api/v3 call answers 401, as if the key had been revoked."""
+    ctx.key_revoked.set()
+    return success({"key_revoked": True})
+
+
+def restore_key(ctx: Context) -> Reply:
+    """Accept the key again."""
+    ctx.key_revoked.clear()
+    return success({"key_revoked": False})
 
 
 def _wait_in_sync_mode(ctx: Context, prediction: Prediction) -> Reply:
@@ -176,6 +234,8 @@ ROUTES: list[tuple[re.Pattern[str], dict[str, Endpoint]]] = [
     (re.compile(r"/api/v3/predictions/(?P<prediction_id>[^/]{1,128})/result"), {"GET": result}),
     (re.compile(r"/api/v3/predictions"), {"POST": history}),
     (re.compile(r"/api/v3/balance"), {"GET": balance}),
+    (re.compile(r"/_sim/revoke-key"), {"POST": revoke_key}),
+    (re.compile(r"/_sim/restore-key"), {"POST": restore_key}),
 ]
 
 

@@ -15,10 +15,12 @@ from urllib.parse import urlsplit
 
 from .config import SimulatorConfig
 from .protocol import Dice
-from .routes import Aborted, Context, Reply, json_reply, resolve, submit
+from .routes import Aborted, Context, Dropped, Reply, json_reply, resolve, submit
 from .store import Store
 
 API_PREFIX = "/api/v3"
+# The simulator's own controls for tests (e.g. revoking the key); they need the key too.
+CONTROL_PREFIX = "/_sim/"
 MAX_BODY_BYTES = 1024 * 1024
 # Only plain host[:port] values may flow into the URLs the simulator hands out.
 _HOST_HEADER = re.compile(r"[A-Za-z0-9.\-]+(:\d{1,5})?|\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
@@ -47,6 +49,7 @@ class SimulatorServer(ThreadingHTTPServer):
         self.dice = Dice(config.seed)
         self.log_requests = log_requests
         self.stopping = threading.Event()
+        self.key_revoked = threading.Event()
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -71,6 +74,14 @@ class SimulatorServer(ThreadingHTTPServer):
         if ":" in host:
             host = f"[{host}]"
         return f"http://{host}:{port}"
+
+    def revoke_key(self) -> None:
+        """Answer 401 to every /api/v3 call from now on, as the API does for a revoked key."""
+        self.key_revoked.set()
+
+    def restore_key(self) -> None:
+        """Accept the configured key again."""
+        self.key_revoked.clear()
 
     def process_request(self, request: Any, client_address: Any) -> None:
         """Remember open connections so closing the server can cut them."""
@@ -162,7 +173,9 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             return self._send(
                 json_reply(429, "Too many requests (simulated fault)", headers={"Retry-After": "1"})
             )
-        if is_api and not self._authorised():
+        if (is_api and (server.key_revoked.is_set() or not self._authorised())) or (
+            path.startswith(CONTROL_PREFIX) and not self._authorised()
+        ):
             return self._send(json_reply(401, "Unauthorized: invalid or missing API key"))
         endpoint, params, refusal = resolve(method, path)
         if endpoint is None:
@@ -179,10 +192,11 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             stopping=server.stopping,
             base_url=self._base_url(),
             body=body,
+            key_revoked=server.key_revoked,
         )
         try:
             reply = endpoint(context, **params)
-        except Aborted:
+        except (Aborted, Dropped):
             return self._drop()
         if fault == "drop":
             return self._drop()

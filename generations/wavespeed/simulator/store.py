@@ -49,6 +49,8 @@ class Prediction:
     nsfw: bool = False
     failure: tuple[int, str] | None = None  # (task error code, error text)
     outputs_count: int = field(default=1)
+    throttle: float | None = None  # seconds its result answers 429, from the first poll
+    vanish_once: bool = False  # its first result GET answers 404
 
     def status_at(self, now: float) -> str:
         """Return created, processing, or the terminal status, at clock reading now."""
@@ -63,8 +65,14 @@ class Prediction:
         """Seconds until the terminal status, zero if it is already there."""
         return max(0.0, self.submitted + self.latency - now)
 
-    def to_json(self, base_url: str, now: float, *, status: str | None = None) -> dict[str, Any]:
-        """Render the prediction as the API shows it; status forces a given stage."""
+    def to_json(
+        self, base_url: str, now: float, *, status: str | None = None, with_input: bool = True
+    ) -> dict[str, Any]:
+        """Render the prediction as the API shows it; status forces a given stage.
+
+        Without `with_input` the item has no `input` key, as the history shows it unless
+        asked for inputs (and as the docs' example item looks).
+        """
         status = status or self.status_at(now)
         latency_ms = round(self.latency * 1000)
         data: dict[str, Any] = {
@@ -90,6 +98,8 @@ class Prediction:
         elif status == "failed" and self.failure:
             data["code"], data["error"] = self.failure
             data["executionTime"] = latency_ms
+        if not with_input:
+            del data["input"]
         return data
 
 
@@ -112,6 +122,9 @@ class Store:
         # Insertion order is submit order, so eviction only ever looks at the front.
         self._items: OrderedDict[str, Prediction] = OrderedDict()
         self._balance_cents = START_BALANCE_CENTS
+        # Per-prediction fault state: when a throttle window opened, which results vanished.
+        self._throttled_since: dict[str, float] = {}
+        self._vanished: set[str] = set()
 
     def now(self) -> float:
         """Read the store clock."""
@@ -125,6 +138,8 @@ class Store:
         model: str = MODEL_ID,
         nsfw: bool = False,
         failure: tuple[int, str] | None = None,
+        throttle: float | None = None,
+        vanish_once: bool = False,
     ) -> Prediction:
         """Record a new prediction, charge for it, and return it."""
         prediction = Prediction(
@@ -136,6 +151,8 @@ class Store:
             latency=latency,
             nsfw=nsfw,
             failure=failure,
+            throttle=throttle,
+            vanish_once=vanish_once,
         )
         with self._lock:
             self._evict(prediction.submitted)
@@ -147,6 +164,25 @@ class Store:
         """Return the prediction with this id, or None."""
         with self._lock:
             return self._items.get(prediction_id)
+
+    def throttle_remaining(self, prediction: Prediction) -> float:
+        """Seconds its result stays throttled; the window opens at the first look."""
+        if not prediction.throttle:
+            return 0.0
+        now = self.clock()
+        with self._lock:
+            started = self._throttled_since.setdefault(prediction.id, now)
+        return max(0.0, started + prediction.throttle - now)
+
+    def vanishes_now(self, prediction: Prediction) -> bool:
+        """True the first time a prediction marked to vanish once is looked at, then never."""
+        if not prediction.vanish_once:
+            return False
+        with self._lock:
+            if prediction.id in self._vanished:
+                return False
+            self._vanished.add(prediction.id)
+            return True
 
     def query(
         self,
@@ -188,3 +224,5 @@ class Store:
             if now - oldest.submitted <= self._retention and len(self._items) < self._max_items:
                 break
             self._items.popitem(last=False)
+            self._throttled_since.pop(oldest.id, None)
+            self._vanished.discard(oldest.id)
