@@ -7,6 +7,7 @@ client comes from 127.0.0.1 unless a test names another address.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
@@ -63,8 +64,6 @@ def test_after_the_limit_even_the_right_password_is_refused_with_the_reason(
 
 
 def test_the_message_counts_the_configured_minutes(client, alice, settings):
-    from datetime import timedelta
-
     settings.AXES_COOLOFF_TIME = timedelta(minutes=1)
     settings.AXES_FAILURE_LIMIT = 1
     answer = sign_in(client, "alice", WRONG)
