@@ -278,4 +278,4 @@ def _thumbnail_tag(image: OutputImage) -> str:
     if not image.pk:
         return "-"
     url = reverse("generations:image-thumbnail", args=[image.pk])
-    return format_html('<img src="{}" alt="" style="max-height:80px;max-width:120px">', url)
+    return format_html('<img src="{}" alt="" class="admin-thumbnail">', url)

@@ -16,7 +16,7 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 
 from generations import budgets, delivery, guide, lifecycle, sharing, usage
@@ -27,7 +27,7 @@ from generations.models import Generation, Moderation, OutputImage
 from generations.presenters import download_name, generation_data
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def playground(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = GenerationForm(request.POST)
@@ -85,7 +85,7 @@ def _visible_generation(request: HttpRequest, pk: int) -> Generation:
     )
 
 
-@require_GET
+@require_safe
 @vary_on_headers("Accept")
 def generation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     generation = _visible_generation(request, pk)
@@ -118,7 +118,7 @@ def generation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@require_GET
+@require_safe
 def gallery(request: HttpRequest) -> HttpResponse:
     filters = gallery_query.GalleryFilters(request.GET)
     # The gallery's script asks for newer tiles in the background (partial=1) with the page's
@@ -197,7 +197,7 @@ def change_visibility(request: HttpRequest, pk: int) -> HttpResponse:
     return _back(request, generation)
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def delete(request: HttpRequest, pk: int) -> HttpResponse:
     generation = _visible_generation(request, pk)
     if not generation.can_manage(request.user):
@@ -248,12 +248,12 @@ def _back(request: HttpRequest, generation: Generation) -> HttpResponse:
     return redirect(reverse("generations:detail", args=[generation.pk]))
 
 
-@require_GET
+@require_safe
 def usage_page(request: HttpRequest) -> HttpResponse:
     return render(request, "generations/usage.html", {"report": usage.usage_report()})
 
 
-@require_GET
+@require_safe
 def image_file(request: HttpRequest, pk: int, variant: str) -> HttpResponseBase:
     image = get_object_or_404(
         OutputImage.objects.visible_to(request.user).select_related("generation"), pk=pk

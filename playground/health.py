@@ -17,7 +17,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ REDIS_TIMEOUT_SECONDS = 2.0
 
 
 @login_not_required
-@require_GET
+@require_safe
 def healthz(request: HttpRequest) -> JsonResponse:
     """The health document, for load balancers, the container health check and monitors."""
     document, status = report()

@@ -7,10 +7,12 @@ documented in README.md and .env.example.
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from generations.outbound import parse_allowed_hosts
@@ -53,12 +55,16 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "axes",
+    "csp",
     "django_q",
     "generations",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -68,6 +74,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as Axes asks: turns a sign-in it refused into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "playground.urls"
@@ -124,12 +132,42 @@ LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 
+# --- Sign-in lockouts (django-axes, with playground/lockout.py) ----------------------------
+# Failed sign-ins, the admin's included, are counted per account and per address; past a
+# limit every sign-in of that account, or from that address, is refused (the right password
+# too) until its failures are LOGIN_LOCKOUT_MINUTES old. Staff unlock in the admin (Axes, then
+# Access attempts: delete the rows) or with `manage.py axes_reset_username NAME`.
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out sign-in before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "playground.lockout.AccountAndAddressHandler"
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+# Higher than the account's: many people may share an address (an office behind one NAT).
+LOGIN_FAILURE_LIMIT_PER_ADDRESS = env_int("LOGIN_FAILURE_LIMIT_PER_ADDRESS", 20, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "playground.lockout.lockout_response"
+# Only failures are kept (and only for the cool-off): successful sign-ins are not logged.
+AXES_DISABLE_ACCESS_LOG = True
+
 # --- HTTPS in production --------------------------------------------------------------------
 # Switches rather than fixed values, so one image serves a TLS proxy and a plain loopback
 # test alike; the production block of .env.example passes `manage.py check --deploy`.
 if env_bool("BEHIND_TLS_PROXY", False):
     # Only behind a proxy that always sets (or strips) this header: else clients could forge it.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # Lockouts by address count the client the proxy saw: the last X-Forwarded-For entry,
+    # which the proxy appended (entries before it are whatever the client sent). Non-strict,
+    # so a chain with forged entries in front still yields that last one.
+    AXES_IPWARE_META_PRECEDENCE_ORDER: tuple[str, ...] = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+    AXES_IPWARE_PROXY_COUNT = 0
+    IPWARE_STRICT = False
+else:
+    # Without a proxy, any X-Forwarded-For is the client's own invention.
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 # Container and load-balancer health checks ask over plain HTTP from inside.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
@@ -144,6 +182,41 @@ SILENCED_SYSTEM_CHECKS = [
     # SECURE_HSTS_PRELOAD=true opts in.
     "security.W021",
 ]
+
+# --- Response headers -----------------------------------------------------------------------
+# No inline script or style anywhere: every page loads its code and styles from static files.
+# Images may also be data: URIs (the tiny blurred placeholders of gallery tiles).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "style-src": [SELF],
+        "script-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    }
+}
+# Browser features no page uses, switched off for every page (and whatever a page might embed).
+PERMISSIONS_POLICY: dict[str, list[str]] = {
+    feature: []
+    for feature in (
+        "accelerometer",
+        "browsing-topics",
+        "camera",
+        "display-capture",
+        "geolocation",
+        "gyroscope",
+        "hid",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "serial",
+        "usb",
+    )
+}
 
 # --- Internationalisation -------------------------------------------------------------------
 
@@ -289,5 +362,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"urllib3": {"level": "WARNING"}},
+    "loggers": {
+        "urllib3": {"level": "WARNING"},
+        # Axes logs every sign-in and its own start at INFO; failures and lockouts are warnings.
+        "axes": {"level": "WARNING"},
+    },
 }

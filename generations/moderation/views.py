@@ -7,7 +7,7 @@ from django.contrib.auth.decorators import permission_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from generations.http import wants_json
 from generations.models import OutputImage
@@ -20,7 +20,7 @@ from generations.presenters import image_data
 moderators_only = permission_required("generations.review_image", raise_exception=True)
 
 
-@require_GET
+@require_safe
 @moderators_only
 def queue(request: HttpRequest) -> HttpResponse:
     items = moderation.queue_items()
@@ -35,7 +35,7 @@ def queue(request: HttpRequest) -> HttpResponse:
     )
 
 
-@require_GET
+@require_safe
 @moderators_only
 def item(request: HttpRequest, pk: int) -> HttpResponse:
     queued = moderation.queue_item(pk)
@@ -134,7 +134,7 @@ def _only_the_count_is_off(form: BulkDecisionForm) -> bool:
     )
 
 
-@require_GET
+@require_safe
 @moderators_only
 def history(request: HttpRequest) -> HttpResponse:
     filters = HistoryFilters(request.GET)

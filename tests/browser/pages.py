@@ -24,6 +24,31 @@ def new_page(browser, app, **context_options):
     return context, page, errors
 
 
+def record_policy_complaints(page) -> list[str]:
+    """Collect what the browser refused under the page's Content-Security-Policy, and its
+    complaints about the Permissions-Policy header, on every page this one goes to next.
+
+    Chromium reports a violation twice: as a `securitypolicyviolation` event in the page and
+    as a console error ("Refused to apply inline style ..."); both are collected.
+    """
+    found: list[str] = []
+    page.expose_function("__policyViolation", lambda text: found.append(text))
+    page.add_init_script(
+        """document.addEventListener("securitypolicyviolation", (event) =>
+             window.__policyViolation(`${event.violatedDirective} blocked ${event.blockedURI}`
+                                      + ` on ${location.pathname} (${event.sourceFile}`
+                                      + `:${event.lineNumber})`));"""
+    )
+
+    def on_console(message) -> None:
+        text = message.text
+        if "Content Security Policy" in text or "Permissions-Policy" in text:
+            found.append(f"{page.url}: {text}")
+
+    page.on("console", on_console)
+    return found
+
+
 def screenshot(page, name: str, *, full_page: bool = True) -> Path:
     """Keep a picture of a key page for a person to look at (full_page=False for a dialog)."""
     ARTIFACTS.mkdir(exist_ok=True)
