@@ -16,5 +16,7 @@ Environment (see ``config.SimulatorConfig.from_env``):
 
 Prompt markers, for deterministic tests: ``[nsfw]`` flags the output; ``[fail]`` fails with
 5000 "internal error"; ``[fail:NNNN]`` fails with that task code (1200 is moderation);
-``[latency=X]`` sets this prediction's latency in seconds.
+``[latency=X]`` sets this prediction's latency in seconds; ``[throttle=N]`` makes its result
+answer 429 with ``Retry-After`` for N seconds from its first poll; ``[hang=S]`` holds the submit's
+answer S seconds after the task was created.
 """

@@ -43,6 +43,8 @@ SYNC_TIMEOUT_ERROR = "Sync mode timed out, the task continues asynchronously"
 _NSFW_MARKER = re.compile(r"\[nsfw\]", re.IGNORECASE)
 _FAIL_MARKER = re.compile(r"\[fail(?::(\d{1,6}))?\]", re.IGNORECASE)
 _LATENCY_MARKER = re.compile(r"\[latency=(\d+(?:\.\d*)?|\.\d+)\]", re.IGNORECASE)
+_THROTTLE_MARKER = re.compile(r"\[throttle=(\d+(?:\.\d*)?|\.\d+)\]", re.IGNORECASE)
+_HANG_MARKER = re.compile(r"\[hang=(\d+(?:\.\d*)?|\.\d+)\]", re.IGNORECASE)
 
 
 class InvalidInput(ValueError):
@@ -56,6 +58,10 @@ class Markers:
     nsfw: bool = False
     failure: tuple[int, str] | None = None
     latency: float | None = None
+    # Seconds the prediction's result answers 429 with Retry-After, from its first poll on.
+    throttle: float | None = None
+    # Seconds the submit's answer is held back after the task was created.
+    hang: float | None = None
 
 
 @dataclass(frozen=True)
@@ -76,14 +82,24 @@ def task_error(code: int) -> tuple[int, str]:
 
 
 def parse_markers(prompt: str) -> Markers:
-    """Find [nsfw], [fail], [fail:NNNN] and [latency=X] in a prompt."""
+    """Find [nsfw], [fail], [fail:NNNN], [latency=X], [throttle=N] and [hang=S] in a prompt."""
     failure = None
     fail = _FAIL_MARKER.search(prompt)
     if fail:
         failure = task_error(int(fail.group(1)) if fail.group(1) else 5000)
-    latency_match = _LATENCY_MARKER.search(prompt)
-    latency = float(latency_match.group(1)) if latency_match else None
-    return Markers(nsfw=bool(_NSFW_MARKER.search(prompt)), failure=failure, latency=latency)
+    return Markers(
+        nsfw=bool(_NSFW_MARKER.search(prompt)),
+        failure=failure,
+        latency=_seconds(_LATENCY_MARKER, prompt),
+        throttle=_seconds(_THROTTLE_MARKER, prompt),
+        hang=_seconds(_HANG_MARKER, prompt),
+    )
+
+
+def _seconds(marker: re.Pattern[str], prompt: str) -> float | None:
+    """The number of seconds a marker gives, or None when the prompt has no such marker."""
+    found = marker.search(prompt)
+    return float(found.group(1)) if found else None
 
 
 def load_json_object(body: bytes) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import threading
 from collections.abc import Callable
@@ -83,6 +84,13 @@ def result(ctx: Context, prediction_id: str) -> Reply:
     prediction = ctx.store.get(prediction_id)
     if prediction is None:
         return json_reply(404, f"Prediction {prediction_id} not found")
+    throttled_for = ctx.store.throttled_for(prediction)
+    if throttled_for > 0:
+        return json_reply(
+            429,
+            "Too many requests for this prediction (simulated)",
+            headers={"Retry-After": str(math.ceil(throttled_for))},
+        )
     return success(prediction.to_json(ctx.base_url, ctx.store.now()))
 
 
@@ -119,8 +127,16 @@ def submit(ctx: Context) -> Reply:
     failure = markers.failure or (task_error(5000) if random_failure else None)
     latency = markers.latency if markers.latency is not None else ctx.config.latency
     prediction = ctx.store.add(
-        inputs, latency, model=MODEL_ID, nsfw=markers.nsfw or random_nsfw, failure=failure
+        inputs,
+        latency,
+        model=MODEL_ID,
+        nsfw=markers.nsfw or random_nsfw,
+        failure=failure,
+        throttle=markers.throttle,
     )
+    # A hung answer: the task exists (and is charged) while the caller still waits.
+    if markers.hang and ctx.stopping.wait(markers.hang):
+        raise Aborted
     if not sync:
         # The submit answer shows the task as just created, whatever its latency.
         return success(prediction.to_json(ctx.base_url, ctx.store.now(), status="created"))

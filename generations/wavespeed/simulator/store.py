@@ -49,6 +49,7 @@ class Prediction:
     nsfw: bool = False
     failure: tuple[int, str] | None = None  # (task error code, error text)
     outputs_count: int = field(default=1)
+    throttle: float | None = None  # seconds its result answers 429, from the first poll on
 
     def status_at(self, now: float) -> str:
         """Return created, processing, or the terminal status, at clock reading now."""
@@ -112,6 +113,8 @@ class Store:
         # Insertion order is submit order, so eviction only ever looks at the front.
         self._items: OrderedDict[str, Prediction] = OrderedDict()
         self._balance_cents = START_BALANCE_CENTS
+        # When each throttled prediction was first polled (store clock).
+        self._first_polled: dict[str, float] = {}
 
     def now(self) -> float:
         """Read the store clock."""
@@ -125,6 +128,7 @@ class Store:
         model: str = MODEL_ID,
         nsfw: bool = False,
         failure: tuple[int, str] | None = None,
+        throttle: float | None = None,
     ) -> Prediction:
         """Record a new prediction, charge for it, and return it."""
         prediction = Prediction(
@@ -136,6 +140,7 @@ class Store:
             latency=latency,
             nsfw=nsfw,
             failure=failure,
+            throttle=throttle,
         )
         with self._lock:
             self._evict(prediction.submitted)
@@ -147,6 +152,15 @@ class Store:
         """Return the prediction with this id, or None."""
         with self._lock:
             return self._items.get(prediction_id)
+
+    def throttled_for(self, prediction: Prediction) -> float:
+        """Seconds this poll of a throttled prediction is refused for; 0 once its time is up."""
+        if not prediction.throttle:
+            return 0.0
+        now = self.clock()
+        with self._lock:
+            first = self._first_polled.setdefault(prediction.id, now)
+        return max(0.0, first + prediction.throttle - now)
 
     def query(
         self,
@@ -187,4 +201,5 @@ class Store:
             oldest = next(iter(self._items.values()))
             if now - oldest.submitted <= self._retention and len(self._items) < self._max_items:
                 break
-            self._items.popitem(last=False)
+            evicted, _ = self._items.popitem(last=False)
+            self._first_polled.pop(evicted, None)
