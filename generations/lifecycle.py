@@ -26,6 +26,7 @@ Submits are made by the sweeper, from a bounded pool of threads (see `sweeper`),
 task of their own: a hung submit holds a thread, not a worker. `submit` is what such a
 thread runs: it claims the generation before sending, so it is sent at most once per claim,
 and it records whatever answer comes, however late, through the steps above.
+
 Not steps, and left to their own modules: creating generations (`create_batch` here), and
 the owner's or staff's choice of who sees one or its deletion (`sharing`), which touch no
 field of the pipeline.
