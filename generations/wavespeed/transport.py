@@ -122,11 +122,17 @@ class _WatchedAdapter(HTTPAdapter):
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
-        # A dict of its own: the default one is shared by every pool manager of the process.
-        self.poolmanager.pool_classes_by_scheme = {
-            "http": _WatchedHTTPPool,
-            "https": _WatchedHTTPSPool,
-        }
+        _watch_pools_of(self.poolmanager)
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        _watch_pools_of(manager)
+        return manager
+
+
+def _watch_pools_of(manager: Any) -> None:
+    # A dict of its own: the default one is shared by every pool manager of the process.
+    manager.pool_classes_by_scheme = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
 
 
 def session(headers: dict[str, str], pool_size: int) -> requests.Session:
