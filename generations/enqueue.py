@@ -1,16 +1,13 @@
-"""Enqueueing of the pipeline's django-q2 tasks: ids only, never objects or secrets."""
+"""Enqueueing of the pipeline's django-q2 tasks: ids only, never objects or secrets.
+
+Submits have no task: the sweeper makes them from its threads (see `sweeper`).
+"""
 
 from __future__ import annotations
 
 from django_q.tasks import async_task
 
 SWEEP_TASK = "generations.tasks.sweep_predictions"
-
-
-def submit(generation_id: int) -> None:
-    async_task(
-        "generations.tasks.submit_generation", generation_id, task_name=f"submit-{generation_id}"
-    )
 
 
 def ingest(generation_id: int) -> None:

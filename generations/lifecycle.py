@@ -1,10 +1,11 @@
 """The generation life cycle: create, submit, settle, follow the prediction, finish.
 
-    queued <-------------+    postpone_resubmit: the sweeper enqueued a lost submit again
+    queued <-------------+    defer_submit: the account must wait; sent once it is over
       | claim_submit     |    requeue: the API did not take it, or settling found it never
       v                  |      arrived; it is sent again later
     submitting ----------+    mark_unconfirmed, abandon_claim, await_confirmation: no answer
       | attach_prediction       came; the sweeper settles it through the list endpoint
+      |                       hold_for_settle: a settle is under way; other sweeps leave it
       v
     processing                poll_again: still running (or the history still lists it)
       |                       poll_failed: the poll failed; errors that will not clear are
@@ -19,8 +20,15 @@
     fail, time_out: from any status before completed to failed or timed_out.
 
 Every change to a generation after it is created is one of the steps above, each a
-`transition`: a conditional UPDATE on the current status, so a task delivered twice, or two
-workers racing, change a generation at most once. Steps return whether they applied.
+`transition`: a conditional UPDATE on the current status, so a task delivered twice, two
+workers racing, or an API call answered after its sweep was over, change a generation at most
+once. Steps return whether they applied.
+
+Submits are made by the sweeper, from a bounded pool of threads (see `sweeper`), never by a
+task of their own: a hung submit holds a thread, not a worker. `submit` is what such a
+thread runs: it claims the generation before sending, so it is sent at most once per claim,
+and it records whatever answer comes, however late, through the steps above.
+
 Not steps, and left to their own modules: creating generations (`create_batch` here), and
 the owner's or staff's choice of who sees one or its deletion (`sharing`), which touch no
 field of the pipeline.
@@ -34,7 +42,6 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
-from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -42,7 +49,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from generations import budgets, enqueue, provider
+from generations import budgets, enqueue, provider, throttle
 from generations.explain import describe_deadline, describe_error, describe_task_failure
 from generations.models import Generation
 from generations.wavespeed import client as ws
@@ -52,12 +59,10 @@ from generations.wavespeed.history import History
 log = logging.getLogger(__name__)
 
 S = Generation.Status
-# A queued generation whose submit task has not run by then lost it (a broker delivers at most
-# once): the sweeper enqueues it again. Safe: the submit claims it with a conditional update.
-QUEUED_RECOVERY_SECONDS = 120
 # A submit claim older than this had its worker die mid-request: settle it like an ambiguous
-# one. Longer than django-q2 lets a task run, so the request is surely over by then.
-SUBMIT_CLAIM_SECONDS = settings.Q_TIMEOUT + 30
+# one. Longer than a submit may take (its total deadline) and than django-q2 lets a task run
+# (a submit task queued by an earlier version), so the request is surely over by then.
+SUBMIT_CLAIM_SECONDS = max(settings.WAVESPEED_SUBMIT_TIMEOUT_SECONDS, settings.Q_TIMEOUT) + 30
 # How long the list endpoint is given, counted from when a submit became unconfirmed, to show
 # it before we conclude it was never created.
 SETTLE_GRACE_SECONDS = 120
@@ -68,10 +73,12 @@ CLOCK_SKEW = timedelta(minutes=5)
 MAX_SUBMIT_ATTEMPTS = 8
 # A 404 on a result confirmed by this many polls in a row is checked against the history.
 MISSING_AFTER_POLLS = 2
+# The longest wait a single prediction's Retry-After is granted before its next poll.
+MAX_RETRY_AFTER_SECONDS = 300
 
 
 def create_batch(owner, params: dict[str, Any]) -> list[Generation]:
-    """Save one generation per image asked for and queue each submission on commit.
+    """Save one generation per image asked for; the sweeper submits them once committed.
 
     A batch is one prediction per image, not the API's `num_images`: the model's documented
     parameters do not include it, each image gets a seed of its own that redoes it alone, and
@@ -88,7 +95,7 @@ def create_batch(owner, params: dict[str, Any]) -> list[Generation]:
         seed_was_random = False
         seeds = [(chosen + offset) % (SEED_MAX + 1) for offset in range(count)]
     batch = uuid.uuid4() if count > 1 else None
-    recover_at = timezone.now() + timedelta(seconds=QUEUED_RECOVERY_SECONDS)
+    now = timezone.now()
     with transaction.atomic():
         budgets.check_budget(owner, total_cost(count))
         generations = [
@@ -105,12 +112,11 @@ def create_batch(owner, params: dict[str, Any]) -> list[Generation]:
                 batch=batch,
                 batch_index=index,
                 batch_size=count,
-                next_check_at=recover_at,
+                next_check_at=now,  # due at once: the sweeper sends it
             )
             for index, seed in enumerate(seeds)
         ]
-        for generation in generations:
-            transaction.on_commit(partial(enqueue.submit, generation.pk))
+        transaction.on_commit(enqueue.sweep)
     return generations
 
 
@@ -134,11 +140,9 @@ def transition(
     return bool(matching.update(**changes))
 
 
-def postpone_resubmit(generation_id: int, now: datetime) -> bool:
-    """queued: a lost submit was enqueued again; the next passes leave it while it waits."""
-    return transition(
-        generation_id, S.QUEUED, next_check_at=now + timedelta(seconds=QUEUED_RECOVERY_SECONDS)
-    )
+def defer_submit(generation_id: int, until: datetime) -> bool:
+    """queued: the account must wait (see `throttle`); it is sent once the wait is over."""
+    return transition(generation_id, S.QUEUED, next_check_at=until)
 
 
 def claim_submit(generation_id: int, now: datetime) -> bool:
@@ -186,6 +190,16 @@ def abandon_claim(generation_id: int, now: datetime) -> bool:
         where={"submit_ambiguous": False, "next_check_at__lte": now},
         submit_ambiguous=True,
         unconfirmed_since=now,
+    )
+
+
+def hold_for_settle(generation_id: int, until: datetime) -> bool:
+    """submitting (unconfirmed) or processing (its result gone): the history is being read
+    for it, so other sweeps and polls leave it alone until `until`."""
+    return transition(
+        generation_id, S.SUBMITTING, where={"submit_ambiguous": True}, next_check_at=until
+    ) or transition(
+        generation_id, S.PROCESSING, where={"failed_poll_code": 404}, next_check_at=until
     )
 
 
@@ -373,8 +387,17 @@ def time_out(
 
 
 def submit(generation_id: int) -> None:
-    """Send a queued generation to the API, at most once per claim."""
-    if not claim_submit(generation_id, timezone.now()):
+    """Send a queued generation to the API, at most once per claim, and record the answer.
+
+    The call is bounded by the client's submit deadline; an answer that never came makes the
+    submit unconfirmed, to be settled and never resent blindly.
+    """
+    now = timezone.now()
+    until = throttle.throttled_until(now)
+    if until is not None:
+        defer_submit(generation_id, until)  # sent once the account's wait is over
+        return
+    if not claim_submit(generation_id, now):
         return  # already sent, finished, or deleted: a second delivery does nothing
     generation = Generation.objects.get(pk=generation_id)
     try:
@@ -505,10 +528,8 @@ def note_poll_error(generation: Generation, error: ws.WaveSpeedError, now: datet
         delay = timedelta(seconds=settings.POLL_INTERVAL_SECONDS)  # a quick second look
     elif missing:
         delay = timedelta(0)  # due now: the next settle pass looks for it in the history
-    elif isinstance(error, ws.RateLimitError) and error.retry_after:
-        delay = timedelta(seconds=min(error.retry_after, 60))
     else:
-        delay = poll_delay(generation, now) * 2
+        delay = retry_delay(generation, error, now)
     poll_failed(
         generation.pk,
         now + delay,
@@ -517,6 +538,17 @@ def note_poll_error(generation: Generation, error: ws.WaveSpeedError, now: datet
         failures=failures,
         failing_since=failing_since,
     )
+
+
+def retry_delay(generation: Generation, error: ws.WaveSpeedError, now: datetime) -> timedelta:
+    """When to poll a prediction again after a failed poll: this generation alone waits.
+
+    The wait the API named (`Retry-After`), else twice the usual interval with some jitter,
+    so the polls of many failing predictions spread out instead of coming back together.
+    """
+    if isinstance(error, ws.RateLimitError) and error.retry_after:
+        return timedelta(seconds=min(error.retry_after, MAX_RETRY_AFTER_SECONDS))
+    return poll_delay(generation, now) * 2 * random.uniform(1.0, 1.25)  # noqa: S311 (jitter)
 
 
 def _error_code(error: ws.WaveSpeedError) -> int | None:

@@ -1,28 +1,53 @@
-"""The sweeper: one task that follows every prediction in flight.
+"""The sweeper: one task that makes the pipeline's API calls (all but the downloads).
 
 django-q2 has no delayed enqueue and a task holds its worker until it returns, so a task per
-generation that sleeps between polls would need a worker per generation. Instead a single
-sweeper, guarded by a lease, polls every due prediction concurrently for a short slice, then
-re-enqueues itself behind whatever else is waiting. Two workers thus carry hundreds of
-generations. The same pass recovers work a broker lost: submits never taken, unconfirmed
-submits, and downloads whose worker died. A django-q2 schedule starts a sweep every minute
-as a safety net.
+generation that sleeps between polls, or a task per submit waiting for its answer, would need
+a worker each: two hung submits would hold both default workers while a finished image waited
+behind them for its download. Instead one sweeper, guarded by a lease, runs for a short slice
+and then re-enqueues itself behind whatever else waits (downloads, mostly). Within a slice it
+never waits on the API itself:
+
+- **Polls** run in a pool of threads of the slice, through a client whose calls end shortly
+  after the slice does. Each answer is applied as it arrives, so a slow, throttled or failing
+  poll holds up no other: `Retry-After` and back-off set that generation's own next check
+  (`lifecycle.note_poll_error`). A poll still running when the slice ends is dropped: it only
+  read, and its generation is still due, so the next slice asks again.
+- **Errands**, submits and settles, are calls that record their own outcome through the life
+  cycle's steps, with a database connection of their own that they close. They run in a
+  bounded pool of threads that outlives the slice (one pool per worker process): a hung
+  submit takes one thread, not a worker, and when its answer comes, after its slice is over,
+  the claim it took before sending and the conditional steps record it exactly once. If the
+  process dies mid-call, the claim is abandoned and settled like any unconfirmed submit,
+  never resent blindly.
+- **The account's wait** (`throttle`): when several polls in a row are answered 429, the whole
+  account waits once; until then the sweeper starts no poll, settle or submit.
+
+The lease lives a minute longer than a slice and the sweeper renews it every few seconds (it
+never blocks on the API, so nothing stretches the time between renewals); a sweeper that
+finds it taken stops before writing anything, so two never run side by side. The same pass
+recovers work a broker lost: unconfirmed submits and downloads whose worker died. A
+django-q2 schedule starts a sweep every minute as a safety net.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for_any
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Min, Q
 from django.utils import timezone
 
-from generations import enqueue, ingest, leases, lifecycle, provider
+from generations import enqueue, ingest, leases, lifecycle, provider, throttle
 from generations.models import Generation
 from generations.wavespeed import client as ws
 
@@ -31,76 +56,300 @@ log = logging.getLogger(__name__)
 S = Generation.Status
 LEASE_NAME = "sweeper"
 BATCH_SIZE = 500
+# The lease lives this much longer than a slice and is renewed at least this often, and
+# before any write once that long has passed: far more often than it could lapse.
+LEASE_EXTRA_SECONDS = 60.0
+LEASE_RENEW_SECONDS = 5.0
+# While it runs, the sweeper looks for new work at least this often.
+LOOK_INTERVAL_SECONDS = 0.5
+# Polls are cut this long after the slice ends; whatever they answer by then is dropped.
+POLL_GRACE_SECONDS = 2.0
+# The longest a settle may take (every page of the list); other sweeps leave its generation
+# alone a little longer, so two settles of one submit never run at once.
+SETTLE_BUDGET_SECONDS = 120.0
+SETTLE_HOLD_SECONDS = SETTLE_BUDGET_SECONDS + 30.0
+# The settle errand's key among the errands, which are otherwise keyed by generation: no
+# generation has the id 0.
+SETTLE_ERRAND = 0
+# A prediction whose result answered 404 on enough polls in a row: the history decides.
+MISSING = Q(
+    status=S.PROCESSING,
+    failed_poll_code=404,
+    failed_polls__gte=lifecycle.MISSING_AFTER_POLLS,
+)
 
-# What the sweeper keeps looping for: predictions to poll, submits to settle or to retry.
-# Fresh submits and downloads have tasks of their own; the safety-net schedule covers those.
+# What keeps the sweeper going: predictions to poll, submits to make, to settle or to retry.
+# A claimed submit has its errand; one whose worker died is found by the every-minute sweep.
 WATCHED = (
-    Q(status=S.PROCESSING)
-    | Q(status=S.SUBMITTING, submit_ambiguous=True)
-    | Q(status=S.QUEUED, submit_attempts__gt=0)
+    Q(status=S.PROCESSING) | Q(status=S.SUBMITTING, submit_ambiguous=True) | Q(status=S.QUEUED)
 )
 
 
-def run_slice(max_seconds: float | None = None) -> None:
-    """Sweep repeatedly for up to `max_seconds` while anything is in flight."""
+def run_slice(max_seconds: float | None = None) -> bool:
+    """Sweep for up to `max_seconds` while anything is in flight; False if another sweeper ran."""
     max_seconds = settings.SWEEP_SLICE_SECONDS if max_seconds is None else max_seconds
-    holder = uuid.uuid4().hex
-    if not leases.acquire(LEASE_NAME, holder, ttl_seconds=max_seconds + 60):
-        return  # another sweeper is running
-    started = time.monotonic()
+    sweep = Sweep(max_seconds)
+    if not sweep.take_lease():
+        return False  # another sweeper is running
     try:
-        while True:
-            sweep_once(timezone.now())
-            wait = seconds_until_next_check(timezone.now())
-            remaining = max_seconds - (time.monotonic() - started)
-            if wait is None or remaining <= 0:
-                break
-            # Waiting for the next due check within the slice; never past its end.
-            time.sleep(min(max(0.05, wait), remaining))
-            leases.acquire(LEASE_NAME, holder, ttl_seconds=max_seconds + 60)
+        sweep.run()
     finally:
-        leases.release(LEASE_NAME, holder)
+        sweep.close()
     # Re-checked after the release: work that arrived while the lease was held, and whose
     # own kick found it taken, is picked up here.
     if seconds_until_next_check(timezone.now()) is not None:
         enqueue.sweep()
+    return True
 
 
-def seconds_until_next_check(now: datetime) -> float | None:
-    """Seconds until the next watched generation is due (0 if overdue), None if none is."""
-    due = Generation.objects.filter(WATCHED).aggregate(at=Min("next_check_at"))["at"]
+def sweep_once(now: datetime, max_seconds: float | None = None) -> None:
+    """One look at everything due, then wait (up to a slice) for the calls it started.
+
+    For tests and the shell: it takes no lease.
+    """
+    sweep = Sweep(
+        settings.SWEEP_SLICE_SECONDS if max_seconds is None else max_seconds, leased=False
+    )
+    try:
+        sweep.look(now)
+        sweep.finish_started_calls()
+    finally:
+        sweep.close()
+
+
+def seconds_until_next_check(
+    now: datetime, excluding: set[int] | frozenset[int] = frozenset()
+) -> float | None:
+    """Seconds until the next watched generation is due (0 if overdue), None if none is.
+
+    `excluding`: generations with a call in flight, which are not waiting for a check.
+    """
+    watched = Generation.objects.filter(WATCHED)
+    if excluding:
+        watched = watched.exclude(pk__in=excluding)
+    due = watched.aggregate(at=Min("next_check_at"))["at"]
     if due is None:
         return None
     return max(0.0, (due - now).total_seconds())
 
 
-def sweep_once(now: datetime) -> None:
-    """One pass over everything that is due."""
-    _resubmit_due(now)
-    _reingest_stale(now)
-    with provider.get_client() as client:
-        _settle_due(client, now)
-        _poll_due(client, now)
+class Sweep:
+    """One slice of sweeping: its lease, its polls in flight and the answers still to apply."""
 
+    def __init__(self, max_seconds: float, *, leased: bool = True) -> None:
+        self.leased = leased
+        self.holder = uuid.uuid4().hex
+        self.ends_at = time.monotonic() + max_seconds
+        self.lease_ttl = max_seconds + LEASE_EXTRA_SECONDS
+        self.renewed_at = float("-inf")
+        self.polls: dict[Future[ws.Prediction | ws.WaveSpeedError], Generation] = {}
+        self.started_errands: list[Future[None]] = []
+        self.streak = throttle.Streak()
+        self.backlog = False  # due work left for lack of a free thread
+        self._poll_pool: ThreadPoolExecutor | None = None
+        self._poll_client: ws.WaveSpeedClient | None = None
 
-def _resubmit_due(now: datetime) -> None:
-    due = list(
-        Generation.objects.filter(status=S.QUEUED, next_check_at__lte=now).values_list(
-            "pk", "created_at"
-        )[:BATCH_SIZE]
-    )
-    for generation_id, created_at in due:
-        age = now - created_at
-        if age > timedelta(seconds=settings.GENERATION_QUEUE_TIMEOUT_SECONDS):
-            lifecycle.fail(
-                generation_id,
-                S.QUEUED,
-                "The API could not take this request for too long; try again later.",
+    # -- the lease ------------------------------------------------------------------------------
+
+    def take_lease(self) -> bool:
+        if not leases.acquire(LEASE_NAME, self.holder, ttl_seconds=self.lease_ttl):
+            return False
+        self.renewed_at = time.monotonic()
+        return True
+
+    def lease_held(self) -> bool:
+        """Whether this sweeper still holds the lease, renewing it when it is due."""
+        if not self.leased or time.monotonic() - self.renewed_at < LEASE_RENEW_SECONDS:
+            return True
+        return self.take_lease()
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Look for due work, start its calls, apply answers as they come, until the end."""
+        look_at = time.monotonic()
+        errands_seen = _errands.finished
+        while self.lease_held():
+            applied = self.apply_answers()
+            if time.monotonic() >= self.ends_at:
+                break
+            errands_done = _errands.finished != errands_seen
+            errands_seen = _errands.finished
+            # Something finished that freed a thread, or made new work due: look at once.
+            if time.monotonic() >= look_at or applied or errands_done:
+                due_in = self.look(timezone.now())
+                if due_in is None and not self.polls and not _errands.busy():
+                    break
+                pause = LOOK_INTERVAL_SECONDS if due_in is None or self.backlog else due_in
+                look_at = time.monotonic() + max(0.01, min(pause, LOOK_INTERVAL_SECONDS))
+            self.wait_until(min(look_at, self.ends_at))
+
+    def look(self, now: datetime) -> float | None:
+        """Start the calls of everything due; seconds until the next check, None if none."""
+        _reingest_stale(now)
+        _abandon_claims(now)
+        until = throttle.throttled_until(now)
+        self.backlog = False
+        if until is None:
+            self._start_submits(now)
+            self._start_settles(now)
+            self._start_polls(now)
+        in_flight = {generation.pk for generation in self.polls.values()} | _errands.running()
+        due_in = seconds_until_next_check(now, excluding=in_flight)
+        if until is not None and due_in is not None:
+            due_in = max(due_in, (until - now).total_seconds())
+        return due_in
+
+    def wait_until(self, moment: float) -> None:
+        """Sleep until `moment` (monotonic), waking early when a call finishes."""
+        seconds = moment - time.monotonic()
+        if seconds <= 0:
+            return
+        in_flight: list[Future[Any]] = [*self.polls, *_errands.futures()]
+        if in_flight:
+            wait_for_any(in_flight, timeout=seconds, return_when=FIRST_COMPLETED)
+        else:
+            time.sleep(seconds)
+
+    def finish_started_calls(self) -> None:
+        """Wait, until the slice ends, for the calls this sweep started; apply the answers."""
+        while self.polls or any(not errand.done() for errand in self.started_errands):
+            if time.monotonic() >= self.ends_at:
+                break
+            self.wait_until(self.ends_at)
+            self.apply_answers()
+
+    def apply_answers(self) -> int:
+        """Record the answers of the polls that finished, in one transaction; how many."""
+        finished = [future for future in self.polls if future.done()]
+        if not finished:
+            return 0
+        if not self.lease_held():
+            return 0  # another sweeper took over: it polls these again
+        answered_at = timezone.now()
+        with transaction.atomic():
+            for future in finished:
+                generation = self.polls.pop(future)
+                answer = future.result()
+                if isinstance(answer, ws.WaveSpeedError):
+                    lifecycle.note_poll_error(generation, answer, answered_at)
+                else:
+                    lifecycle.apply_prediction(generation, answer, answered_at)
+                self.streak.note(answer, answered_at)
+        return len(finished)
+
+    def close(self) -> None:
+        """Give the lease up and drop the polls still running: their answers are never read."""
+        if self.leased:
+            leases.release(LEASE_NAME, self.holder)
+        self.polls.clear()
+        if self._poll_pool is not None:
+            # Their calls end by the slice's end plus the grace; nothing waits for them.
+            self._poll_pool.shutdown(wait=False, cancel_futures=True)
+        if self._poll_client is not None:
+            self._poll_client.close()
+
+    # -- starting calls -------------------------------------------------------------------------
+
+    def _start_polls(self, now: datetime) -> None:
+        free = settings.SWEEP_CONCURRENCY - len(self.polls)
+        polling = {generation.pk for generation in self.polls.values()}
+        due = list(
+            Generation.objects.filter(status=S.PROCESSING, next_check_at__lte=now)
+            .exclude(pk__in=polling)
+            .order_by("next_check_at")[: max(free, 0) + 1]
+        )
+        self.backlog |= len(due) > free
+        for generation in due[:free]:
+            self.polls[self._pool().submit(self._fetch, generation.prediction_id)] = generation
+
+    def _fetch(self, prediction_id: str) -> ws.Prediction | ws.WaveSpeedError:
+        """A poll's thread: one read, no database, no sleeping; errors are answers too."""
+        client = self._poll_client
+        assert client is not None
+        try:
+            return client.get_result(prediction_id)
+        except ws.WaveSpeedError as error:
+            return error
+        except Exception as error:
+            log.exception("Polling %s failed unexpectedly", prediction_id)
+            return ws.WaveSpeedError(f"the poll failed unexpectedly: {type(error).__name__}")
+
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._poll_pool is None:
+            self._poll_pool = ThreadPoolExecutor(
+                max_workers=settings.SWEEP_CONCURRENCY, thread_name_prefix="sweep-poll"
             )
-            continue
-        # Pushed forward so the next pass does not enqueue it again while it waits its turn.
-        lifecycle.postpone_resubmit(generation_id, now)
-        enqueue.submit(generation_id)
+            # One attempt per poll: a failure is that generation's to retry at its next check.
+            self._poll_client = provider.get_client(
+                deadline=self.ends_at + POLL_GRACE_SECONDS, max_retries=0
+            )
+        return self._poll_pool
+
+    def _start_submits(self, now: datetime) -> None:
+        due = Generation.objects.filter(status=S.QUEUED, next_check_at__lte=now).exclude(
+            pk__in=_errands.running()
+        )
+        for generation_id, created_at in due.order_by("next_check_at").values_list(
+            "pk", "created_at"
+        )[:BATCH_SIZE]:
+            age = now - created_at
+            if age > timedelta(seconds=settings.GENERATION_QUEUE_TIMEOUT_SECONDS):
+                lifecycle.fail(
+                    generation_id,
+                    S.QUEUED,
+                    "The API could not take this request for too long; try again later.",
+                )
+                continue
+            if not self._start_errand(generation_id, lifecycle.submit):
+                return
+
+    def _start_settles(self, now: datetime) -> None:
+        """One errand reads the history for every unconfirmed submit and vanished prediction due."""
+        if SETTLE_ERRAND in _errands.running():
+            return  # the pass's read is still under way; its generations are held meanwhile
+        unconfirmed = (
+            Generation.objects.filter(status=S.SUBMITTING, submit_ambiguous=True)
+            .filter(Q(next_check_at__lte=now) | Q(next_check_at=None))
+            .values_list("pk", flat=True)
+        )
+        # Results that answered 404 twice in a row: the history says whether they still exist.
+        missing = Generation.objects.filter(MISSING, next_check_at__lte=now).values_list(
+            "pk", flat=True
+        )
+        due = [*unconfirmed[:BATCH_SIZE], *missing[:BATCH_SIZE]]
+        if not due:
+            return
+        if _errands.free() <= 0:
+            self.backlog = True
+            return
+        # Left alone by other sweeps and by polls while the history is read: one settle at once.
+        until = now + timedelta(seconds=SETTLE_HOLD_SECONDS)
+        for generation_id in due:
+            lifecycle.hold_for_settle(generation_id, until)
+        self._start_errand(SETTLE_ERRAND, lambda _key: _settle(due))
+
+    def _start_errand(self, generation_id: int, work: Callable[[int], None]) -> bool:
+        errand = _errands.start(generation_id, work)
+        if errand is None:
+            self.backlog = True
+            return False
+        self.started_errands.append(errand)
+        return True
+
+
+def _settle(generation_ids: list[int]) -> None:
+    """The settle errand: one read of the history for all these generations, within its budget."""
+    generations = list(
+        Generation.objects.filter(pk__in=generation_ids).filter(
+            Q(status=S.SUBMITTING, submit_ambiguous=True) | MISSING
+        )
+    )
+    if not generations:
+        return  # settled or finished meanwhile
+    deadline = time.monotonic() + SETTLE_BUDGET_SECONDS
+    with provider.get_client(deadline=deadline) as client:
+        lifecycle.settle_all(generations, client, timezone.now())
 
 
 def _reingest_stale(now: datetime) -> None:
@@ -120,51 +369,79 @@ def _reingest_stale(now: datetime) -> None:
             enqueue.ingest(generation.pk)
 
 
-def _settle_due(client: ws.WaveSpeedClient, now: datetime) -> None:
+def _abandon_claims(now: datetime) -> None:
     # A claim that outlived its request without an answer means the worker died mid-submit.
     abandoned = Generation.objects.filter(
         status=S.SUBMITTING, submit_ambiguous=False, next_check_at__lte=now
     ).values_list("pk", flat=True)
-    for generation_id in list(abandoned):
+    for generation_id in list(abandoned[:BATCH_SIZE]):
         lifecycle.abandon_claim(generation_id, now)
-    due = list(
-        Generation.objects.filter(status=S.SUBMITTING, submit_ambiguous=True).filter(
-            Q(next_check_at__lte=now) | Q(next_check_at=None)
-        )[:BATCH_SIZE]
-    )
-    # Results that answered 404 twice in a row: the history says whether they still exist.
-    missing = Generation.objects.filter(
-        status=S.PROCESSING,
-        failed_poll_code=404,
-        failed_polls__gte=lifecycle.MISSING_AFTER_POLLS,
-        next_check_at__lte=now,
-    )[:BATCH_SIZE]
-    # One read of the history for all of them, not one per generation.
-    lifecycle.settle_all(due + list(missing), client, now)
 
 
-def _poll_due(client: ws.WaveSpeedClient, now: datetime) -> None:
-    due = list(
-        Generation.objects.filter(status=S.PROCESSING, next_check_at__lte=now).order_by(
-            "next_check_at"
-        )[:BATCH_SIZE]
-    )
-    if not due:
-        return
+class Errands:
+    """API calls that record their own outcome, in a bounded pool of threads per process.
 
-    def fetch(generation: Generation) -> ws.Prediction | ws.WaveSpeedError:
-        try:
-            return client.get_result(generation.prediction_id)
-        except ws.WaveSpeedError as error:
-            return error
+    The pool outlives the sweep that started a call, so a call answered late is still
+    recorded; it is made afresh in a forked worker process, which inherits no threads.
+    """
 
-    # Threads only wait on HTTP; every database write stays in this thread.
-    with ThreadPoolExecutor(max_workers=settings.SWEEP_CONCURRENCY) as pool:
-        answers = list(pool.map(fetch, due))
-    answered_at = timezone.now()
-    with transaction.atomic():
-        for generation, answer in zip(due, answers, strict=True):
-            if isinstance(answer, ws.WaveSpeedError):
-                lifecycle.note_poll_error(generation, answer, answered_at)
-            else:
-                lifecycle.apply_prediction(generation, answer, answered_at)
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+        self._size = 0
+        self._pid = 0
+        self._running: dict[int, Future[None]] = {}
+        self.finished = 0  # how many errands ended, so a sweep can tell that one did
+
+    def start(self, generation_id: int, work: Callable[[int], None]) -> Future[None] | None:
+        """Run `work(generation_id)` in a free thread; None if none is free or it runs already."""
+        with self._lock:
+            pool = self._pool_of_this_process()
+            if generation_id in self._running or len(self._running) >= self._size:
+                return None
+            errand = pool.submit(_run_errand, work, generation_id)
+            self._running[generation_id] = errand
+        errand.add_done_callback(lambda _: self._done(generation_id))
+        return errand
+
+    def running(self) -> set[int]:
+        with self._lock:
+            return set(self._running)
+
+    def futures(self) -> list[Future[None]]:
+        with self._lock:
+            return list(self._running.values())
+
+    def busy(self) -> bool:
+        with self._lock:
+            return bool(self._running)
+
+    def free(self) -> int:
+        with self._lock:
+            return (self._size or settings.SWEEP_CONCURRENCY) - len(self._running)
+
+    def _done(self, generation_id: int) -> None:
+        with self._lock:
+            self._running.pop(generation_id, None)
+            self.finished += 1
+
+    def _pool_of_this_process(self) -> ThreadPoolExecutor:
+        if self._pool is None or self._pid != os.getpid():
+            self._size = settings.SWEEP_CONCURRENCY
+            self._pool = ThreadPoolExecutor(max_workers=self._size, thread_name_prefix="errand")
+            self._pid = os.getpid()
+            self._running.clear()
+        return self._pool
+
+
+def _run_errand(work: Callable[[int], None], generation_id: int) -> None:
+    try:
+        work(generation_id)
+    except Exception:
+        # Left as it is: a claim that outlives its request is settled by the sweeper.
+        log.exception("Generation %s: an API call failed unexpectedly", generation_id)
+    finally:
+        connection.close()  # this thread's own connection, opened by the steps it ran
+
+
+_errands = Errands()

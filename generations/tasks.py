@@ -6,6 +6,7 @@ from generations import ingest, lifecycle, sweeper
 
 
 def submit_generation(generation_id: int) -> None:
+    """Submits are the sweeper's now; kept for tasks an earlier version left in the queue."""
     lifecycle.submit(generation_id)
 
 

@@ -281,6 +281,12 @@ WAVESPEED_BASE_URL = env_str(
 ).rstrip("/")
 if WAVESPEED_SIMULATED:
     WAVESPEED_API_KEY = env_str("SIMULATOR_API_KEY", "simulator")
+# The longest one call to the API may take, connecting, every read and every retry included:
+# a read (a result, a page of the list), and a submit (after which it counts as unconfirmed).
+WAVESPEED_TIMEOUT_SECONDS = env_float("WAVESPEED_TIMEOUT_SECONDS", 30.0, minimum=1, maximum=600)
+WAVESPEED_SUBMIT_TIMEOUT_SECONDS = env_float(
+    "WAVESPEED_SUBMIT_TIMEOUT_SECONDS", 60.0, minimum=1, maximum=600
+)
 PRICE_PER_IMAGE = Decimal("0.04")
 # The only hosts outputs are downloaded from (`host`: its scheme's default port; `host:port`:
 # that port, and any address). In simulator mode the simulator's host:port is added.
@@ -309,6 +315,7 @@ GENERATION_DEADLINE_SECONDS = env_int("GENERATION_DEADLINE_SECONDS", 600, minimu
 GENERATION_QUEUE_TIMEOUT_SECONDS = env_int("GENERATION_QUEUE_TIMEOUT_SECONDS", 3600, minimum=10)
 POLL_INTERVAL_SECONDS = env_float("POLL_INTERVAL_SECONDS", 1.0, minimum=0.05, maximum=60)
 SWEEP_SLICE_SECONDS = env_float("SWEEP_SLICE_SECONDS", 10.0, minimum=0.5, maximum=60)
+# API calls the sweeper keeps in flight at once: polls, and (separately) submits and settles.
 SWEEP_CONCURRENCY = env_int("SWEEP_CONCURRENCY", 16, minimum=1, maximum=256)
 DOWNLOAD_MAX_BYTES = env_int("DOWNLOAD_MAX_BYTES", 40 * 1024 * 1024, minimum=1024)
 # The whole of one output's download, redirects included, however slowly it arrives.
@@ -327,7 +334,8 @@ Q_CLUSTER = {
     "name": env_str("Q_CLUSTER_NAME", "playground"),
     "workers": env_int("Q_WORKERS", 2, minimum=1, maximum=64),
     # The longest task is one image download (bounded by DOWNLOAD_TIMEOUT_SECONDS) or one
-    # sweep slice (SWEEP_SLICE_SECONDS); anything longer is stuck and is killed.
+    # sweep slice (SWEEP_SLICE_SECONDS); anything longer is stuck and is killed. API calls
+    # run in the sweeper's threads, each bounded by its own deadline, not as tasks.
     "timeout": Q_TIMEOUT,
     # Must exceed timeout, or the ORM broker hands a running task to a second worker.
     "retry": Q_TIMEOUT + 60,

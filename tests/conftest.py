@@ -34,6 +34,22 @@ def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
+    """SQLite tests use a database file in WAL mode, as the app does, not a shared memory one.
+
+    The sweeper's threads write beside the test's own: a shared in-memory database locks
+    whole tables and refuses them at once ("database table is locked"), where a file lets
+    each writer wait its turn (the busy timeout), as in production.
+    """
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        folder = tmp_path_factory.mktemp("database")
+        database.setdefault("TEST", {})["NAME"] = str(folder / "test.sqlite3")
+
+
 @pytest.fixture
 def alice(django_user_model):
     return django_user_model.objects.create_user("alice", password=PASSWORD)
@@ -111,7 +127,6 @@ def enqueued(monkeypatch) -> list[tuple[str, int | None]]:
     from generations import enqueue
 
     calls: list[tuple[str, int | None]] = []
-    monkeypatch.setattr(enqueue, "submit", lambda pk: calls.append(("submit", pk)))
     monkeypatch.setattr(enqueue, "ingest", lambda pk: calls.append(("ingest", pk)))
     monkeypatch.setattr(enqueue, "sweep", lambda: calls.append(("sweep", None)))
     return calls

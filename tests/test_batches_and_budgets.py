@@ -28,7 +28,9 @@ def test_a_batch_is_one_generation_per_image_with_consecutive_seeds(alice, enque
     assert {g.batch for g in batch} == {batch[0].batch} and batch[0].batch is not None
     assert [g.batch_index for g in batch] == [0, 1, 2]
     assert all(g.batch_size == 3 and g.cost == Decimal("0.04") for g in batch)
-    assert sorted(pk for name, pk in enqueued if name == "submit") == [g.pk for g in batch]
+    # One sweep asked for sends the whole batch: every image is due at once.
+    assert enqueued == [("sweep", None)]
+    assert all(g.status == "queued" and g.next_check_at is not None for g in batch)
 
 
 def test_a_random_batch_draws_a_seed_per_image(alice, enqueued):

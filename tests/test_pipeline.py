@@ -67,11 +67,7 @@ COMPLETED = ws.Prediction(
 # The state machine: each step, the status it moves a generation from and to, and a call of it.
 STEPS = {
     "claim_submit": (S.QUEUED, S.SUBMITTING, lambda pk, now: lifecycle.claim_submit(pk, now)),
-    "postpone_resubmit": (
-        S.QUEUED,
-        S.QUEUED,
-        lambda pk, now: lifecycle.postpone_resubmit(pk, now),
-    ),
+    "defer_submit": (S.QUEUED, S.QUEUED, lambda pk, now: lifecycle.defer_submit(pk, now)),
     "requeue": (S.SUBMITTING, S.QUEUED, lambda pk, now: lifecycle.requeue(pk, "busy", now)),
     "mark_unconfirmed": (
         S.SUBMITTING,
@@ -82,6 +78,14 @@ STEPS = {
         S.SUBMITTING,
         S.SUBMITTING,
         lambda pk, now: lifecycle.abandon_claim(pk, now),
+    ),
+    "hold_for_settle": (
+        S.SUBMITTING,
+        S.SUBMITTING,
+        # Only an unconfirmed submit is settled, so only one is held.
+        lambda pk, now: (
+            lifecycle.mark_unconfirmed(pk, "no answer", now) and lifecycle.hold_for_settle(pk, now)
+        ),
     ),
     "await_confirmation": (
         S.SUBMITTING,
@@ -595,22 +599,19 @@ def test_a_rate_limited_submit_waits_and_is_sent_again(alice, simulator, enqueue
     generation.refresh_from_db()
     assert generation.status == S.QUEUED
     assert generation.next_check_at > timezone.now() + timedelta(seconds=1.5)
-    sweep(generation)
-    assert ("submit", generation.pk) in enqueued
-    lifecycle.submit(generation.pk)
-    generation.refresh_from_db()
+    sweep(generation)  # once it is due, the sweeper sends it again
     assert generation.status == S.PROCESSING
     assert generation.submit_attempts == 2
 
 
-def test_a_lost_submit_task_is_enqueued_again_by_the_sweeper(alice, simulator, enqueued):
+def test_a_queued_generation_is_submitted_by_the_sweeper(alice, simulator, enqueued):
     generation = generate(alice)
-    swept_at = timezone.now()
-    sweep(generation, next_check_at=seconds_ago(0), updated_at=seconds_ago(3600))
-    assert enqueued.count(("submit", generation.pk)) == 2  # once on create, once recovered
-    # Pushed forward, so the next pass leaves it while it waits its turn.
-    assert generation.next_check_at > swept_at
-    assert generation.updated_at >= swept_at
+    assert generation.next_check_at <= timezone.now()  # due at once
+    assert ("sweep", None) in enqueued  # and a sweep asked for when it was committed
+    sweep(generation)
+    assert generation.status == S.PROCESSING
+    assert generation.submit_attempts == 1
+    assert generation.prediction_id
 
 
 def test_a_stalled_download_is_started_again(alice, simulator, enqueued, settings):

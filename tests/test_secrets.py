@@ -367,18 +367,16 @@ def test_no_stored_record_file_or_task_payload_holds_the_key(site_in_use, monkey
     # What the inline pipeline recorded of its tasks.
     recorded = {task.func for task in Task.objects.all()}
     assert recorded >= {
-        "generations.tasks.submit_generation",
         "generations.tasks.sweep_predictions",
         "generations.tasks.ingest_generation",
     }
     # What the ORM broker stores for a worker to take: signed, pickled payloads.
     monkeypatch.setattr(Conf, "SYNC", False)
     team = site_in_use["made"]["team"]
-    enqueue.submit(team.pk)
     enqueue.ingest(team.pk)
     enqueue.sweep()
     queued = list(OrmQ.objects.all())
-    assert len(queued) == 3
+    assert len(queued) == 2
     for row in queued:
         package = SignedPackage.loads(row.payload)
         assert package["func"].startswith("generations.tasks.")

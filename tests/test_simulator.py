@@ -305,6 +305,47 @@ def test_a_prompt_marked_to_fail_fails_with_its_code(sim, marker, code, words):
     assert image.status_code == 404
 
 
+def test_a_prompt_marked_throttle_has_its_polls_refused_with_retry_after(sim):
+    throttled = submit(sim, prompt="[throttle=60] a crowded queue")
+    other = submit(sim, prompt="[latency=0] a free one")
+    first = call(sim, "GET", f"/api/v3/predictions/{throttled['id']}/result")
+    assert first.status_code == 429 and first.json()["code"] == 429
+    assert first.headers["Retry-After"] == "60"
+    again = call(sim, "GET", f"/api/v3/predictions/{throttled['id']}/result")
+    assert again.status_code == 429 and 59 <= int(again.headers["Retry-After"]) <= 60
+    # Only that prediction is throttled.
+    assert result(sim, other["id"])["status"] == "completed"
+
+
+def test_a_throttled_prediction_answers_again_once_its_time_is_up(sim):
+    clock = [1000.0]
+    sim.store.clock = lambda: clock[0]
+    data = submit(sim, prompt="[throttle=5] [latency=1] a crowded queue")
+    assert call(sim, "GET", f"/api/v3/predictions/{data['id']}/result").status_code == 429
+    clock[0] += 4
+    refused = call(sim, "GET", f"/api/v3/predictions/{data['id']}/result")
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "1"
+    clock[0] += 1
+    assert result(sim, data["id"])["status"] == "completed"
+
+
+def test_a_prompt_marked_hang_creates_the_task_then_holds_the_answer(sim):
+    answers: list[requests.Response] = []
+    started = time.monotonic()
+    caller = threading.Thread(
+        target=lambda: answers.append(call(sim, "POST", SUBMIT, {"prompt": "[hang=1] slow"}))
+    )
+    caller.start()
+    deadline = time.monotonic() + 5
+    while len(sim.store) == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(sim.store) == 1 and caller.is_alive()  # created, and still no answer
+    caller.join(timeout=10)
+    assert time.monotonic() - started >= 1
+    assert answers[0].status_code == 200
+    assert sim.store.get(answers[0].json()["data"]["id"]) is not None
+
+
 @pytest.mark.parametrize(
     "sim_config",
     [replace(SimulatorConfig(), latency=0.05, seed=7, nsfw_rate=1.0, failure_rate=0.0)],

@@ -4,6 +4,7 @@ import re
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from generations.forms import GenerationForm, ReportForm, VisibilityForm
 from generations.gallery import GalleryFilters
@@ -107,7 +108,9 @@ def test_submitting_saves_and_queues_once_committed(
     assert generation.seed_was_random
     assert 0 <= generation.seed <= 2_147_483_647
     assert str(generation.cost) == "0.0400"
-    assert enqueued == [("submit", generation.pk)]
+    # Due at once, with one sweep asked for: the sweeper sends it.
+    assert generation.next_check_at <= timezone.now()
+    assert enqueued == [("sweep", None)]
 
 
 def test_a_chosen_seed_is_sent_as_is(alice_client, enqueued):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -557,9 +558,9 @@ def scripted() -> Iterator[Callable[[Script], ScriptedServer]]:
 
 @pytest.fixture
 def sleeps(monkeypatch) -> list[float]:
-    """Record urllib3's back-off sleeps instead of waiting them out."""
+    """Record the client's back-off pauses instead of waiting them out."""
     slept: list[float] = []
-    monkeypatch.setattr("urllib3.util.retry.time.sleep", slept.append)
+    monkeypatch.setattr(ws, "_wait", slept.append)
     return slept
 
 
@@ -575,20 +576,26 @@ def test_a_result_get_is_retried_through_server_errors_and_drops(scripted, sleep
     with ws.WaveSpeedClient(KEY, server.url, backoff_factor=0.5, backoff_max=4) as api:
         assert api.get_result("p1").id == "p1"
     assert server.requests == 4
-    assert len(sleeps) >= 2 and all(0 <= pause <= 4 + 0.5 for pause in sleeps)
+    assert len(sleeps) == 3 and all(0 <= pause <= 4 + 0.5 for pause in sleeps)
 
 
-def test_a_result_get_honours_retry_after_up_to_a_ceiling(scripted, sleeps):
-    server = scripted(
-        [
-            reply(429, envelope(None, 429, "slow"), {"Retry-After": "3"}),
-            reply(503, envelope(None, 503, "busy"), {"Retry-After": "3600"}),
-            reply(200, envelope(prediction())),
-        ]
-    )
-    with ws.WaveSpeedClient(KEY, server.url, backoff_factor=0, retry_after_max=10) as api:
+@pytest.mark.parametrize(
+    ("answer", "error_type", "retry_after"),
+    [
+        (reply(429, envelope(None, 429, "slow"), {"Retry-After": "60"}), ws.RateLimitError, 60.0),
+        (reply(429, envelope(None, 429, "slow")), ws.RateLimitError, None),
+        (reply(503, envelope(None, 503, "busy"), {"Retry-After": "3600"}), ws.ServerError, None),
+    ],
+)
+def test_an_answer_that_names_a_wait_is_handed_back_at_once(
+    scripted, sleeps, answer, error_type, retry_after
+):
+    server = scripted([answer, reply(200, envelope(prediction()))])
+    with ws.WaveSpeedClient(KEY, server.url) as api, pytest.raises(error_type) as raised:
         api.get_result("p1")
-    assert sleeps == [3.0, 10.0]
+    # Not slept on: the caller schedules that one call, and nothing else waits behind it.
+    assert server.requests == 1 and sleeps == []
+    assert getattr(raised.value, "retry_after", None) == retry_after
 
 
 def test_exhausted_retries_raise_the_last_answers_type(scripted, sleeps):
@@ -601,14 +608,28 @@ def test_exhausted_retries_raise_the_last_answers_type(scripted, sleeps):
     assert server.requests == 3
 
 
-def test_a_rate_limit_that_outlasts_the_retries_is_a_rate_limit_error(scripted, sleeps):
-    server = scripted([reply(429, envelope(None, 429, "slow"), {"Retry-After": "1"})] * 3)
+def test_a_client_without_retries_makes_one_attempt(scripted, sleeps):
+    server = scripted([drop, reply(200, envelope(prediction()))])
     with (
-        ws.WaveSpeedClient(KEY, server.url, max_retries=2, backoff_factor=0) as api,
-        pytest.raises(ws.RateLimitError) as raised,
+        ws.WaveSpeedClient(KEY, server.url, max_retries=0) as api,
+        pytest.raises(ws.NetworkError),
     ):
         api.get_result("p1")
-    assert raised.value.retry_after == 1.0
+    assert server.requests == 1 and sleeps == []
+
+
+def test_retries_stop_where_the_time_runs_out(scripted):
+    server = scripted([reply(503, envelope(None, 503, "busy"))] * 50)
+    started = time.monotonic()
+    with (
+        ws.WaveSpeedClient(
+            KEY, server.url, timeout=2.0, max_retries=50, backoff_factor=0.2, backoff_max=0.2
+        ) as api,
+        pytest.raises(ws.ServerError),
+    ):
+        api.get_result("p1")
+    assert time.monotonic() - started < 2.0
+    assert 1 < server.requests < 50
 
 
 def test_a_submit_is_never_resent_after_a_server_error_or_a_drop(scripted, sleeps):
@@ -631,7 +652,7 @@ def test_a_slow_submit_times_out_as_ambiguous(scripted):
     server = scripted([stall])
     try:
         with (
-            ws.WaveSpeedClient(KEY, server.url, submit_read_timeout=0.3) as api,
+            ws.WaveSpeedClient(KEY, server.url, submit_timeout=0.3) as api,
             pytest.raises(ws.AmbiguousSubmitError),
         ):
             api.submit(INPUTS)
@@ -648,3 +669,87 @@ def test_a_read_that_never_connects_is_a_network_error(sleeps):
         pytest.raises(ws.NetworkError),
     ):
         api.get_result("p1")
+
+
+# --- the total deadline of every call ----------------------------------------------------------
+
+
+def drip_body(handler: BaseHTTPRequestHandler) -> None:
+    """Answer headers at once, then a byte of the body every tenth of a second."""
+    raw = json.dumps(envelope(prediction())).encode()
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(raw)))
+    handler.end_headers()
+    for byte in raw:
+        handler.wfile.write(bytes([byte]))
+        handler.wfile.flush()
+        time.sleep(0.1)  # the drip itself, well within any per-read timeout
+
+
+def drip_headers(handler: BaseHTTPRequestHandler) -> None:
+    """Send the status line, then one header line every tenth of a second, for ever."""
+    handler.wfile.write(b"HTTP/1.1 200 OK\r\n")
+    for number in range(10_000):
+        try:
+            handler.wfile.write(f"X-Drip-{number}: 1\r\n".encode())
+            handler.wfile.flush()
+        except OSError:
+            return
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("step", [drip_body, drip_headers])
+def test_a_dripped_answer_cannot_stretch_a_read_past_its_deadline(scripted, step):
+    server = scripted([step, reply(200, envelope(prediction()))])
+    started = time.monotonic()
+    with ws.WaveSpeedClient(KEY, server.url, timeout=1.0, max_retries=0) as api:
+        with pytest.raises(ws.NetworkError) as raised:
+            api.get_result("p1")
+        assert time.monotonic() - started < 1.5
+        assert "within" in str(raised.value)
+        # The cut connection is not handed to the next call.
+        assert api.get_result("p1").id == "p1"
+
+
+def test_a_dripped_submit_answer_is_ambiguous_at_its_deadline(scripted):
+    server = scripted([drip_body])
+    started = time.monotonic()
+    with (
+        ws.WaveSpeedClient(KEY, server.url, submit_timeout=1.0) as api,
+        pytest.raises(ws.AmbiguousSubmitError),
+    ):
+        api.submit(INPUTS)
+    assert time.monotonic() - started < 1.5
+    assert server.requests == 1
+
+
+def test_the_client_deadline_bounds_every_call(scripted):
+    release = threading.Event()
+
+    def stall(handler: BaseHTTPRequestHandler) -> None:
+        release.wait(10)
+
+    server = scripted([stall])
+    started = time.monotonic()
+    try:
+        with (
+            ws.WaveSpeedClient(KEY, server.url, deadline=started + 0.5) as api,
+            pytest.raises(ws.NetworkError),
+        ):
+            api.get_result("p1")
+    finally:
+        release.set()
+    assert time.monotonic() - started < 1.0
+
+
+def test_a_call_after_the_client_deadline_is_not_sent(scripted):
+    server = scripted([])
+    with ws.WaveSpeedClient(KEY, server.url, deadline=time.monotonic() - 1) as api:
+        with pytest.raises(ws.NetworkError):
+            api.get_result("p1")
+        # Nothing went out, so a submit refused this way is not ambiguous: it may be sent later.
+        with pytest.raises(ws.NetworkError) as raised:
+            api.submit(INPUTS)
+        assert not isinstance(raised.value, ws.AmbiguousSubmitError)
+    assert server.requests == 0

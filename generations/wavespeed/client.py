@@ -7,8 +7,13 @@ errors. Two rules shape it:
   connection, a 5xx, an unreadable body) is an `AmbiguousSubmitError`: the task may exist and be
   billed, so the caller settles it through the predictions list instead of resending.
 - Reads (the result GET and the predictions list) are safe to repeat, so they are retried on
-  connection errors, time-outs and HTTP 429/500/502/503/504, with exponential backoff, jitter and
-  a capped `Retry-After`.
+  connection errors, time-outs and HTTP 500/502/503/504, with exponential backoff and jitter.
+  An answer that names its own wait (429, or any `Retry-After`) is handed back at once instead
+  of slept on: the caller schedules that one call later, and nothing else waits behind it.
+
+Every call has a total deadline, connecting, every read and every retry included (see
+`transport`): `timeout` for reads, `submit_timeout` for a submit, and optionally a `deadline`
+for every call of the client, such as the end of a sweep.
 
 A task code in an envelope (1xxx, 5xxx) means what it says whatever the HTTP status: an HTTP 200
 with `{"code": 1400}` is a refused input, not a server error and not a lost answer.
@@ -20,16 +25,17 @@ import dataclasses
 import email.utils
 import logging
 import platform
+import random
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import requests
-from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
-from urllib3.util.retry import Retry
 
+from generations.wavespeed import transport
 from generations.wavespeed.contract import (
     MODEL_ID,
     STATUSES,
@@ -44,13 +50,18 @@ log = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://api.wavespeed.ai"
 CLIENT_NAME = "kontext-playground"
 # The official client's timeouts: 10 s to connect, 30 s to read an answer (60 s for a submit).
+# Here the last two bound the whole call, connecting and every read (and retry) included.
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 30.0
+SUBMIT_TIMEOUT = 60.0
 # Connections kept per session: enough for the sweeper's concurrent polls.
 POOL_SIZE = 16
 CLIENT_VERSION = "0.1.0"
 
-RETRY_STATUSES = (429, 500, 502, 503, 504)
+# Answers a read is tried again after (unless they say how long to wait: see `_read`).
+RETRY_STATUSES = (500, 502, 503, 504)
+# A retry is not started with less time than this left before the deadline.
+MIN_ATTEMPT_SECONDS = 1.0
 _BALANCE_WORDS = ("balance", "credit", "insufficient")
 _MESSAGE_LIMIT = 500
 
@@ -226,17 +237,27 @@ class WaveSpeedClient:
         api_key: str,
         base_url: str = DEFAULT_BASE_URL,
         *,
-        submit_read_timeout: float = 60.0,
+        timeout: float = READ_TIMEOUT,
+        submit_timeout: float = SUBMIT_TIMEOUT,
+        connect_timeout: float = CONNECT_TIMEOUT,
         max_retries: int = 4,
         backoff_factor: float = 0.5,
         backoff_max: float = 20.0,
-        retry_after_max: int = 60,
+        deadline: float | None = None,
     ) -> None:
+        """`timeout` and `submit_timeout` bound one read or one submit in seconds, everything
+        included; `deadline`, a `time.monotonic()` reading, bounds every call of this client;
+        `max_retries` is how often a read is tried again after a transient failure."""
         if not api_key:
             raise ValueError("an API key is required")
         self.base_url = base_url.rstrip("/")
-        self._timeout = (CONNECT_TIMEOUT, READ_TIMEOUT)
-        self._submit_timeout = (CONNECT_TIMEOUT, submit_read_timeout)
+        self._timeout = timeout
+        self._submit_timeout = submit_timeout
+        self._connect_timeout = connect_timeout
+        self._max_retries = max(0, max_retries)
+        self._backoff_factor = backoff_factor
+        self._backoff_max = backoff_max
+        self._deadline = deadline
         headers = {
             "Authorization": f"Bearer {api_key}",
             "Content-Type": "application/json",
@@ -245,38 +266,8 @@ class WaveSpeedClient:
             "X-Client-Version": CLIENT_VERSION,
             "X-Client-OS": platform.system().lower() or "unknown",
         }
-        read_retry = Retry(
-            total=max_retries,
-            connect=max_retries,
-            read=max_retries,
-            status=max_retries,
-            other=0,
-            redirect=0,
-            status_forcelist=RETRY_STATUSES,
-            # The predictions list is a POST but only reads: it may be repeated.
-            allowed_methods=frozenset({"GET", "POST"}),
-            backoff_factor=backoff_factor,
-            backoff_max=backoff_max,
-            backoff_jitter=backoff_factor,
-            respect_retry_after_header=True,
-            retry_after_max=retry_after_max,
-            raise_on_status=False,
-        )
-        self._reads = _session(headers, read_retry)
-        # Sent at most once: only a connection that never opened is tried again.
-        submit_retry = Retry(
-            total=max_retries,
-            connect=max_retries,
-            read=0,
-            status=0,
-            other=0,
-            redirect=0,
-            allowed_methods=frozenset({"GET"}),
-            backoff_factor=backoff_factor,
-            backoff_max=backoff_max,
-            raise_on_status=False,
-        )
-        self._submits = _session(headers, submit_retry)
+        self._reads = transport.session(headers, POOL_SIZE)
+        self._submits = transport.session(headers, POOL_SIZE)
 
     def __repr__(self) -> str:
         return f"<WaveSpeedClient {self.base_url}>"
@@ -294,16 +285,35 @@ class WaveSpeedClient:
     # -- calls ----------------------------------------------------------------------------------
 
     def submit(self, inputs: Mapping[str, Any], *, model: str = MODEL_ID) -> Prediction:
-        """Create a prediction. Never resent: see `AmbiguousSubmitError`."""
+        """Create a prediction. Never resent: see `AmbiguousSubmitError`.
+
+        Only a connection that never opened is tried again, within the submit's deadline.
+        """
         url = f"{self.base_url}/api/v3/{model.strip('/')}"
-        try:
-            response = self._submits.post(url, json=dict(inputs), timeout=self._submit_timeout)
-        except requests.RequestException as error:
-            if _never_connected(error):
-                raise NetworkError(f"could not connect to the API: {_describe(error)}") from None
-            raise AmbiguousSubmitError(
-                f"the submit was sent but no answer arrived: {_describe(error)}"
-            ) from None
+        deadline = self._deadline_after(self._submit_timeout)
+        attempt = 0
+        while True:
+            try:
+                response = transport.send(
+                    self._submits,
+                    "POST",
+                    url,
+                    deadline=deadline,
+                    connect_timeout=self._connect_timeout,
+                    json=dict(inputs),
+                )
+                break
+            except requests.RequestException as error:
+                if _never_connected(error):
+                    if self._pause_before_retry(attempt, deadline):
+                        attempt += 1
+                        continue
+                    raise NetworkError(
+                        f"could not connect to the API: {_describe(error)}"
+                    ) from None
+                raise AmbiguousSubmitError(
+                    f"the submit was sent but no answer arrived: {_describe(error)}"
+                ) from None
         try:
             return self._prediction(response)
         except (ServerError, ProtocolError) as error:
@@ -419,10 +429,52 @@ class WaveSpeedClient:
             return named
 
     def _read(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        try:
-            return self._reads.request(method, url, timeout=self._timeout, **kwargs)
-        except requests.RequestException as error:
-            raise NetworkError(f"no answer from the API: {_describe(error)}") from None
+        """Send a read, trying again after transient failures while its deadline allows.
+
+        The predictions list is a POST but only reads: it may be repeated too.
+        """
+        deadline = self._deadline_after(self._timeout)
+        attempt = 0
+        while True:
+            try:
+                response = transport.send(
+                    self._reads,
+                    method,
+                    url,
+                    deadline=deadline,
+                    connect_timeout=self._connect_timeout,
+                    **kwargs,
+                )
+            except requests.RequestException as error:
+                if self._pause_before_retry(attempt, deadline):
+                    attempt += 1
+                    continue
+                raise NetworkError(f"no answer from the API: {_describe(error)}") from None
+            # A wait the server named is the caller's to schedule, not ours to sleep through.
+            transient = (
+                response.status_code in RETRY_STATUSES and "Retry-After" not in response.headers
+            )
+            if transient and self._pause_before_retry(attempt, deadline):
+                attempt += 1
+                response.close()
+                continue
+            return response
+
+    def _deadline_after(self, seconds: float) -> float:
+        """When a call started now must be over: its own timeout, or the client's deadline."""
+        own = time.monotonic() + seconds
+        return own if self._deadline is None else min(own, self._deadline)
+
+    def _pause_before_retry(self, attempt: int, deadline: float) -> bool:
+        """Wait out the back-off before another attempt; False when no attempt may follow."""
+        if attempt >= self._max_retries:
+            return False
+        pause = min(self._backoff_max, self._backoff_factor * 2**attempt)
+        pause += random.uniform(0, self._backoff_factor)  # noqa: S311 (jitter)
+        if time.monotonic() + pause + MIN_ATTEMPT_SECONDS > deadline:
+            return False
+        _wait(pause)
+        return True
 
     @staticmethod
     def _data(response: requests.Response) -> Any:
@@ -482,17 +534,15 @@ def _task_code_error(code: int, message: str, status: int) -> WaveSpeedError:
     return ServerError(text, status_code=status, code=code)
 
 
-def _session(headers: dict[str, str], retry: Retry) -> requests.Session:
-    session = requests.Session()
-    session.headers.update(headers)
-    adapter = HTTPAdapter(max_retries=retry, pool_connections=2, pool_maxsize=POOL_SIZE)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    return session
+def _wait(seconds: float) -> None:
+    """The back-off pause between attempts (its own name, so tests can watch it)."""
+    time.sleep(seconds)
 
 
 def _never_connected(error: requests.RequestException) -> bool:
     """True when the request cannot have reached the server (so nothing can have been created)."""
+    if isinstance(error, transport.DeadlineExceeded):
+        return not error.started
     if isinstance(error, requests.ConnectTimeout):
         return True
     if isinstance(error, requests.ConnectionError) and error.args:

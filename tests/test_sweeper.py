@@ -1,0 +1,234 @@
+"""The sweeper against the live simulator: nothing slow, throttled or hung holds up the rest.
+
+The sweeper runs here as django-q2 would run it (`run_slice`), with the downloads it asks for
+made inline, so "completed" means the image is in our storage.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from generations import enqueue, ingest, leases, lifecycle, sweeper, throttle
+from generations.models import Generation, Lease
+from generations.wavespeed import client as ws
+from generations.wavespeed.simulator.config import Faults
+from generations.wavespeed.simulator.server import SimulatorServer
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+S = Generation.Status
+PARAMS = {
+    "aspect_ratio": "1:1",
+    "seed": 7,
+    "guidance_scale": 3.5,
+    "safety_tolerance": "2",
+}
+# Completed within this of the API finishing it: a poll interval, the download, the slack of
+# a busy test machine. A bound on correctness (nothing waited behind anything), not a benchmark.
+PROMPT_BOUND_SECONDS = 2.0
+
+
+@pytest.fixture
+def pipeline(monkeypatch) -> list[str]:
+    """Downloads made inline when asked for; sweeps asked for are only counted."""
+    kicks: list[str] = []
+    monkeypatch.setattr(enqueue, "ingest", ingest.ingest_outputs)
+    monkeypatch.setattr(enqueue, "sweep", lambda: kicks.append("sweep"))
+    return kicks
+
+
+@pytest.fixture
+def renewals(monkeypatch) -> list[tuple[str, float, float, bool]]:
+    """Every try to take or renew the sweeper's lease: (holder, when, time to live, held)."""
+    seen: list[tuple[str, float, float, bool]] = []
+    real = leases.acquire
+
+    def watched(name: str, holder: str, ttl_seconds: float) -> bool:
+        held = real(name, holder, ttl_seconds)
+        if name == sweeper.LEASE_NAME:
+            seen.append((holder, time.monotonic(), ttl_seconds, held))
+        return held
+
+    monkeypatch.setattr(leases, "acquire", watched)
+    return seen
+
+
+def generate(owner, prompt: str) -> Generation:
+    [generation] = lifecycle.create_batch(owner, {**PARAMS, "prompt": prompt})
+    return generation
+
+
+def api_finished_at(simulator: SimulatorServer, generation: Generation) -> datetime:
+    """When the simulator finished the prediction: its creation plus its latency."""
+    prediction = simulator.store.get(generation.prediction_id)
+    assert prediction is not None
+    return prediction.created_at + timedelta(seconds=prediction.latency)
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"not within {timeout:g}s: {what}")
+
+
+def in_thread(work) -> threading.Thread:
+    """Run `work` in a thread with a database connection of its own, closed afterwards."""
+
+    def run() -> None:
+        try:
+            work()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def test_a_throttled_prediction_defers_only_itself(alice, simulator, pipeline, renewals):
+    throttled = generate(alice, "[throttle=60] a crowded queue")
+    quick = [generate(alice, f"A quick paper crane, number {n}") for n in range(3)]
+
+    second_sweeper: list[bool] = []
+
+    def start_a_second_sweeper_while_the_first_runs() -> None:
+        wait_for(lambda: Lease.objects.exclude(holder="").exists(), 5, "the first sweeper")
+        second_sweeper.append(sweeper.run_slice(max_seconds=1))
+
+    rival = in_thread(start_a_second_sweeper_while_the_first_runs)
+    slice_seconds = 3.0
+    started = time.monotonic()
+    assert sweeper.run_slice(max_seconds=slice_seconds) is True
+    took = time.monotonic() - started
+    rival.join(timeout=10)
+
+    # Nothing slept inside the sweep: it ended with its slice.
+    assert took < slice_seconds + 1.0
+    delays = []
+    for generation in quick:
+        generation.refresh_from_db()
+        assert generation.status == S.COMPLETED, generation.error
+        delay = (generation.finished_at - api_finished_at(simulator, generation)).total_seconds()
+        delays.append(delay)
+    print(
+        f"\ncompleted {', '.join(f'{d:.2f}' for d in delays)} s after the API; slice {took:.2f} s"
+    )
+    assert max(delays) < PROMPT_BOUND_SECONDS
+
+    # The throttled one waits the minute its answer asked for, alone.
+    throttled.refresh_from_db()
+    assert throttled.status == S.PROCESSING
+    assert throttled.poll_count == 1
+    assert "429" in throttled.error_detail
+    wait = (throttled.next_check_at - throttled.updated_at).total_seconds()
+    assert 59 <= wait <= 61
+    assert throttle.throttled_until(timezone.now()) is None  # one 429 is not the account's
+
+    # One sweeper: the second saw the lease taken and left; the lease was renewed far more
+    # often than it could lapse.
+    assert second_sweeper == [False]
+    first = renewals[0][0]
+    own = [(moment, ttl, held) for holder, moment, ttl, held in renewals if holder == first]
+    assert all(held for _, _, held in own)
+    times = [moment for moment, _, _ in own] + [started + took]
+    longest_gap = max(b - a for a, b in itertools.pairwise(times))
+    assert longest_gap < sweeper.LEASE_RENEW_SECONDS + 1.0
+    assert all(ttl >= longest_gap + 30 for _, ttl, _ in own)
+
+
+def test_many_throttled_polls_make_the_whole_account_wait_once(
+    alice, simulator, pipeline, monkeypatch
+):
+    polls: list[str] = []
+    real_get_result = ws.WaveSpeedClient.get_result
+
+    def counted(self, prediction_id):
+        polls.append(prediction_id)
+        return real_get_result(self, prediction_id)
+
+    monkeypatch.setattr(ws.WaveSpeedClient, "get_result", counted)
+    crowded = [generate(alice, f"[throttle=30] [latency=0] crowd {n}") for n in range(4)]
+    sweeper.run_slice(max_seconds=1.5)
+    until = throttle.throttled_until(timezone.now())
+    assert until is not None
+    assert 25 <= (until - timezone.now()).total_seconds() <= 31
+
+    # While the account waits, the sweeper makes no call at all: no poll, no submit.
+    asked = len(polls)
+    late = generate(alice, "A request made while the account waits")
+    Generation.objects.filter(pk__in=[g.pk for g in crowded]).update(next_check_at=timezone.now())
+    sweeper.run_slice(max_seconds=1)
+    late.refresh_from_db()
+    assert len(polls) == asked
+    assert late.status == S.QUEUED and late.submit_attempts == 0
+    assert len(simulator.store) == len(crowded)
+
+
+def test_a_poll_still_running_when_the_slice_ends_is_dropped(alice, simulator, pipeline):
+    generation = generate(alice, "A slow answer")
+    lifecycle.submit(generation.pk)
+    # Every answer from now on comes five seconds late.
+    simulator.config = replace(simulator.config, faults=Faults(slow=1.0, slow_seconds=5))
+    started = time.monotonic()
+    sweeper.run_slice(max_seconds=1)
+    assert time.monotonic() - started < 1.5
+    generation.refresh_from_db()
+    # Nothing recorded: the answer never came in time, and the next slice asks again.
+    assert generation.status == S.PROCESSING
+    assert generation.poll_count == 0 and generation.error_detail == ""
+    assert generation.next_check_at <= timezone.now()
+
+
+def test_a_hung_submit_outlives_its_slice_and_is_recorded_once(alice, simulator, pipeline):
+    generation = generate(alice, "[hang=2] [latency=0.2] a late answer")
+    started = time.monotonic()
+    sweeper.run_slice(max_seconds=0.5)
+    # The slice did not wait for the hung answer.
+    assert time.monotonic() - started < 1.5
+    generation.refresh_from_db()
+    assert generation.status == S.SUBMITTING and not generation.submit_ambiguous
+
+    def recorded() -> bool:
+        generation.refresh_from_db()
+        return generation.status == S.PROCESSING
+
+    wait_for(recorded, 10, "the late answer recorded")
+    assert generation.submit_attempts == 1
+    assert simulator.store.get(generation.prediction_id) is not None
+    assert len(simulator.store) == 1
+    # A sweep asked for on commit, and one by the errand once the prediction was to follow.
+    assert pipeline == ["sweep", "sweep"]
+
+
+def test_a_submit_past_its_deadline_is_settled_not_resent(
+    alice, simulator, pipeline, settings, monkeypatch
+):
+    settings.WAVESPEED_SUBMIT_TIMEOUT_SECONDS = 1.0
+    unconfirmed: list[int] = []
+    real_mark_unconfirmed = lifecycle.mark_unconfirmed
+
+    def noted(generation_id: int, detail: str, now: datetime) -> bool:
+        unconfirmed.append(generation_id)
+        return real_mark_unconfirmed(generation_id, detail, now)
+
+    monkeypatch.setattr(lifecycle, "mark_unconfirmed", noted)
+    generation = generate(alice, "[hang=3] [latency=0.2] an answer that never comes in time")
+    sweeper.run_slice(max_seconds=8)
+
+    generation.refresh_from_db()
+    assert unconfirmed == [generation.pk]
+    assert generation.status == S.COMPLETED, generation.error
+    assert generation.submit_attempts == 1
+    assert len(simulator.store) == 1  # found through the list, never sent twice
