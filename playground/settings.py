@@ -207,6 +207,10 @@ WAVESPEED_BASE_URL = env_str(
 if WAVESPEED_SIMULATED:
     WAVESPEED_API_KEY = env_str("SIMULATOR_API_KEY", "simulator")
 PRICE_PER_IMAGE = Decimal("0.04")
+# The account's caps (the default tier: 3 tasks at once, 10 images a minute); unset: no cap.
+# Generations beyond them wait in the queue (generations/admission.py).
+WAVESPEED_MAX_CONCURRENT = env_int("WAVESPEED_MAX_CONCURRENT", None, minimum=1)
+WAVESPEED_MAX_PER_MINUTE = env_int("WAVESPEED_MAX_PER_MINUTE", None, minimum=1)
 
 # --- Team gallery ---------------------------------------------------------------------------
 
