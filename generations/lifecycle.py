@@ -40,7 +40,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from generations import budgets, enqueue, provider
+from generations import admission, breaker, budgets, enqueue, provider
 from generations.explain import describe_error, describe_task_failure
 from generations.models import Generation
 from generations.wavespeed import client as ws
@@ -305,12 +305,21 @@ def time_out(generation_id: int, from_status: str) -> bool:
 
 def submit(generation_id: int) -> None:
     """Send a queued generation to the API, at most once per claim."""
-    if not claim_submit(generation_id, timezone.now()):
-        return  # already sent, finished, or deleted: a second delivery does nothing
+    # Admission (the account's limits, the provider's breaker) decides and claims in one
+    # step: a generation that must wait stays queued, in line, with no attempt counted.
+    if not admission.claim(generation_id, claim_submit):
+        return  # waiting its turn, or already sent, finished, or deleted
     generation = Generation.objects.get(pk=generation_id)
     try:
-        with provider.get_client() as client:
+        # The breaker counts every submit's outcome, across all workers.
+        with provider.get_client() as client, breaker.observing():
             prediction = client.submit(generation.api_inputs(), model=generation.model)
+    except (ws.AuthenticationError, ws.InsufficientBalanceError) as error:
+        # The account is refused, not this request: the breaker now holds every submit back,
+        # and this generation waits in line with the others (admission, once its task asks).
+        recover_at = timezone.now() + timedelta(seconds=QUEUED_RECOVERY_SECONDS)
+        if requeue(generation_id, str(error), recover_at):
+            enqueue.submit(generation_id)
     except ws.RateLimitError as error:
         _send_again_later(generation, error, retry_after=error.retry_after)
     except ws.NetworkError as error:

@@ -22,7 +22,7 @@ from django.db import transaction
 from django.db.models import Min, Q
 from django.utils import timezone
 
-from generations import enqueue, ingest, leases, lifecycle, provider
+from generations import admission, breaker, enqueue, ingest, leases, lifecycle, provider
 from generations.models import Generation
 from generations.wavespeed import client as ws
 
@@ -69,6 +69,8 @@ def run_slice(max_seconds: float | None = None) -> None:
 def seconds_until_next_check(now: datetime) -> float | None:
     """Seconds until the next watched generation is due (0 if overdue), None if none is."""
     due = Generation.objects.filter(WATCHED).aggregate(at=Min("next_check_at"))["at"]
+    # Admission's own moments: an outage's probe, a look for a free slot while some wait.
+    due = min((at for at in (due, admission.next_due(now)) if at is not None), default=None)
     if due is None:
         return None
     return max(0.0, (due - now).total_seconds())
@@ -81,6 +83,8 @@ def sweep_once(now: datetime) -> None:
     with provider.get_client() as client:
         _settle_due(client, now)
         _poll_due(client, now)
+        # Last, so slots this pass freed go to waiting generations at once.
+        admission.run_due(client, timezone.now())
 
 
 def _resubmit_due(now: datetime) -> None:
@@ -92,11 +96,8 @@ def _resubmit_due(now: datetime) -> None:
     for generation_id, created_at in due:
         age = now - created_at
         if age > timedelta(seconds=settings.GENERATION_QUEUE_TIMEOUT_SECONDS):
-            lifecycle.fail(
-                generation_id,
-                S.QUEUED,
-                "The API could not take this request for too long; try again later.",
-            )
+            # The words name what held it back (the breaker, the account's limits) if anything.
+            lifecycle.fail(generation_id, S.QUEUED, admission.gave_up_words(generation_id))
             continue
         # Pushed forward so the next pass does not enqueue it again while it waits its turn.
         lifecycle.postpone_resubmit(generation_id, now)
@@ -154,6 +155,7 @@ def _poll_due(client: ws.WaveSpeedClient, now: datetime) -> None:
     # Threads only wait on HTTP; every database write stays in this thread.
     with ThreadPoolExecutor(max_workers=settings.SWEEP_CONCURRENCY) as pool:
         answers = list(pool.map(fetch, due))
+    breaker.record_outcomes(answers)  # one outcome for the provider's breaker
     answered_at = timezone.now()
     with transaction.atomic():
         for generation, answer in zip(due, answers, strict=True):
