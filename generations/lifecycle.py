@@ -49,7 +49,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from generations import budgets, enqueue, provider, throttle
+from generations import admission, breaker, budgets, enqueue, provider, throttle
 from generations.explain import describe_deadline, describe_error, describe_task_failure
 from generations.models import Generation
 from generations.wavespeed import client as ws
@@ -143,6 +143,18 @@ def transition(
 def defer_submit(generation_id: int, until: datetime) -> bool:
     """queued: the account must wait (see `throttle`); it is sent once the wait is over."""
     return transition(generation_id, S.QUEUED, next_check_at=until)
+
+
+def hold_in_line(generation_id: int, created_at: datetime) -> bool:
+    """queued: admission holds it back (the account's limits, the breaker) until it releases
+    it; unreleased by the queue deadline, the sweeper gives it up with the cause."""
+    deadline = created_at + timedelta(seconds=settings.GENERATION_QUEUE_TIMEOUT_SECONDS)
+    return transition(generation_id, S.QUEUED, next_check_at=deadline)
+
+
+def release_submit(generation_id: int, now: datetime) -> bool:
+    """queued: admission released it into a free slot; its submit is due now."""
+    return transition(generation_id, S.QUEUED, next_check_at=now)
 
 
 def claim_submit(generation_id: int, now: datetime) -> bool:
@@ -392,17 +404,28 @@ def submit(generation_id: int) -> None:
     The call is bounded by the client's submit deadline; an answer that never came makes the
     submit unconfirmed, to be settled and never resent blindly.
     """
-    now = timezone.now()
-    until = throttle.throttled_until(now)
+    until = throttle.throttled_until(timezone.now())
     if until is not None:
         defer_submit(generation_id, until)  # sent once the account's wait is over
         return
-    if not claim_submit(generation_id, now):
-        return  # already sent, finished, or deleted: a second delivery does nothing
+    # Admission (the account's limits, the provider's breaker) decides and claims in one
+    # step: a generation that must wait stays queued, in line, with no attempt counted.
+    claim = admission.claim(generation_id, claim_submit)
+    if claim is admission.Claim.WAITING:
+        created_at = Generation.objects.values_list("created_at", flat=True).get(pk=generation_id)
+        hold_in_line(generation_id, created_at)
+    if claim is not admission.Claim.TAKEN:
+        return  # waiting its turn, or already sent, finished, or deleted
     generation = Generation.objects.get(pk=generation_id)
     try:
-        with provider.get_client() as client:
+        # The breaker counts every submit's outcome, across all workers.
+        with provider.get_client() as client, breaker.observing():
             prediction = client.submit(generation.api_inputs(), model=generation.model)
+    except (ws.AuthenticationError, ws.InsufficientBalanceError) as error:
+        # The account is refused, not this request: the breaker now holds every submit back,
+        # and this generation waits in line with the others (admission, when it asks again).
+        if requeue(generation_id, str(error), timezone.now()):
+            enqueue.sweep()
     except ws.RateLimitError as error:
         _send_again_later(generation, error, retry_after=error.retry_after)
     except ws.NetworkError as error:

@@ -1,4 +1,5 @@
-"""Generation records, their output images, and the sweeper's lease."""
+"""Generation records, their output images, the sweeper's lease, and the provider's breaker and
+admission bookkeeping."""
 
 from __future__ import annotations
 
@@ -445,3 +446,66 @@ class Lease(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class CircuitBreaker(models.Model):
+    """The provider's health as every worker sees it: one row (see generations/breaker.py).
+
+    Closed: submits go. Open: submits wait until a probe at `next_probe_at` finds the API well
+    again. Half-open: a worker is running that probe right now.
+    """
+
+    class State(models.TextChoices):
+        CLOSED = "closed", "Closed"
+        OPEN = "open", "Open"
+        HALF_OPEN = "half_open", "Half-open"
+
+    class Reason(models.TextChoices):
+        NONE = "", "None"
+        OUTAGE = "outage", "The API is not answering"
+        KEY_REFUSED = "key_refused", "The API key was refused"
+        OUT_OF_FUNDS = "out_of_funds", "The balance is empty"
+
+    name = models.CharField(max_length=32, primary_key=True)
+    state = models.CharField(max_length=9, choices=State.choices, default=State.CLOSED)
+    reason = models.CharField(max_length=12, choices=Reason.choices, blank=True, default="")
+    detail = models.TextField(blank=True, help_text="The API's own words, for staff.")
+    failures = models.PositiveIntegerField(
+        default=0, help_text="Transient failures in a row while closed."
+    )
+    probes = models.PositiveIntegerField(default=0, help_text="Failed probes since it opened.")
+    opened_at = models.DateTimeField(null=True, blank=True)
+    next_probe_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.state} {self.reason}".strip()
+
+
+class WaitingGeneration(models.Model):
+    """A queued generation that admission held back (account limits, or the breaker open).
+
+    Oldest first: `queued_at` is the generation's creation time. `released_at` is set when a
+    slot was found for it and its submit task enqueued, so the next passes leave it alone.
+    """
+
+    generation = models.OneToOneField(
+        Generation, on_delete=models.CASCADE, primary_key=True, related_name="admission_wait"
+    )
+    queued_at = models.DateTimeField()
+    waiting_since = models.DateTimeField()
+    released_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["queued_at", "generation"], name="waiting_oldest_first")]
+
+    def __str__(self) -> str:
+        return f"#{self.generation_id} waiting since {self.waiting_since:%H:%M:%S}"
+
+
+class SentSubmit(models.Model):
+    """The moment a submit was sent: the per-minute cap counts these; older rows are pruned."""
+
+    sent_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"submit sent at {self.sent_at:%H:%M:%S}"

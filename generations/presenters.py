@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import reverse
 
-from generations import recipe
+from generations import admission, recipe
 from generations.models import Generation, Moderation, OutputImage, is_moderator
 
 NOTICES: dict[str, str] = {
@@ -51,6 +51,8 @@ def generation_data(generation: Generation, viewer) -> dict:
         "status_label": generation.get_status_display(),
         "finished": generation.is_finished,
         "error": generation.error,
+        # Why a queued generation is held back (account limits, the provider), in plain words.
+        "waiting": admission.waiting_words(generation),
         "images": [image_data(image, viewer) for image in generation.images.all()],
         "prompt": generation.prompt,
         "aspect_ratio": generation.aspect_ratio,

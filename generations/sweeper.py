@@ -47,7 +47,7 @@ from django.db import connection, transaction
 from django.db.models import Min, Q
 from django.utils import timezone
 
-from generations import enqueue, ingest, leases, lifecycle, provider, throttle
+from generations import admission, breaker, enqueue, ingest, leases, lifecycle, provider, throttle
 from generations.models import Generation
 from generations.wavespeed import client as ws
 
@@ -62,15 +62,19 @@ LEASE_EXTRA_SECONDS = 60.0
 LEASE_RENEW_SECONDS = 5.0
 # While it runs, the sweeper looks for new work at least this often.
 LOOK_INTERVAL_SECONDS = 0.5
+# The safety-net schedule's interval (migration 0002_sweep_schedule): it starts a sweep every
+# minute, so checks due later than that need no sweeper kept waiting for them.
+SCHEDULE_INTERVAL_SECONDS = 60.0
 # Polls are cut this long after the slice ends; whatever they answer by then is dropped.
 POLL_GRACE_SECONDS = 2.0
 # The longest a settle may take (every page of the list); other sweeps leave its generation
 # alone a little longer, so two settles of one submit never run at once.
 SETTLE_BUDGET_SECONDS = 120.0
 SETTLE_HOLD_SECONDS = SETTLE_BUDGET_SECONDS + 30.0
-# The settle errand's key among the errands, which are otherwise keyed by generation: no
-# generation has the id 0.
+# The settle and probe errands' keys among the errands, which are otherwise keyed by
+# generation: no generation has the id 0 or -1.
 SETTLE_ERRAND = 0
+PROBE_ERRAND = -1
 # A prediction whose result answered 404 on enough polls in a row: the history decides.
 MISSING = Q(
     status=S.PROCESSING,
@@ -96,8 +100,10 @@ def run_slice(max_seconds: float | None = None) -> bool:
     finally:
         sweep.close()
     # Re-checked after the release: work that arrived while the lease was held, and whose
-    # own kick found it taken, is picked up here.
-    if seconds_until_next_check(timezone.now()) is not None:
+    # own kick found it taken, is picked up here. Checks further off are the every-minute
+    # schedule's: a sweeper re-enqueued for them would hold a worker while it waits.
+    next_check = seconds_until_next_check(timezone.now())
+    if next_check is not None and next_check <= SCHEDULE_INTERVAL_SECONDS:
         enqueue.sweep()
     return True
 
@@ -128,6 +134,8 @@ def seconds_until_next_check(
     if excluding:
         watched = watched.exclude(pk__in=excluding)
     due = watched.aggregate(at=Min("next_check_at"))["at"]
+    # Admission's own moments: an outage's probe, a look for a free slot while some wait.
+    due = min((at for at in (due, admission.next_due(now)) if at is not None), default=None)
     if due is None:
         return None
     return max(0.0, (due - now).total_seconds())
@@ -178,8 +186,9 @@ class Sweep:
             # Something finished that freed a thread, or made new work due: look at once.
             if time.monotonic() >= look_at or applied or errands_done:
                 due_in = self.look(timezone.now())
-                if due_in is None and not self.polls and not _errands.busy():
-                    break
+                idle = not self.polls and not _errands.busy()
+                if idle and (due_in is None or time.monotonic() + due_in >= self.ends_at):
+                    break  # nothing to do before the slice ends: the worker goes free
                 pause = LOOK_INTERVAL_SECONDS if due_in is None or self.backlog else due_in
                 look_at = time.monotonic() + max(0.01, min(pause, LOOK_INTERVAL_SECONDS))
             self.wait_until(min(look_at, self.ends_at))
@@ -191,6 +200,10 @@ class Sweep:
         until = throttle.throttled_until(now)
         self.backlog = False
         if until is None:
+            self._start_probe(now)
+            # Slots freed since the last look go to the generations waiting longest.
+            for generation_id in admission.release_waiting(now):
+                lifecycle.release_submit(generation_id, now)
             self._start_submits(now)
             self._start_settles(now)
             self._start_polls(now)
@@ -227,10 +240,11 @@ class Sweep:
         if not self.lease_held():
             return 0  # another sweeper took over: it polls these again
         answered_at = timezone.now()
+        answers = [future.result() for future in finished]
+        breaker.record_outcomes(answers)  # polls answered together are one outcome
         with transaction.atomic():
-            for future in finished:
+            for future, answer in zip(finished, answers, strict=True):
                 generation = self.polls.pop(future)
-                answer = future.result()
                 if isinstance(answer, ws.WaveSpeedError):
                     lifecycle.note_poll_error(generation, answer, answered_at)
                 else:
@@ -295,11 +309,8 @@ class Sweep:
         )[:BATCH_SIZE]:
             age = now - created_at
             if age > timedelta(seconds=settings.GENERATION_QUEUE_TIMEOUT_SECONDS):
-                lifecycle.fail(
-                    generation_id,
-                    S.QUEUED,
-                    "The API could not take this request for too long; try again later.",
-                )
+                # The words name what held it back (the breaker, the account's limits) if anything.
+                lifecycle.fail(generation_id, S.QUEUED, admission.gave_up_words(generation_id))
                 continue
             if not self._start_errand(generation_id, lifecycle.submit):
                 return
@@ -329,6 +340,11 @@ class Sweep:
             lifecycle.hold_for_settle(generation_id, until)
         self._start_errand(SETTLE_ERRAND, lambda _key: _settle(due))
 
+    def _start_probe(self, now: datetime) -> None:
+        """The breaker's probe, when one is due, as an errand: the sweep never waits on it."""
+        if PROBE_ERRAND not in _errands.running() and breaker.probe_due(now):
+            self._start_errand(PROBE_ERRAND, lambda _key: _probe())
+
     def _start_errand(self, generation_id: int, work: Callable[[int], None]) -> bool:
         errand = _errands.start(generation_id, work)
         if errand is None:
@@ -350,6 +366,12 @@ def _settle(generation_ids: list[int]) -> None:
     deadline = time.monotonic() + SETTLE_BUDGET_SECONDS
     with provider.get_client(deadline=deadline) as client:
         lifecycle.settle_all(generations, client, timezone.now())
+
+
+def _probe() -> None:
+    """The probe errand: ask the balance endpoint whether the provider answers again."""
+    with provider.get_client() as client:
+        breaker.probe_if_due(client, timezone.now())
 
 
 def _reingest_stale(now: datetime) -> None:

@@ -295,6 +295,10 @@ try:
     parse_allowed_hosts(WAVESPEED_OUTPUT_HOSTS)
 except ValueError as error:
     raise InvalidSetting(f"WAVESPEED_OUTPUT_HOSTS: {error}") from None
+# The account's caps (the default tier: 3 tasks at once, 10 images a minute); unset: no cap.
+# Generations beyond them wait in the queue (generations/admission.py).
+WAVESPEED_MAX_CONCURRENT = env_int("WAVESPEED_MAX_CONCURRENT", None, minimum=1)
+WAVESPEED_MAX_PER_MINUTE = env_int("WAVESPEED_MAX_PER_MINUTE", None, minimum=1)
 
 # --- Team gallery ---------------------------------------------------------------------------
 

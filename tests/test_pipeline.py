@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 from PIL import Image
 
-from generations import ingest, lifecycle, outbound, sweeper
+from generations import breaker, ingest, lifecycle, outbound, sweeper
 from generations.models import Generation
 from generations.wavespeed import client as ws
 from generations.wavespeed.simulator.config import SimulatorConfig
@@ -226,13 +226,15 @@ def test_a_task_failure_is_shown_in_plain_words(alice, simulator, sync_tasks):
 @pytest.mark.parametrize(
     "simulator_config", [replace(SimulatorConfig(), api_key="another-key", latency=0.2)]
 )
-def test_a_refused_key_fails_with_words_for_an_administrator(
-    alice, simulator, sync_tasks, settings
+def test_a_refused_key_pauses_submitting_instead_of_failing_the_generation(
+    alice, simulator, enqueued, settings
 ):
     settings.WAVESPEED_API_KEY = "wrong-key"
     generation = generate(alice)
-    assert generation.status == S.FAILED
-    assert "API key was refused" in generation.error
+    lifecycle.submit(generation.pk)
+    generation.refresh_from_db()
+    assert generation.status == S.QUEUED  # it waits in line (tests/test_admission.py)
+    assert breaker.current().reason == "key_refused"
     assert "wrong-key" not in generation.error + generation.error_detail
 
 

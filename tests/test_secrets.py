@@ -185,8 +185,10 @@ def site_in_use(alice, bob, maude, simulator, simulator_config, sync_tasks, sett
     for generation in made.values():
         generation.refresh_from_db()
     assert [made[name].status for name in ("team", "private", "flagged")] == ["completed"] * 3
-    assert made["failed"].status == made["refused"].status == "failed"
-    assert "API key was refused" in made["refused"].error
+    assert made["failed"].status == "failed"
+    # A refused key pauses submitting (the breaker): the generation waits with the API's words.
+    assert made["refused"].status == "queued"
+    assert "401" in made["refused"].error_detail
     return {"made": made, "logs": logs.texts, "sql": [query["sql"] for query in queries]}
 
 

@@ -332,6 +332,32 @@ def test_a_client_needs_a_key():
         ws.WaveSpeedClient("", BASE)
 
 
+# --- the balance: the breaker's probe ----------------------------------------------------------
+
+
+def test_get_balance_reads_the_accounts_dollars(client, mocked):
+    mocked.get(f"{BASE}/api/v3/balance", json=envelope({"balance": 12.5}))
+    assert client.get_balance() == 12.5
+    assert mocked.calls[0].request.headers["Authorization"] == f"Bearer {KEY}"
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error_type"),
+    [
+        (401, envelope(None, 401, "Unauthorized"), ws.AuthenticationError),
+        (402, envelope(None, 402, "Insufficient balance"), ws.InsufficientBalanceError),
+        (200, envelope({"balance": "plenty"}), ws.ProtocolError),
+        (200, envelope({"currency": "USD"}), ws.ProtocolError),
+    ],
+)
+def test_a_balance_answer_without_a_balance_raises_its_type(
+    client, mocked, status, body, error_type
+):
+    mocked.get(f"{BASE}/api/v3/balance", json=body, status=status)
+    with pytest.raises(error_type):
+        client.get_balance()
+
+
 # --- the predictions list ----------------------------------------------------------------------
 
 
@@ -641,6 +667,13 @@ def test_a_submit_is_never_resent_after_a_server_error_or_a_drop(scripted, sleep
         ):
             api.submit(INPUTS)
         assert server.requests == 1
+
+
+def test_the_balance_probe_is_asked_once_without_the_reads_retries(scripted, sleeps):
+    server = scripted([reply(503, envelope(None, 503, "busy"))])
+    with ws.WaveSpeedClient(KEY, server.url) as api, pytest.raises(ws.ServerError):
+        api.get_balance()
+    assert server.requests == 1
 
 
 def test_a_slow_submit_times_out_as_ambiguous(scripted):

@@ -338,6 +338,22 @@ class WaveSpeedClient:
             raise ProtocolError(f"asked for {prediction_id}, got {prediction.id}")
         return prediction
 
+    def get_balance(self) -> float:
+        """The account's balance in USD: a cheap call that shows whether the API and the key work.
+
+        Asked once, without the reads' retries (only a connection that never opened is tried
+        again): it is a probe, and its caller decides when to ask again.
+        """
+        try:
+            response = self._submits.get(f"{self.base_url}/api/v3/balance", timeout=self._timeout)
+        except requests.RequestException as error:
+            raise NetworkError(f"no answer from the API: {_describe(error)}") from None
+        data = self._data(response)
+        balance = data.get("balance") if isinstance(data, Mapping) else None
+        if not isinstance(balance, int | float) or isinstance(balance, bool):
+            raise ProtocolError("the balance answer has no balance")
+        return float(balance)
+
     def list_predictions(
         self,
         *,

@@ -79,7 +79,8 @@
         images.appendChild(none);
       }
     }
-    statusText.textContent = data.finished ? "" : "Working on it: this page updates by itself.";
+    // A queued generation held back (account limits, the provider) says why and for how long.
+    statusText.textContent = data.finished ? "" : data.waiting || "Working on it: this page updates by itself.";
   }
 
   function poll() {
