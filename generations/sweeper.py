@@ -10,7 +10,7 @@ never waits on the API itself:
 - **Polls** run in a pool of threads of the slice, through a client whose calls end shortly
   after the slice does. Each answer is applied as it arrives, so a slow, throttled or failing
   poll holds up no other: `Retry-After` and back-off set that generation's own next check
-  (`lifecycle.note_poll_error`). A poll still running when the slice ends is dropped: it only
+  (`following.note_poll_error`). A poll still running when the slice ends is dropped: it only
   read, and its generation is still due, so the next slice asks again.
 - **Errands**, submits and settles, are calls that record their own outcome through the life
   cycle's steps, with a database connection of their own that they close. They run in a
@@ -47,7 +47,19 @@ from django.db import connection, transaction
 from django.db.models import Min, Q
 from django.utils import timezone
 
-from generations import admission, breaker, enqueue, ingest, leases, lifecycle, provider, throttle
+from generations import (
+    admission,
+    breaker,
+    enqueue,
+    following,
+    ingest,
+    leases,
+    lifecycle,
+    provider,
+    settling,
+    submission,
+    throttle,
+)
 from generations.models import Generation
 from generations.wavespeed import client as ws
 
@@ -79,7 +91,7 @@ PROBE_ERRAND = -1
 MISSING = Q(
     status=S.PROCESSING,
     failed_poll_code=404,
-    failed_polls__gte=lifecycle.MISSING_AFTER_POLLS,
+    failed_polls__gte=following.MISSING_AFTER_POLLS,
 )
 
 # What keeps the sweeper going: predictions to poll, submits to make, to settle or to retry.
@@ -246,9 +258,9 @@ class Sweep:
             for future, answer in zip(finished, answers, strict=True):
                 generation = self.polls.pop(future)
                 if isinstance(answer, ws.WaveSpeedError):
-                    lifecycle.note_poll_error(generation, answer, answered_at)
+                    following.note_poll_error(generation, answer, answered_at)
                 else:
-                    lifecycle.apply_prediction(generation, answer, answered_at)
+                    following.apply_prediction(generation, answer, answered_at)
                 self.streak.note(answer, answered_at)
         return len(finished)
 
@@ -312,7 +324,7 @@ class Sweep:
                 # The words name what held it back (the breaker, the account's limits) if anything.
                 lifecycle.fail(generation_id, S.QUEUED, admission.gave_up_words(generation_id))
                 continue
-            if not self._start_errand(generation_id, lifecycle.submit):
+            if not self._start_errand(generation_id, submission.submit):
                 return
 
     def _start_settles(self, now: datetime) -> None:
@@ -365,7 +377,7 @@ def _settle(generation_ids: list[int]) -> None:
         return  # settled or finished meanwhile
     deadline = time.monotonic() + SETTLE_BUDGET_SECONDS
     with provider.get_client(deadline=deadline) as client:
-        lifecycle.settle_all(generations, client, timezone.now())
+        settling.settle_all(generations, client, timezone.now())
 
 
 def _probe() -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from generations import ingest, lifecycle, sweeper
+from generations import ingest, submission, sweeper
 
 
 def submit_generation(generation_id: int) -> None:
     """Submits are the sweeper's now; kept for tasks an earlier version left in the queue."""
-    lifecycle.submit(generation_id)
+    submission.submit(generation_id)
 
 
 def sweep_predictions() -> None:

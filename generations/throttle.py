@@ -1,7 +1,7 @@
 """The account's shared wait: when the API throttles the whole account, every caller waits once.
 
 A single prediction answering 429 defers only itself (its own next check, see
-`lifecycle.note_poll_error`). Many calls in a row answered 429 mean the account as a whole is
+`following.note_poll_error`). Many calls in a row answered 429 mean the account as a whole is
 over its limits: then one record, "throttled until T", stops the sweeper's polls, settles and
 submits until T, in every worker on every host, instead of each call waiting on its own. The
 record is a row of the `Lease` table: a named time in the database that every process reads.

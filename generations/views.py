@@ -19,7 +19,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 
-from generations import budgets, delivery, guide, lifecycle, sharing, usage
+from generations import budgets, delivery, guide, sharing, submission, usage
 from generations import gallery as gallery_query
 from generations.forms import GenerationForm, ReportForm, VisibilityForm
 from generations.http import wants_json
@@ -33,7 +33,7 @@ def playground(request: HttpRequest) -> HttpResponse:
         form = GenerationForm(request.POST)
         if form.is_valid():
             try:
-                generations = lifecycle.create_batch(request.user, form.cleaned_data)
+                generations = submission.create_batch(request.user, form.cleaned_data)
             except budgets.BudgetExceeded as refusal:
                 form.add_error(None, refusal.message)
             else:

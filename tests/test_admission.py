@@ -1,7 +1,7 @@
 """Admission and the provider's breaker: the account's limits, the waiting line, and provider
 trouble as one event, against the live simulator in this process.
 
-Submits run one at a time (`lifecycle.submit` called by the test, as the sweeper's errands
+Submits run one at a time (`submission.submit` called by the test, as the sweeper's errands
 call it), so each step can be looked at: who went, who waits, what their pages say, and who
 goes when a slot frees (the sweeper releases it and sends it).
 """
@@ -19,7 +19,7 @@ import pytest
 from django.db import connection, connections
 from django.utils import timezone
 
-from generations import admission, breaker, lifecycle, provider, sweeper
+from generations import admission, breaker, lifecycle, provider, submission, sweeper
 from generations.models import CircuitBreaker, Generation, SentSubmit, WaitingGeneration
 from generations.wavespeed import client as ws
 from generations.wavespeed.simulator.config import Faults
@@ -41,13 +41,13 @@ KEY_BANNER = "WaveSpeed refused the API key: set a valid WAVESPEED_API_KEY and r
 
 
 def generate(owner, prompt: str) -> Generation:
-    [generation] = lifecycle.create_batch(owner, {**PARAMS, "prompt": prompt})
+    [generation] = submission.create_batch(owner, {**PARAMS, "prompt": prompt})
     return generation
 
 
 def submit_each(*generations: Generation) -> None:
     for generation in generations:
-        lifecycle.submit(generation.pk)
+        submission.submit(generation.pk)
         generation.refresh_from_db()
 
 

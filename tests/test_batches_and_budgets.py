@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import pytest
 
-from generations import budgets, lifecycle
-from generations.lifecycle import SEED_MAX
+from generations import budgets, submission
 from generations.models import Budget, Generation
+from generations.wavespeed.contract import SEED_MAX
 from tests.factories import make_generation
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -23,7 +23,7 @@ PARAMS = {
 
 
 def test_a_batch_is_one_generation_per_image_with_consecutive_seeds(alice, enqueued):
-    batch = lifecycle.create_batch(alice, {**PARAMS, "seed": 100, "num_images": 3})
+    batch = submission.create_batch(alice, {**PARAMS, "seed": 100, "num_images": 3})
     assert [g.seed for g in batch] == [100, 101, 102]
     assert {g.batch for g in batch} == {batch[0].batch} and batch[0].batch is not None
     assert [g.batch_index for g in batch] == [0, 1, 2]
@@ -34,18 +34,18 @@ def test_a_batch_is_one_generation_per_image_with_consecutive_seeds(alice, enque
 
 
 def test_a_random_batch_draws_a_seed_per_image(alice, enqueued):
-    batch = lifecycle.create_batch(alice, {**PARAMS, "num_images": 4})
+    batch = submission.create_batch(alice, {**PARAMS, "num_images": 4})
     assert len({g.seed for g in batch}) == 4
     assert all(g.seed_was_random for g in batch)
 
 
 def test_consecutive_seeds_wrap_at_the_top_of_the_range(alice, enqueued):
-    batch = lifecycle.create_batch(alice, {**PARAMS, "seed": SEED_MAX, "num_images": 2})
+    batch = submission.create_batch(alice, {**PARAMS, "seed": SEED_MAX, "num_images": 2})
     assert [g.seed for g in batch] == [SEED_MAX, 0]
 
 
 def test_a_single_image_has_no_batch(alice, enqueued):
-    [generation] = lifecycle.create_batch(alice, PARAMS)
+    [generation] = submission.create_batch(alice, PARAMS)
     assert generation.batch is None and generation.batch_size == 1
 
 
@@ -76,13 +76,13 @@ def test_the_team_budget_counts_everyones_spend(alice, bob, enqueued):
     Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=Decimal("0.08"))
     make_generation(bob, cost=Decimal("0.08"), status=Generation.Status.COMPLETED)
     with pytest.raises(budgets.BudgetExceeded, match="The team's monthly budget"):
-        lifecycle.create_batch(alice, PARAMS)
+        submission.create_batch(alice, PARAMS)
 
 
 def test_failed_generations_are_refunded_and_do_not_count(alice, enqueued):
     Budget.objects.create(scope=Budget.Scope.USER, user=alice, monthly_limit=Decimal("0.04"))
     make_generation(alice, cost=Decimal("0.04"), status=Generation.Status.FAILED)
-    assert lifecycle.create_batch(alice, PARAMS)
+    assert submission.create_batch(alice, PARAMS)
 
 
 def test_a_budget_is_either_the_teams_or_one_users(alice):

@@ -11,7 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from generations import ingest, lifecycle, sweeper, tasks
+from generations import following, ingest, settling, submission, sweeper, tasks
 from generations.models import Generation, OutputImage
 from generations.wavespeed import client as ws
 from generations.wavespeed.simulator.config import Faults, SimulatorConfig
@@ -38,7 +38,7 @@ def predictions_on_the_account(simulator) -> int:
 
 
 def test_the_submit_task_run_twice_sends_one_prediction(alice, simulator, enqueued):
-    [generation] = lifecycle.create_batch(alice, PARAMS)
+    [generation] = submission.create_batch(alice, PARAMS)
     tasks.submit_generation(generation.pk)
     tasks.submit_generation(generation.pk)
     generation.refresh_from_db()
@@ -48,9 +48,9 @@ def test_the_submit_task_run_twice_sends_one_prediction(alice, simulator, enqueu
 
 
 def test_the_submit_claim_counts_its_attempt_in_the_same_update(alice, simulator, enqueued):
-    [generation] = lifecycle.create_batch(alice, PARAMS)
+    [generation] = submission.create_batch(alice, PARAMS)
     with CaptureQueriesContext(connection) as queries:
-        lifecycle.submit(generation.pk)
+        submission.submit(generation.pk)
     counting = [
         query["sql"]
         for query in queries.captured_queries
@@ -63,7 +63,7 @@ def test_the_submit_claim_counts_its_attempt_in_the_same_update(alice, simulator
 
 
 def test_the_whole_pipeline_run_twice_stores_one_image(alice, simulator, sync_tasks):
-    [generation] = lifecycle.create_batch(alice, PARAMS)
+    [generation] = submission.create_batch(alice, PARAMS)
     generation.refresh_from_db()
     assert generation.status == S.COMPLETED
     tasks.submit_generation(generation.pk)
@@ -76,7 +76,7 @@ def test_the_whole_pipeline_run_twice_stores_one_image(alice, simulator, sync_ta
 def test_the_ingest_task_run_twice_keeps_one_image_and_its_files(
     alice, simulator, sync_tasks, media_root
 ):
-    [generation] = lifecycle.create_batch(alice, PARAMS)
+    [generation] = submission.create_batch(alice, PARAMS)
     # Put it back as if the first delivery were still running when the second arrived.
     Generation.objects.filter(pk=generation.pk).update(status=S.DOWNLOADING)
     tasks.ingest_generation(generation.pk)
@@ -90,7 +90,7 @@ def test_the_ingest_task_run_twice_keeps_one_image_and_its_files(
 def test_a_racing_duplicate_image_row_is_dropped_with_its_files(
     alice, simulator, sync_tasks, media_root
 ):
-    [generation] = lifecycle.create_batch(alice, PARAMS)
+    [generation] = submission.create_batch(alice, PARAMS)
     generation.refresh_from_db()
     url = generation.output_urls[0]
     # A second delivery that got past the "already stored?" check just before the first
@@ -101,8 +101,8 @@ def test_a_racing_duplicate_image_row_is_dropped_with_its_files(
 
 
 def test_a_poll_answer_applied_twice_changes_the_generation_once(alice, simulator, enqueued):
-    [generation] = lifecycle.create_batch(alice, PARAMS)
-    lifecycle.submit(generation.pk)
+    [generation] = submission.create_batch(alice, PARAMS)
+    submission.submit(generation.pk)
     generation.refresh_from_db()
     done = ws.Prediction(
         id=generation.prediction_id,
@@ -116,15 +116,15 @@ def test_a_poll_answer_applied_twice_changes_the_generation_once(alice, simulato
         inference_ms=5,
         input={},
     )
-    lifecycle.apply_prediction(generation, done, timezone.now())
-    lifecycle.apply_prediction(generation, done, timezone.now())
+    following.apply_prediction(generation, done, timezone.now())
+    following.apply_prediction(generation, done, timezone.now())
     assert enqueued.count(("ingest", generation.pk)) == 1
 
 
 def test_a_prediction_cannot_belong_to_two_generations(alice, simulator, enqueued):
-    [first] = lifecycle.create_batch(alice, PARAMS)
-    [second] = lifecycle.create_batch(alice, PARAMS)
-    lifecycle.submit(first.pk)
+    [first] = submission.create_batch(alice, PARAMS)
+    [second] = submission.create_batch(alice, PARAMS)
+    submission.submit(first.pk)
     first.refresh_from_db()
     Generation.objects.filter(pk=second.pk).update(status=S.SUBMITTING)
     taken = ws.Prediction(
@@ -139,7 +139,7 @@ def test_a_prediction_cannot_belong_to_two_generations(alice, simulator, enqueue
         inference_ms=None,
         input={},
     )
-    assert lifecycle.record_prediction(second.pk, taken) is False
+    assert submission.record_prediction(second.pk, taken) is False
     second.refresh_from_db()
     assert second.status == S.SUBMITTING and second.prediction_id == ""
 
@@ -154,8 +154,8 @@ HISTORY_WITHOUT_INPUTS = replace(
 
 def lose_the_answer(owner, prompt: str) -> Generation:
     """A generation whose submit created its prediction but never heard the answer."""
-    [generation] = lifecycle.create_batch(owner, {**PARAMS, "prompt": f"[lose-answer] {prompt}"})
-    lifecycle.submit(generation.pk)
+    [generation] = submission.create_batch(owner, {**PARAMS, "prompt": f"[lose-answer] {prompt}"})
+    submission.submit(generation.pk)
     generation.refresh_from_db()
     assert generation.status == S.SUBMITTING and generation.submit_ambiguous
     return generation
@@ -175,14 +175,14 @@ def settle_after(generation: Generation, seconds: float) -> None:
 def test_a_lost_answer_whose_history_hides_inputs_follows_the_one_possible_prediction(
     alice, simulator, enqueued
 ):
-    [neighbour] = lifecycle.create_batch(alice, {**PARAMS, "prompt": "A neighbour"})
-    lifecycle.submit(neighbour.pk)  # answered: its prediction is taken, so not a candidate
+    [neighbour] = submission.create_batch(alice, {**PARAMS, "prompt": "A neighbour"})
+    submission.submit(neighbour.pk)  # answered: its prediction is taken, so not a candidate
     generation = lose_the_answer(alice, "A lost answer")
     [lost] = [p for p in simulator.store.query() if p.input["prompt"].startswith("[lose-answer]")]
 
     settle_after(generation, 10)
     assert generation.status == S.SUBMITTING  # within the grace nothing is decided
-    settle_after(generation, lifecycle.SETTLE_GRACE_SECONDS + 1)
+    settle_after(generation, settling.SETTLE_GRACE_SECONDS + 1)
     assert generation.status == S.PROCESSING
     assert generation.prediction_id == lost.id
     assert len(simulator.store) == 2  # never a second prediction
@@ -198,7 +198,7 @@ def test_lost_answers_the_history_cannot_tell_apart_fail_without_a_resend(
     created = sorted(p.id for p in simulator.store.query())
 
     for generation in (first, second):
-        settle_after(generation, lifecycle.SETTLE_GRACE_SECONDS + 1)
+        settle_after(generation, settling.SETTLE_GRACE_SECONDS + 1)
         assert generation.status == S.FAILED
         assert generation.error.startswith(
             "The API did not confirm this request and its history cannot tell which task is "

@@ -10,7 +10,16 @@ import pytest
 from django.utils import timezone
 from PIL import Image
 
-from generations import breaker, ingest, lifecycle, outbound, sweeper
+from generations import (
+    breaker,
+    following,
+    ingest,
+    lifecycle,
+    outbound,
+    settling,
+    submission,
+    sweeper,
+)
 from generations.models import Generation
 from generations.wavespeed import client as ws
 from generations.wavespeed.simulator.config import SimulatorConfig
@@ -29,7 +38,7 @@ PARAMS = {
 
 
 def generate(owner, **changes) -> Generation:
-    [generation] = lifecycle.create_batch(owner, {**PARAMS, **changes})
+    [generation] = submission.create_batch(owner, {**PARAMS, **changes})
     generation.refresh_from_db()
     return generation
 
@@ -231,7 +240,7 @@ def test_a_refused_key_pauses_submitting_instead_of_failing_the_generation(
 ):
     settings.WAVESPEED_API_KEY = "wrong-key"
     generation = generate(alice)
-    lifecycle.submit(generation.pk)
+    submission.submit(generation.pk)
     generation.refresh_from_db()
     assert generation.status == S.QUEUED  # it waits in line (tests/test_admission.py)
     assert breaker.current().reason == "key_refused"
@@ -240,7 +249,7 @@ def test_a_refused_key_pauses_submitting_instead_of_failing_the_generation(
 
 def test_missing_nsfw_flags_count_as_flagged(alice, simulator, enqueued):
     generation = generate(alice)
-    lifecycle.submit(generation.pk)
+    submission.submit(generation.pk)
     prediction = ws.Prediction(
         id=Generation.objects.get(pk=generation.pk).prediction_id,
         model=ws.MODEL_ID,
@@ -254,7 +263,7 @@ def test_missing_nsfw_flags_count_as_flagged(alice, simulator, enqueued):
         input={},
     )
     generation.refresh_from_db()
-    lifecycle.apply_prediction(generation, prediction, timezone.now())
+    following.apply_prediction(generation, prediction, timezone.now())
     generation.refresh_from_db()
     assert generation.status == S.DOWNLOADING
     assert generation.nsfw_flags == []
@@ -264,7 +273,7 @@ def test_missing_nsfw_flags_count_as_flagged(alice, simulator, enqueued):
 def test_a_prediction_that_never_finishes_times_out(alice, simulator, enqueued, settings):
     settings.GENERATION_DEADLINE_SECONDS = 60
     generation = generate(alice, prompt="[latency=3600] a very slow one")
-    lifecycle.submit(generation.pk)
+    submission.submit(generation.pk)
     sweep(generation, submitted_at=seconds_ago(60))
     assert generation.status == S.TIMED_OUT
     assert "within 1 minute." in generation.error
@@ -282,7 +291,7 @@ def test_an_unconfirmed_submit_is_settled_through_the_list_not_resent(
 
     monkeypatch.setattr(ws.WaveSpeedClient, "submit", submit_then_lose_the_answer)
     generation = generate(alice)
-    lifecycle.submit(generation.pk)
+    submission.submit(generation.pk)
     generation.refresh_from_db()
     assert generation.status == S.SUBMITTING
     assert generation.submit_ambiguous
@@ -306,16 +315,16 @@ def test_an_unconfirmed_submit_the_api_never_saw_is_sent_again(
 
     monkeypatch.setattr(ws.WaveSpeedClient, "submit", lose_before_sending_once)
     generation = generate(alice)
-    lifecycle.submit(generation.pk)
+    submission.submit(generation.pk)
     # Within the grace period the list is asked again later, nothing is resent.
     sweep(generation)
     assert generation.status == S.SUBMITTING and generation.submit_ambiguous
     assert len(calls) == 1
 
-    long_ago = seconds_ago(lifecycle.SETTLE_GRACE_SECONDS)
+    long_ago = seconds_ago(settling.SETTLE_GRACE_SECONDS)
     sweep(generation, submitted_at=long_ago, unconfirmed_since=long_ago)
     assert generation.status == S.QUEUED
-    lifecycle.submit(generation.pk)
+    submission.submit(generation.pk)
     generation.refresh_from_db()
     assert generation.status == S.PROCESSING
     assert len(calls) == 2
@@ -330,8 +339,8 @@ def test_an_unconfirmed_submit_that_cannot_be_checked_fails_without_a_resend(
     monkeypatch.setattr(ws.WaveSpeedClient, "submit", lose_before_sending)
     monkeypatch.setattr(ws.WaveSpeedClient, "list_predictions", list_unreachable)
     generation = generate(alice)
-    lifecycle.submit(generation.pk)
-    long_ago = seconds_ago(lifecycle.SETTLE_GRACE_SECONDS)
+    submission.submit(generation.pk)
+    long_ago = seconds_ago(settling.SETTLE_GRACE_SECONDS)
     sweep(generation, submitted_at=long_ago, unconfirmed_since=long_ago)
     assert generation.status == S.FAILED
     assert "charge twice" in generation.error
@@ -362,12 +371,12 @@ def test_settling_does_not_adopt_a_twin_generations_prediction(
     alice, simulator, enqueued, monkeypatch
 ):
     twin = generate(alice)
-    lifecycle.submit(twin.pk)
+    submission.submit(twin.pk)
     twin.refresh_from_db()
 
     monkeypatch.setattr(ws.WaveSpeedClient, "submit", lose_before_sending)
     generation = generate(alice)  # the very same inputs as the twin
-    lifecycle.submit(generation.pk)
+    submission.submit(generation.pk)
     sweep(generation)
     assert generation.status == S.SUBMITTING
     assert generation.prediction_id == ""
@@ -387,7 +396,7 @@ def test_unconfirmed_submits_due_together_share_one_read_of_the_list(
     monkeypatch.setattr(ws.WaveSpeedClient, "list_predictions", counting_list)
     generations = [generate(alice, prompt=f"Lost answer {index}") for index in range(3)]
     for generation in generations:
-        lifecycle.submit(generation.pk)
+        submission.submit(generation.pk)
     Generation.objects.update(next_check_at=timezone.now())
     sweeper.sweep_once(timezone.now())
     assert pages_read == [1]
@@ -399,7 +408,7 @@ def test_the_list_is_asked_less_often_the_longer_a_submit_stays_unconfirmed(
 ):
     monkeypatch.setattr(ws.WaveSpeedClient, "submit", lose_before_sending)
     generation = generate(alice)
-    lifecycle.submit(generation.pk)
+    submission.submit(generation.pk)
     generation.refresh_from_db()
     first_look = generation.next_check_at - generation.unconfirmed_since
     assert first_look == timedelta(seconds=lifecycle.SETTLE_INTERVAL_SECONDS)
@@ -445,7 +454,7 @@ def test_a_task_code_1400_in_an_http_200_fails_at_once_in_plain_words(
 
 def test_a_task_code_5003_on_submit_is_sent_again_later_never_settled(alice, simulator, enqueued):
     generation = generate(alice, prompt="[refuse:5003] a lighthouse")
-    lifecycle.submit(generation.pk)
+    submission.submit(generation.pk)
     generation.refresh_from_db()
     assert generation.status == S.QUEUED
     assert generation.next_check_at > timezone.now()
@@ -456,9 +465,9 @@ def test_a_task_code_5003_on_submit_is_sent_again_later_never_settled(alice, sim
 def test_a_task_code_5003_that_never_clears_fails_in_plain_words(alice, simulator, enqueued):
     generation = generate(alice, prompt="[refuse:5003] a lighthouse")
     Generation.objects.filter(pk=generation.pk).update(
-        submit_attempts=lifecycle.MAX_SUBMIT_ATTEMPTS - 1
+        submit_attempts=submission.MAX_SUBMIT_ATTEMPTS - 1
     )
-    lifecycle.submit(generation.pk)
+    submission.submit(generation.pk)
     generation.refresh_from_db()
     assert generation.status == S.FAILED
     assert generation.error == "The API is unavailable right now. Try again in a few minutes."
@@ -469,7 +478,7 @@ def test_a_key_revoked_after_submit_fails_with_its_cause_long_before_the_deadlin
     alice, simulator, enqueued, settings
 ):
     generation = generate(alice, prompt="[latency=60] a long one")
-    lifecycle.submit(generation.pk)
+    submission.submit(generation.pk)
     simulator.revoke_key()
     started = timezone.now()
     # Polls every 0.1 s (the simulator fixture's POLL_INTERVAL_SECONDS); the slice ends early
@@ -487,7 +496,7 @@ def test_a_key_revoked_after_submit_fails_with_its_cause_long_before_the_deadlin
 
 def test_one_refused_key_answer_is_polled_again_soon_not_failed(alice, simulator, enqueued):
     generation = generate(alice, prompt="[latency=60] a long one")
-    lifecycle.submit(generation.pk)
+    submission.submit(generation.pk)
     simulator.revoke_key()
     sweep(generation)
     assert generation.status == S.PROCESSING
@@ -547,7 +556,7 @@ def test_a_result_that_answers_404_but_is_in_the_list_goes_on(
     alice, simulator, enqueued, monkeypatch
 ):
     generation = generate(alice, prompt="[latency=0] a quick one")
-    lifecycle.submit(generation.pk)
+    submission.submit(generation.pk)
 
     def not_found(self, prediction_id):
         raise ws.InvalidRequestError("HTTP 404: not found", status_code=404)
@@ -564,7 +573,7 @@ def test_server_errors_until_the_deadline_are_named_in_the_words(
     alice, simulator, enqueued, monkeypatch
 ):
     generation = generate(alice, prompt="[latency=3600] a long one")
-    lifecycle.submit(generation.pk)
+    submission.submit(generation.pk)
 
     def bad_gateway(self, prediction_id):
         raise ws.ServerError("HTTP 502: bad gateway", status_code=502)
@@ -597,7 +606,7 @@ def test_a_rate_limited_submit_waits_and_is_sent_again(alice, simulator, enqueue
 
     monkeypatch.setattr(ws.WaveSpeedClient, "submit", limited_once)
     generation = generate(alice)
-    lifecycle.submit(generation.pk)
+    submission.submit(generation.pk)
     generation.refresh_from_db()
     assert generation.status == S.QUEUED
     assert generation.next_check_at > timezone.now() + timedelta(seconds=1.5)
@@ -636,7 +645,7 @@ def test_only_one_sweeper_runs_at_a_time(alice, simulator, enqueued):
 
     assert leases.acquire(sweeper.LEASE_NAME, "someone-else", ttl_seconds=60)
     generation = generate(alice)
-    lifecycle.submit(generation.pk)
+    submission.submit(generation.pk)
     sweeper.run_slice(max_seconds=1)
     generation.refresh_from_db()
     assert generation.poll_count == 0  # the slice saw the lease taken and left

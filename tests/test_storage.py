@@ -16,7 +16,7 @@ from django.core.files.storage import default_storage
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from PIL import Image
 
-from generations import lifecycle
+from generations import submission
 from generations.models import Generation
 from tests.factories import add_image, make_generation
 
@@ -79,7 +79,7 @@ def s3_storage(monkeypatch, settings) -> Iterator[Bucket]:
 def test_ingested_images_land_in_the_bucket_and_are_served_only_after_login(
     s3_storage, alice, bob, simulator, sync_tasks, client, media_root
 ):
-    [generation] = lifecycle.create_batch(alice, PARAMS)
+    [generation] = submission.create_batch(alice, PARAMS)
     generation.refresh_from_db()
     assert generation.status == Generation.Status.COMPLETED, generation.error
     image = generation.images.get()

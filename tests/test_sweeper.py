@@ -16,7 +16,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from generations import enqueue, ingest, leases, lifecycle, sweeper, throttle
+from generations import enqueue, ingest, leases, lifecycle, submission, sweeper, throttle
 from generations.models import Generation, Lease
 from generations.wavespeed import client as ws
 from generations.wavespeed.simulator.config import Faults
@@ -62,7 +62,7 @@ def renewals(monkeypatch) -> list[tuple[str, float, float, bool]]:
 
 
 def generate(owner, prompt: str) -> Generation:
-    [generation] = lifecycle.create_batch(owner, {**PARAMS, "prompt": prompt})
+    [generation] = submission.create_batch(owner, {**PARAMS, "prompt": prompt})
     return generation
 
 
@@ -178,7 +178,7 @@ def test_many_throttled_polls_make_the_whole_account_wait_once(
 
 def test_a_poll_still_running_when_the_slice_ends_is_dropped(alice, simulator, pipeline):
     generation = generate(alice, "A slow answer")
-    lifecycle.submit(generation.pk)
+    submission.submit(generation.pk)
     # Every answer from now on comes five seconds late.
     simulator.config = replace(simulator.config, faults=Faults(slow=1.0, slow_seconds=5))
     started = time.monotonic()

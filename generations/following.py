@@ -1,0 +1,123 @@
+"""Following a prediction: what each answer about it means for its generation.
+
+An answer (a poll's, a submit's, or the history's) moves a processing generation on through
+the steps of `lifecycle` (`apply_prediction`); a failed poll is counted, retried later, and
+failed once an error that will not clear is confirmed (`note_poll_error`). The delays
+between polls are chosen here.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+
+from generations import enqueue, lifecycle
+from generations.explain import describe_error, describe_task_failure
+from generations.models import Generation
+from generations.wavespeed import client as ws
+
+S = Generation.Status
+# A 404 on a result confirmed by this many polls in a row is checked against the history.
+MISSING_AFTER_POLLS = 2
+# The longest wait a single prediction's Retry-After is granted before its next poll.
+MAX_RETRY_AFTER_SECONDS = 300
+
+
+def apply_prediction(generation: Generation, prediction: ws.Prediction, now: datetime) -> None:
+    """Move a processing generation on from what the API last said of its prediction."""
+    if prediction.is_completed:
+        if not prediction.outputs:
+            lifecycle.fail(
+                generation.pk,
+                S.PROCESSING,
+                "The API finished without returning an image.",
+                detail="completed with empty outputs",
+            )
+        elif lifecycle.accept_outputs(generation.pk, prediction, now):
+            transaction.on_commit(lambda: enqueue.ingest(generation.pk))
+        return
+    if prediction.is_terminal:
+        words = describe_task_failure(prediction.status, prediction.error_code, prediction.error)
+        lifecycle.fail(
+            generation.pk,
+            S.PROCESSING,
+            words,
+            detail=prediction.error,
+            code=prediction.error_code,
+            status=S.TIMED_OUT if prediction.status == "timeout" else S.FAILED,
+        )
+        return
+    if _past_deadline(generation, now):
+        lifecycle.time_out(generation.pk, S.PROCESSING)
+        return
+    lifecycle.poll_again(
+        generation.pk, now + poll_delay(generation, now), api_status=prediction.status
+    )
+
+
+def note_poll_error(generation: Generation, error: ws.WaveSpeedError, now: datetime) -> None:
+    """A poll failed: look again later; errors that will not clear, once confirmed, fail it.
+
+    A refused key (401/403) is confirmed by one quick second poll, then fails the generation at
+    once instead of at the deadline. A 404 is polled again, then checked against the history
+    (`settling.settle_all`): a prediction the API still lists goes on. Anything else is polled
+    again until the deadline, whose words then name the cause.
+    """
+    code = lifecycle.error_code(error)
+    same_cause = generation.failed_polls > 0 and generation.failed_poll_code == code
+    failures = generation.failed_polls + 1 if same_cause else 1
+    failing_since = generation.polls_failing_since or now
+    refused_key = isinstance(error, ws.AuthenticationError)
+    if refused_key and failures >= 2:
+        # error_code 401/403 tells what ended it (a provider-wide trouble, not this image's).
+        lifecycle.fail(
+            generation.pk, S.PROCESSING, describe_error(error), detail=str(error), code=code
+        )
+        return
+    if _past_deadline(generation, now):
+        lifecycle.time_out(
+            generation.pk, S.PROCESSING, last_error=error, failing_since=failing_since
+        )
+        return
+    missing = isinstance(error, ws.InvalidRequestError) and error.status_code == 404
+    if refused_key or (missing and failures < MISSING_AFTER_POLLS):
+        delay = timedelta(seconds=settings.POLL_INTERVAL_SECONDS)  # a quick second look
+    elif missing:
+        delay = timedelta(0)  # due now: the next settle pass looks for it in the history
+    else:
+        delay = retry_delay(generation, error, now)
+    lifecycle.poll_failed(
+        generation.pk,
+        now + delay,
+        detail=str(error),
+        code=code,
+        failures=failures,
+        failing_since=failing_since,
+    )
+
+
+def retry_delay(generation: Generation, error: ws.WaveSpeedError, now: datetime) -> timedelta:
+    """When to poll a prediction again after a failed poll: this generation alone waits.
+
+    The wait the API named (`Retry-After`), else twice the usual interval with some jitter,
+    so the polls of many failing predictions spread out instead of coming back together.
+    """
+    if isinstance(error, ws.RateLimitError) and error.retry_after:
+        return timedelta(seconds=min(error.retry_after, MAX_RETRY_AFTER_SECONDS))
+    return poll_delay(generation, now) * 2 * random.uniform(1.0, 1.25)  # noqa: S311 (jitter)
+
+
+def poll_delay(generation: Generation, now: datetime) -> timedelta:
+    """Poll often while an image is likely to arrive, then back off."""
+    base = settings.POLL_INTERVAL_SECONDS
+    age = (now - (generation.submitted_at or generation.created_at)).total_seconds()
+    factor = 1 if age < 30 else 2 if age < 120 else 5
+    return timedelta(seconds=base * factor)
+
+
+def _past_deadline(generation: Generation, now: datetime) -> bool:
+    sent_at = generation.submitted_at or generation.created_at
+    return (now - sent_at).total_seconds() > settings.GENERATION_DEADLINE_SECONDS
