@@ -100,7 +100,7 @@ def predictions_in_simulator(app: RunningApp) -> list[dict]:
         answer = requests.post(
             f"http://127.0.0.1:{app.simulator_port}/api/v3/predictions",
             headers={"Authorization": "Bearer simulator"},
-            json={"page": page, "page_size": 100},
+            json={"page": page, "page_size": 100, "include_inputs": True},
             timeout=10,
         ).json()
         items += answer["data"]["items"]
