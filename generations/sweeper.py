@@ -199,8 +199,8 @@ class Sweep:
             if time.monotonic() >= look_at or applied or errands_done:
                 due_in = self.look(timezone.now())
                 idle = not self.polls and not _errands.busy()
-                if idle and (due_in is None or time.monotonic() + due_in >= self.ends_at):
-                    break  # nothing to do before the slice ends: the worker goes free
+                if idle and (due_in is None or due_in > SCHEDULE_INTERVAL_SECONDS):
+                    break  # nothing due within the schedule's minute: the worker goes free
                 pause = LOOK_INTERVAL_SECONDS if due_in is None or self.backlog else due_in
                 look_at = time.monotonic() + max(0.01, min(pause, LOOK_INTERVAL_SECONDS))
             self.wait_until(min(look_at, self.ends_at))

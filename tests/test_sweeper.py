@@ -232,3 +232,21 @@ def test_a_submit_past_its_deadline_is_settled_not_resent(
     assert generation.status == S.COMPLETED, generation.error
     assert generation.submit_attempts == 1
     assert len(simulator.store) == 1  # found through the list, never sent twice
+
+
+@pytest.mark.parametrize(("due_in", "kept_going"), [(30, True), (3600, False)])
+def test_a_sweeper_waits_only_for_checks_within_the_schedules_minute(
+    alice, pipeline, due_in, kept_going
+):
+    # A generation held in line until its queue deadline, or one due again in half a minute.
+    [generation] = submission.create_batch(alice, {**PARAMS, "prompt": "A held one"})
+    Generation.objects.filter(pk=generation.pk).update(
+        next_check_at=timezone.now() + timedelta(seconds=due_in)
+    )
+    pipeline.clear()  # the sweep its creation asked for
+    started = time.monotonic()
+    assert sweeper.run_slice(max_seconds=0.5)
+    # Further off than the every-minute schedule: the worker goes free at once and nothing
+    # is re-enqueued; within it, the slice waits and another is asked for.
+    assert (time.monotonic() - started >= 0.5) is kept_going
+    assert ("sweep" in pipeline) is kept_going
