@@ -42,7 +42,7 @@ bench: $(INSTALLED)
 ## qclusters are killed SOAK_KILLS times, on SQLite, then on PostgreSQL and Redis if they answer
 ## (figures printed and written to var/bench/soak-<database>.json)
 soak: $(INSTALLED)
-	env -u DATABASE_URL -u REDIS_URL $(PY) -m tests.bench.soak --generations $(SOAK_GENERATIONS) --kills $(SOAK_KILLS)
+	$(PY) -m tests.bench.soak --generations $(SOAK_GENERATIONS) --kills $(SOAK_KILLS)
 
 ## lint: ruff's checks, ruff's formatting (checked, not applied) and the type check
 lint: $(INSTALLED)
