@@ -413,6 +413,14 @@ def soak(
         "workers_per_cluster": 2,
         **counts,
         "faults_injected": dict(sorted(record["faults"].items())),
+        # Why each generation that did not complete ended as it did (failing is allowed).
+        "failure_causes": dict(
+            Counter(
+                f"{row['status']}: {row['error'][:120]}"
+                for row in rows
+                if row["status"] != "completed"
+            ).most_common()
+        ),
         "prompts_with_markers": dict(
             sorted(
                 Counter(
