@@ -468,6 +468,9 @@ def table(figures: dict[str, Any]) -> str:
         f"  time to final p50 / p95 / max {figures['to_final_p50_seconds']} / "
         f"{figures['to_final_p95_seconds']} / {figures['to_final_max_seconds']} s",
         "",
+        "  not completed, by cause",
+        *(f"  {count:>5}  {cause}" for cause, count in figures["failure_causes"].items()),
+        "",
         "  PASS" if figures["passed"] else "  FAIL",
     ]
     lines += [f"  {failure}" for failure in figures.get("failures", [])]
