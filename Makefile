@@ -4,8 +4,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 BENCH_GENERATIONS ?= 100000
+SOAK_GENERATIONS ?= 500
+SOAK_KILLS ?= 2
 
-.PHONY: run stack test test-fast lint format typecheck bench browser clean
+.PHONY: run stack test test-fast lint format typecheck bench soak browser clean
 
 # The virtualenv is (re)built when pyproject.toml changes.
 $(INSTALLED): pyproject.toml
@@ -35,6 +37,12 @@ test-fast: $(INSTALLED)
 ## bench: benchmarks that print figures (gallery pages over 100,000 generations)
 bench: $(INSTALLED)
 	$(PY) -m tests.bench.gallery $(BENCH_GENERATIONS)
+
+## soak: the fault soak: SOAK_GENERATIONS generations through a faulty simulator while the
+## qclusters are killed SOAK_KILLS times, on SQLite, then on PostgreSQL and Redis if they answer
+## (figures printed and written to var/bench/soak-<database>.json)
+soak: $(INSTALLED)
+	$(PY) -m tests.bench.soak --generations $(SOAK_GENERATIONS) --kills $(SOAK_KILLS)
 
 ## lint: ruff's checks, ruff's formatting (checked, not applied) and the type check
 lint: $(INSTALLED)

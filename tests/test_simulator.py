@@ -566,6 +566,23 @@ def test_with_429_faults_calls_are_rate_limited_with_retry_after(sim):
     assert response.headers["Retry-After"] == "1"
 
 
+@pytest.mark.parametrize(
+    ("sim_config", "status"), [(faulty("502=1.0"), 502), (faulty("503=1.0"), 503)]
+)
+def test_with_gateway_faults_calls_answer_that_status(sim, status):
+    response = call(sim, "POST", SUBMIT, {"prompt": "x"})
+    assert response.status_code == status and response.json()["code"] == status
+    assert len(sim.store) == 0
+    assert sim.tally.snapshot() == {str(status): 1}
+
+
+@pytest.mark.parametrize("sim_config", [faulty("429_bare=1.0")])
+def test_with_bare_429_faults_calls_are_rate_limited_without_retry_after(sim):
+    response = call(sim, "GET", "/api/v3/balance")
+    assert response.status_code == 429 and "Retry-After" not in response.headers
+    assert sim.tally.snapshot() == {"429_bare": 1}
+
+
 @pytest.mark.parametrize("sim_config", [faulty("drop=1.0")])
 def test_with_drop_faults_the_client_sees_a_connection_error(sim):
     with pytest.raises(requests.ConnectionError):
@@ -581,6 +598,7 @@ def test_a_dropped_submit_may_have_created_the_task(sim, created):
     with pytest.raises(requests.ConnectionError):
         call(sim, "POST", SUBMIT, {"prompt": "x"})
     assert len(sim.store) == created
+    assert sim.tally.snapshot() == {"drop_created" if created else "drop": 1}
 
 
 @pytest.mark.parametrize(
@@ -660,6 +678,33 @@ def test_a_vanish_once_marker_answers_404_once_then_the_prediction(sim):
     assert call(sim, "GET", path).status_code == 404
     assert call(sim, "GET", path).json()["data"]["id"] == made["id"]
     assert call(sim, "GET", path).status_code == 200
+
+
+def test_the_record_lists_every_prediction_and_counts_the_faults_by_kind(sim):
+    plain = submit(sim, prompt="a plain one")
+    call(sim, "POST", SUBMIT, {"prompt": "[refuse:1400] refused"})
+    failing = submit(sim, prompt="[fail:1200] a refused image")
+    with pytest.raises(requests.ConnectionError):
+        call(sim, "POST", SUBMIT, {"prompt": "[lose-answer] [fail] lost"})
+    vanishing = submit(sim, prompt="[vanish-once] shy")
+    call(sim, "GET", f"/api/v3/predictions/{vanishing['id']}/result")
+    assert call(sim, "GET", "/_sim/record", key=None).status_code == 401
+    record = call(sim, "GET", "/_sim/record").json()["data"]
+    assert [(item["prompt"], item["model"]) for item in record["predictions"]] == [
+        ("a plain one", MODEL_ID),
+        ("[fail:1200] a refused image", MODEL_ID),
+        ("[lose-answer] [fail] lost", MODEL_ID),
+        ("[vanish-once] shy", MODEL_ID),
+    ]
+    assert record["predictions"][0]["id"] == plain["id"]
+    assert record["predictions"][1]["id"] == failing["id"]
+    assert record["faults"] == {
+        "refused_submit_1xxx": 1,
+        "task_failed_1xxx": 1,
+        "task_failed_5xxx": 1,
+        "lost_answer": 1,
+        "vanished_result": 1,
+    }
 
 
 def test_a_revoked_key_is_refused_everywhere_until_restored(sim):
@@ -765,7 +810,8 @@ def test_the_config_reads_every_variable():
             "SIMULATOR_SYNC_WAIT": "12",
             "SIMULATOR_RANDOM_SEED": "-3",
             "SIMULATOR_FAULTS": (
-                "500=0.1, 429=0.05,drop=0.02,slow=0.1,slow_seconds=3,drop_created=1,hide_inputs=0.5"
+                "500=0.1, 429=0.05,drop=0.02,slow=0.1,slow_seconds=3,drop_created=1,"
+                "hide_inputs=0.5,502=0.03,503=0.04,429_bare=0.06"
             ),
         }
     )
@@ -778,7 +824,10 @@ def test_the_config_reads_every_variable():
         seed=-3,
         faults=Faults(
             server_error=0.1,
+            bad_gateway=0.03,
+            unavailable=0.04,
             rate_limited=0.05,
+            rate_limited_bare=0.06,
             drop=0.02,
             slow=0.1,
             slow_seconds=3.0,
@@ -801,7 +850,7 @@ def test_the_config_reads_every_variable():
         ("SIMULATOR_SYNC_WAIT", "inf"),
         ("SIMULATOR_RANDOM_SEED", "1.5"),
         ("SIMULATOR_FAULTS", "500"),
-        ("SIMULATOR_FAULTS", "502=0.1"),
+        ("SIMULATOR_FAULTS", "504=0.1"),
         ("SIMULATOR_FAULTS", "429=2"),
         ("SIMULATOR_FAULTS", "drop=x"),
         ("SIMULATOR_FAULTS", "slow_seconds=-1"),

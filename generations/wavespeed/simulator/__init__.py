@@ -10,6 +10,7 @@ Environment (see ``config.SimulatorConfig.from_env``):
     SIMULATOR_NSFW_RATE     share of outputs flagged NSFW, 0..1
     SIMULATOR_FAILURE_RATE  share of predictions failing with code 5000, 0..1
     SIMULATOR_FAULTS        e.g. "500=0.1,429=0.05,drop=0.02,slow=0.1,slow_seconds=3"; also
+                            502 and 503 (those answers), 429_bare (429 without Retry-After),
                             drop_created (share of dropped submits that created the task, 0.5)
                             and hide_inputs (share of history answers whose items carry no
                             ``input`` even when asked for inputs, as in the docs' example)
@@ -38,4 +39,6 @@ Prompt markers, for deterministic tests:
 Controls (POST, with the Bearer key; or the same methods on the in-thread server object):
     ``/_sim/revoke-key``  from now on every /api/v3 call answers 401 (``server.revoke_key()``)
     ``/_sim/restore-key`` the key works again (``server.restore_key()``)
+    ``/_sim/record``      (GET) every prediction held (id, prompt, status) and the faults
+                          injected so far, counted by kind (``server.tally``)
 """

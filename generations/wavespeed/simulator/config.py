@@ -10,14 +10,25 @@ from playground.env import InvalidSetting, env_float, env_int, env_str, parse_fl
 # Maps the names used in SIMULATOR_FAULTS to Faults fields; "500" is not a valid identifier.
 _FAULT_NAMES = {
     "500": "server_error",
+    "502": "bad_gateway",
+    "503": "unavailable",
     "429": "rate_limited",
+    "429_bare": "rate_limited_bare",
     "drop": "drop",
     "slow": "slow",
     "slow_seconds": "slow_seconds",
     "drop_created": "drop_created",
     "hide_inputs": "hide_inputs",
 }
-_RATE_FIELDS = ("server_error", "rate_limited", "drop", "slow")
+_RATE_FIELDS = (
+    "server_error",
+    "bad_gateway",
+    "unavailable",
+    "rate_limited",
+    "rate_limited_bare",
+    "drop",
+    "slow",
+)
 
 
 @dataclass(frozen=True)
@@ -25,7 +36,10 @@ class Faults:
     """Rates of injected transport faults on /api/v3 requests."""
 
     server_error: float = 0.0  # answer HTTP 500
+    bad_gateway: float = 0.0  # answer HTTP 502, as a proxy in front of the API does
+    unavailable: float = 0.0  # answer HTTP 503
     rate_limited: float = 0.0  # answer HTTP 429 with Retry-After: 1
+    rate_limited_bare: float = 0.0  # answer HTTP 429 without Retry-After
     drop: float = 0.0  # close the connection without any answer
     slow: float = 0.0  # sleep slow_seconds, then answer normally
     slow_seconds: float = 5.0
@@ -43,7 +57,7 @@ class Faults:
 
     @classmethod
     def parse(cls, text: str, variable: str = "SIMULATOR_FAULTS") -> Faults:
-        """Parse e.g. "500=0.1,429=0.05,drop=0.02,slow=0.1,slow_seconds=3,hide_inputs=1"."""
+        """Parse e.g. "500=0.1,502=0.05,429=0.05,drop=0.02,slow=0.1,slow_seconds=3"."""
         values: dict[str, float] = {}
         for item in text.split(","):
             item = item.strip()

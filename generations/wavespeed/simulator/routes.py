@@ -25,6 +25,7 @@ from .protocol import (
     task_error,
 )
 from .store import Prediction, Store
+from .tally import Tally
 
 
 @dataclass
@@ -57,6 +58,8 @@ class Context:
     body: bytes = b""
     # Set while the key counts as revoked: every /api/v3 call answers 401.
     key_revoked: threading.Event = field(default_factory=threading.Event)
+    # Where injected faults are counted by kind (the server's, shown at /_sim/record).
+    tally: Tally = field(default_factory=Tally)
 
 
 Endpoint = Callable[..., Reply]
@@ -95,10 +98,14 @@ def balance(ctx: Context) -> Reply:
 def result(ctx: Context, prediction_id: str) -> Reply:
     """Return one prediction in its current state."""
     prediction = ctx.store.get(prediction_id)
-    if prediction is None or ctx.store.vanishes_now(prediction):
+    if prediction is None:
+        return json_reply(404, f"Prediction {prediction_id} not found")
+    if ctx.store.vanishes_now(prediction):
+        ctx.tally.add("vanished_result")
         return json_reply(404, f"Prediction {prediction_id} not found")
     throttled = ctx.store.throttle_remaining(prediction)
     if throttled > 0:
+        ctx.tally.add("throttled_result")
         return json_reply(
             429,
             "Too many requests for this prediction (simulated)",
@@ -122,7 +129,10 @@ def history(ctx: Context) -> Reply:
     start = (query.page - 1) * query.page_size
     now = ctx.store.now()
     # Inputs only when asked for, and then not if the hide_inputs fault strikes this answer.
-    with_input = query.include_inputs and not ctx.dice.chance(ctx.config.faults.hide_inputs)
+    hidden = query.include_inputs and ctx.dice.chance(ctx.config.faults.hide_inputs)
+    if hidden:
+        ctx.tally.add("hidden_inputs")
+    with_input = query.include_inputs and not hidden
     items = [
         item.to_json(ctx.base_url, now, with_input=with_input)
         for item in matches[start : start + query.page_size]
@@ -138,8 +148,10 @@ def submit(ctx: Context) -> Reply:
         return json_reply(400, str(error))
     markers = parse_markers(inputs["prompt"])
     if markers.refuse is not None:
+        ctx.tally.add(f"refused_submit_{markers.refuse // 1000}xxx")
         return task_code_reply(markers.refuse)
     if markers.hang_before:
+        ctx.tally.add("hung_submit")
         _hold(ctx, markers.hang_before)
     # Draw in a fixed order so a seeded run repeats the same outcomes.
     if inputs["seed"] is None:
@@ -157,9 +169,13 @@ def submit(ctx: Context) -> Reply:
         throttle=markers.throttle,
         vanish_once=markers.vanish_once,
     )
+    if failure:
+        ctx.tally.add(f"task_failed_{failure[0] // 1000}xxx")
     if markers.lose_answer:
+        ctx.tally.add("lost_answer")
         raise Dropped  # created and charged, but the client never hears of it
     if markers.hang:
+        ctx.tally.add("hung_submit")
         _hold(ctx, markers.hang)
     if not sync:
         # The submit answer shows the task as just created, whatever its latency.
@@ -183,6 +199,26 @@ def restore_key(ctx: Context) -> Reply:
     """Accept the key again."""
     ctx.key_revoked.clear()
     return success({"key_revoked": False})
+
+
+def record(ctx: Context) -> Reply:
+    """The simulator's own record: every prediction it holds and the faults it injected.
+
+    Read by soak runs to count predictions per prompt; unlike the history it is never faulted,
+    paged or stripped of inputs.
+    """
+    now = ctx.store.now()
+    predictions = [
+        {
+            "id": item.id,
+            "model": item.model,
+            "prompt": item.input.get("prompt"),
+            "status": item.status_at(now),
+            "created_at": item.created_at.isoformat(),
+        }
+        for item in reversed(ctx.store.query())
+    ]
+    return success({"predictions": predictions, "faults": ctx.tally.snapshot()})
 
 
 def _wait_in_sync_mode(ctx: Context, prediction: Prediction) -> Reply:
@@ -236,6 +272,7 @@ ROUTES: list[tuple[re.Pattern[str], dict[str, Endpoint]]] = [
     (re.compile(r"/api/v3/balance"), {"GET": balance}),
     (re.compile(r"/_sim/revoke-key"), {"POST": revoke_key}),
     (re.compile(r"/_sim/restore-key"), {"POST": restore_key}),
+    (re.compile(r"/_sim/record"), {"GET": record}),
 ]
 
 

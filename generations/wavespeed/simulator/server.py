@@ -17,12 +17,21 @@ from .config import SimulatorConfig
 from .protocol import Dice
 from .routes import Aborted, Context, Dropped, Reply, json_reply, resolve, submit
 from .store import Store
+from .tally import Tally
 
 API_PREFIX = "/api/v3"
 # The simulator's own controls for tests (e.g. revoking the key); they need the key too.
 CONTROL_PREFIX = "/_sim/"
 MAX_BODY_BYTES = 1024 * 1024
 # Only plain host[:port] values may flow into the URLs the simulator hands out.
+# The failing answers of SIMULATOR_FAULTS: (status, message, headers) by fault name.
+_ERROR_ANSWERS: dict[str, tuple[int, str, tuple[tuple[str, str], ...]]] = {
+    "500": (500, "Internal server error (simulated fault)", ()),
+    "502": (502, "Bad gateway (simulated fault)", ()),
+    "503": (503, "Service unavailable (simulated fault)", ()),
+    "429": (429, "Too many requests (simulated fault)", (("Retry-After", "1"),)),
+    "429_bare": (429, "Too many requests (simulated fault)", ()),
+}
 _HOST_HEADER = re.compile(r"[A-Za-z0-9.\-]+(:\d{1,5})?|\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
 
 
@@ -46,6 +55,8 @@ class SimulatorServer(ThreadingHTTPServer):
         """Bind to host:port (0 picks a free port) with fresh in-memory state."""
         self.config = config
         self.store = Store()
+        # Every fault injected, by kind (transport faults and prompt markers alike).
+        self.tally = Tally()
         self.dice = Dice(config.seed)
         self.log_requests = log_requests
         self.stopping = threading.Event()
@@ -164,27 +175,32 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         fault = None
         if is_api and faults.any:
             # Slowness combines with the other faults: a late 500 is as real as a quick one.
-            if server.dice.chance(faults.slow) and server.stopping.wait(faults.slow_seconds):
-                return self._drop()
+            if server.dice.chance(faults.slow):
+                server.tally.add("slow")
+                if server.stopping.wait(faults.slow_seconds):
+                    return self._drop()
             fault = self._draw_fault()
-        if fault == "500":
-            return self._send(json_reply(500, "Internal server error (simulated fault)"))
-        if fault == "429":
-            return self._send(
-                json_reply(429, "Too many requests (simulated fault)", headers={"Retry-After": "1"})
-            )
+            if fault is not None and fault != "drop":
+                server.tally.add(fault)
+        if fault in _ERROR_ANSWERS:
+            status, message, headers = _ERROR_ANSWERS[fault]
+            return self._send(json_reply(status, message, headers=dict(headers)))
         if (is_api and (server.key_revoked.is_set() or not self._authorised())) or (
             path.startswith(CONTROL_PREFIX) and not self._authorised()
         ):
             return self._send(json_reply(401, "Unauthorized: invalid or missing API key"))
         endpoint, params, refusal = resolve(method, path)
         if endpoint is None:
-            return self._drop() if fault == "drop" else self._send(refusal or Reply(404))
+            if fault == "drop":
+                server.tally.add("drop")
+                return self._drop()
+            return self._send(refusal or Reply(404))
         # A drop may come before the task exists or after: the ambiguous submit to recover from.
-        if fault == "drop" and not (
-            endpoint is submit and server.dice.chance(server.config.faults.drop_created)
-        ):
-            return self._drop()
+        if fault == "drop":
+            created = endpoint is submit and server.dice.chance(server.config.faults.drop_created)
+            server.tally.add("drop_created" if created else "drop")
+            if not created:
+                return self._drop()
         context = Context(
             config=server.config,
             store=server.store,
@@ -193,6 +209,7 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             base_url=self._base_url(),
             body=body,
             key_revoked=server.key_revoked,
+            tally=server.tally,
         )
         try:
             reply = endpoint(context, **params)
@@ -207,8 +224,14 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         faults, dice = self.server.config.faults, self.server.dice
         if dice.chance(faults.server_error):
             return "500"
+        if dice.chance(faults.bad_gateway):
+            return "502"
+        if dice.chance(faults.unavailable):
+            return "503"
         if dice.chance(faults.rate_limited):
             return "429"
+        if dice.chance(faults.rate_limited_bare):
+            return "429_bare"
         if dice.chance(faults.drop):
             return "drop"
         return None
