@@ -4,7 +4,7 @@ python -m tests.bench.soak [--generations N] [--kills K] [--database sqlite|post
 
 Real processes, as in production: the simulator (with SIMULATOR_FAULTS rates, plus prompt
 markers on a share of the prompts) and django-q2 qclusters, on SQLite with the ORM broker or
-on PostgreSQL with Redis. Generations are created at a steady pace with `lifecycle.create_batch`
+on PostgreSQL with Redis. Generations are created at a steady pace with `submission.create_batch`
 from a `manage.py shell`, as the form would; while they run, every qcluster is killed with
 SIGKILL K times (each time once a further share of the generations has finished) and started
 again. Then the criteria are checked and printed, and the figures written to
@@ -206,12 +206,12 @@ class SoakApp:
         code = (
             "import json, time\n"
             "from django.contrib.auth.models import User\n"
-            "from generations import lifecycle\n"
+            "from generations import submission\n"
             f"owner = User.objects.get(username={OWNER!r})\n"
             f"prompts = json.loads(open({str(path)!r}).read())\n"
             "started = time.monotonic()\n"
             "for number, prompt in enumerate(prompts):\n"
-            "    lifecycle.create_batch(owner, {'prompt': prompt, 'aspect_ratio': '1:1',\n"
+            "    submission.create_batch(owner, {'prompt': prompt, 'aspect_ratio': '1:1',\n"
             "        'seed': number, 'guidance_scale': 3.5, 'safety_tolerance': '2'})\n"
             # Pacing the arrivals like users would, not waiting for anything.
             f"    time.sleep(max(0.0, started + (number + 1) / {per_second} - time.monotonic()))\n"
