@@ -16,11 +16,14 @@ from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from accounts.models import PersonalAccessToken
 
 PREFIX = "kpat_"
 _SHAPE = re.compile(r"kpat_([0-9a-f]{12})_[A-Za-z0-9_-]{43}", re.ASCII)
+# A token anywhere in a text (error reports hide any value holding one).
+IN_TEXT = re.compile(r"kpat_[0-9a-f]{12}_[A-Za-z0-9_-]{43}", re.ASCII)
 # Compared against when no row matches, so an unknown key id costs what a known one does.
 _NO_SUCH_HASH = hashlib.sha256(b"no such token").hexdigest()
 # Choices of the account page: days until a new token expires (None: never).
@@ -33,10 +36,12 @@ EXPIRY_CHOICES: tuple[tuple[str, str], ...] = (
 NAME_MAX_LENGTH = 100
 
 
+@sensitive_variables("token")
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode("ascii")).hexdigest()
 
 
+@sensitive_variables("token")
 def issue(user, name: str, expires_in_days: int | None = None) -> tuple[PersonalAccessToken, str]:
     """Make a token for `user`; return its row and the token itself, which is never kept."""
     expires_at = timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None
@@ -60,6 +65,7 @@ def is_well_formed(token: str) -> bool:
     return bool(_SHAPE.fullmatch(token))
 
 
+@sensitive_variables("token")
 def authenticate(token: str) -> PersonalAccessToken | None:
     """The usable token this text is, with its user; None for anything else.
 

@@ -7,6 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_http_methods
 
 from accounts import tokens
@@ -16,6 +17,7 @@ from accounts.models import PersonalAccessToken
 
 @never_cache  # the page that shows a new token once must not be kept by any cache
 @require_http_methods(["GET", "HEAD", "POST"])
+@sensitive_variables("new_token")
 def token_list(request: HttpRequest) -> HttpResponse:
     new_token = None
     if request.method == "POST":

@@ -416,3 +416,43 @@ def test_work_from_the_form_does_not_count_against_a_tokens_cap(
     settings.GATEWAY_MAX_IN_FLIGHT = 1
     make_generation(alice, status=Generation.Status.PROCESSING)
     assert submit(alice_token).status_code == 200
+
+
+# --- Across connections: the counts live in the database ------------------------------------
+
+
+def at_once(count: int, work) -> list:
+    """Run `work` in `count` threads, each with a database connection of its own, together."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    from django.db import connections
+
+    barrier = Barrier(count)
+
+    def run(_):
+        try:
+            barrier.wait()
+            return work()
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(run, range(count)))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_simultaneous_submits_never_pass_the_in_flight_cap_together(alice, settings, enqueued):
+    settings.GATEWAY_MAX_IN_FLIGHT = 2
+    _, token = tokens.issue(alice, "parallel script")
+    statuses = at_once(6, lambda: submit(token).status_code)
+    assert sorted(statuses) == [200, 200, 429, 429, 429, 429]
+    assert Generation.objects.filter(owner=alice).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_simultaneous_calls_never_pass_the_rate_together(alice, settings):
+    settings.GATEWAY_REQUESTS_PER_MINUTE = 3
+    _, token = tokens.issue(alice, "parallel script")
+    statuses = at_once(8, lambda: call("GET", "/api/v3/balance", token).status_code)
+    assert sorted(statuses) == [200] * 3 + [429] * 5

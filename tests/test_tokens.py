@@ -196,3 +196,13 @@ def test_issue_token_refuses_with_words(alice, args, words):
     with pytest.raises(CommandError, match=words):
         call_command("issue_token", *args, stdout=io.StringIO())
     assert not PersonalAccessToken.objects.exists()
+
+
+def test_error_reports_hide_a_token_wherever_it_travels(alice):
+    from playground.error_reports import SecretValueFilter
+
+    _, token = tokens.issue(alice, "script")
+    report = SecretValueFilter()
+    hidden = report.cleanse_special_types(None, {"Authorization": f"Bearer {token}"})
+    assert hidden == report.cleansed_substitute
+    assert report.cleanse_special_types(None, "kpat_ shown in words") == "kpat_ shown in words"

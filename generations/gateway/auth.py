@@ -19,6 +19,7 @@ from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_variables
 
 from accounts import tokens
 from accounts.models import PersonalAccessToken
@@ -69,6 +70,7 @@ def token_required(view: GatewayView) -> GatewayView:
     @login_not_required
     @csrf_exempt
     @wraps(view)
+    @sensitive_variables("text")
     def guarded(request: HttpRequest, *args, **kwargs) -> HttpResponseBase:
         text = bearer_token(request)
         token = tokens.authenticate(text) if text is not None else None
