@@ -206,3 +206,27 @@ def test_error_reports_hide_a_token_wherever_it_travels(alice):
     hidden = report.cleanse_special_types(None, {"Authorization": f"Bearer {token}"})
     assert hidden == report.cleansed_substitute
     assert report.cleanse_special_types(None, "kpat_ shown in words") == "kpat_ shown in words"
+
+
+def test_a_used_token_is_in_no_log_record_and_no_stored_row(alice, caplog, enqueued):
+    import json
+    import logging
+
+    from django.test import Client
+
+    from generations.wavespeed.contract import MODEL_ID
+
+    _, token = tokens.issue(alice, "script")
+    caplog.set_level(logging.DEBUG)
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    submitted = Client().post(
+        f"/api/v3/{MODEL_ID}", json.dumps({"prompt": "x"}), content_type="application/json", **auth
+    )
+    prediction_id = submitted.json()["data"]["id"]
+    Client().get(f"/api/v3/predictions/{prediction_id}/result", **auth)
+    Client().get("/api/v3/balance", HTTP_AUTHORIZATION=f"Bearer {token}x")  # a refused one too
+    secret = token.rsplit("_", 1)[1]
+    assert all(secret not in record.getMessage() for record in caplog.records)
+    dump = io.StringIO()
+    call_command("dumpdata", stdout=dump)
+    assert secret not in dump.getvalue()

@@ -78,6 +78,18 @@ def test_the_official_client_in_sync_mode(running_app):
     assert Image.open(io.BytesIO(file.content)).size == (1024, 1024)
 
 
+def test_a_flagged_image_is_withheld_from_the_official_client(running_app):
+    token = issue_token(running_app, ADMIN_USER, "e2e flagged")
+    client = official_client(running_app, token)
+    outcome = client.run_no_throw(
+        MODEL_ID, {"prompt": "A flagged test image [nsfw]"}, timeout=120, poll_interval=1.0
+    )
+    assert outcome["status"] == "completed" and outcome["outputs"] == [], outcome
+    data = client.get_result(outcome["task_id"])["data"]
+    assert data["has_nsfw_contents"] == [True]
+    assert "withheld until a moderator approves it" in data["error"]
+
+
 def test_a_revoked_token_is_refused_to_the_official_client(running_app):
     token = issue_token(running_app, ADMIN_USER, "e2e soon revoked")
     running_app.shell(
