@@ -205,6 +205,13 @@ def test_other_models_are_not_supported_here(alice_token):
     assert not Generation.objects.exists()
 
 
+@pytest.mark.parametrize("path", ["/api/v3/", "/api/v3/models", "/api/v3/predictions/1/cancel"])
+def test_paths_the_app_does_not_have_are_404_envelopes(alice_token, path):
+    answer = call("GET", path, alice_token)
+    assert answer.status_code == 404 and answer.json()["code"] == 404
+    assert call("GET", path).status_code == 401  # and nothing without a token
+
+
 def test_a_wrong_method_is_answered_in_the_envelope(alice_token):
     answer = call("GET", SUBMIT, alice_token)
     assert answer.status_code == 405 and answer.json()["code"] == 405

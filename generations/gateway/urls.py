@@ -15,4 +15,5 @@ urlpatterns = [
     # Not a WaveSpeed path: outputs are the app's stored files, behind the token's check.
     path("outputs/<int:image_id>", views.output, name="output"),
     path("<path:rest>", views.elsewhere, name="elsewhere"),
+    path("", views.elsewhere, {"rest": ""}),
 ]
