@@ -9,7 +9,7 @@ ENV PYTHONUNBUFFERED=1 \
 WORKDIR /app
 # Dependencies first, so a code change does not reinstall them.
 COPY pyproject.toml README.md ./
-RUN mkdir playground generations accounts && touch playground/__init__.py generations/__init__.py accounts/__init__.py \
+RUN mkdir playground generations && touch playground/__init__.py generations/__init__.py \
     && pip install . && pip uninstall -y kontext-playground
 COPY . .
 RUN pip install --no-deps -e .

@@ -55,7 +55,7 @@ format: $(INSTALLED)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-## typecheck: mypy with the Django plugin over accounts/, generations/ and playground/ (pyproject.toml)
+## typecheck: mypy with the Django plugin over generations/ and playground/ (pyproject.toml)
 typecheck: $(INSTALLED)
 	$(VENV)/bin/mypy
 

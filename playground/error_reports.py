@@ -8,7 +8,7 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.views.debug import SafeExceptionReporterFilter
 
-from accounts.tokens import IN_TEXT as PERSONAL_TOKEN
+from generations.accounts.tokens import IN_TEXT as PERSONAL_TOKEN
 
 
 class SecretValueFilter(SafeExceptionReporterFilter):

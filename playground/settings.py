@@ -58,7 +58,7 @@ INSTALLED_APPS = [
     "axes",
     "csp",
     "django_q",
-    "accounts",
+    "generations.accounts",
     "generations",
 ]
 

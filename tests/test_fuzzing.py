@@ -546,7 +546,7 @@ GATEWAY_BODIES = st.dictionaries(
 def test_the_gateway_never_answers_500_and_saves_only_what_it_accepts(alice, enqueued, body, raw):
     import json
 
-    from accounts import tokens
+    from generations.accounts import tokens
 
     token = tokens.issue(alice, "fuzz")[1]
     auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}

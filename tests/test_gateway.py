@@ -17,8 +17,8 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from accounts import tokens
-from accounts.models import PersonalAccessToken
+from generations.accounts import tokens
+from generations.accounts.models import PersonalAccessToken
 from generations.gateway import predictions
 from generations.models import Budget, Generation, Moderation, Visibility
 from generations.wavespeed.contract import MODEL_ID

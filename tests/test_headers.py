@@ -15,7 +15,7 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from accounts import tokens
+from generations.accounts import tokens
 from tests.apprunner import ROOT
 from tests.factories import add_image, completed, make_generation
 

@@ -14,8 +14,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts import tokens
-from accounts.models import PersonalAccessToken
+from generations.accounts import tokens
+from generations.accounts.models import PersonalAccessToken
 
 pytestmark = pytest.mark.django_db
 

@@ -21,8 +21,8 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_variables
 
-from accounts import tokens
-from accounts.models import PersonalAccessToken
+from generations.accounts import tokens
+from generations.accounts.models import PersonalAccessToken
 from generations.gateway import envelopes
 
 WINDOW = timedelta(seconds=60)

@@ -15,8 +15,8 @@ from django.db.models import Prefetch, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import PersonalAccessToken
 from generations import budgets, submission
+from generations.accounts.models import PersonalAccessToken
 from generations.fields import validate_readable_text
 from generations.forms import PROMPT_MAX_LENGTH
 from generations.models import Generation, Moderation, OutputImage

@@ -93,7 +93,7 @@ def test_a_flagged_image_is_withheld_from_the_official_client(running_app):
 def test_a_revoked_token_is_refused_to_the_official_client(running_app):
     token = issue_token(running_app, ADMIN_USER, "e2e soon revoked")
     running_app.shell(
-        "from accounts import tokens\n"
+        "from generations.accounts import tokens\n"
         f"row = tokens.authenticate({token!r})\n"
         "tokens.revoke(row, row.user)\n"
     )

@@ -3,5 +3,6 @@ from django.apps import AppConfig
 
 class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
-    name = "accounts"
+    name = "generations.accounts"
+    label = "accounts"
     verbose_name = "Accounts"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
-from accounts.tokens import EXPIRY_CHOICES, NAME_MAX_LENGTH
+from generations.accounts.tokens import EXPIRY_CHOICES, NAME_MAX_LENGTH
 from generations.fields import ReadableTextField
 
 

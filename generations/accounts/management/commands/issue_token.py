@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts import tokens
+from generations.accounts import tokens
 from generations.fields import validate_readable_text
 
 

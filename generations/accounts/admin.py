@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 
-from accounts import tokens
-from accounts.models import PersonalAccessToken
+from generations.accounts import tokens
+from generations.accounts.models import PersonalAccessToken
 from generations.plurals import plural
 
 

@@ -10,9 +10,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_http_methods
 
-from accounts import tokens
-from accounts.forms import NewTokenForm
-from accounts.models import PersonalAccessToken
+from generations.accounts import tokens
+from generations.accounts.forms import NewTokenForm
+from generations.accounts.models import PersonalAccessToken
 
 
 @never_cache  # the page that shows a new token once must not be kept by any cache

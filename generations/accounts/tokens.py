@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from accounts.models import PersonalAccessToken
+from generations.accounts.models import PersonalAccessToken
 
 PREFIX = "kpat_"
 _SHAPE = re.compile(r"kpat_([0-9a-f]{12})_[A-Za-z0-9_-]{43}", re.ASCII)
