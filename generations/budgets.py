@@ -53,3 +53,16 @@ def check_budget(user, cost: Decimal) -> None:
                 f"spent; ${left:.2f} is left, and this would cost ${cost:.2f}. Ask an admin to "
                 f"raise the limit, or wait for next month."
             )
+
+
+def left_this_month(user, now: datetime | None = None) -> Decimal | None:
+    """What `user` may still spend this month: the tighter of their and the team's limits.
+
+    None when neither is set (nothing limits them).
+    """
+    lefts = []
+    for budget in Budget.objects.filter(Q(scope=Budget.Scope.TEAM) | Q(user=user)):
+        mine = budget.scope == Budget.Scope.USER
+        spent = spent_this_month(user if mine else None, now)
+        lefts.append(max(budget.monthly_limit - spent, Decimal("0")))
+    return min(lefts) if lefts else None

@@ -117,6 +117,16 @@ class Generation(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="generations"
     )
 
+    # The personal access token a script sent it with, through the gateway (None: the form).
+    # The gateway's in-flight cap counts by it.
+    access_token = models.ForeignKey(
+        "accounts.PersonalAccessToken",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="generations",
+    )
+
     # What was asked for: the API's own parameter names.
     prompt = models.TextField()
     aspect_ratio = models.CharField(

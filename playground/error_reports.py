@@ -8,9 +8,12 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.views.debug import SafeExceptionReporterFilter
 
+from generations.accounts.tokens import IN_TEXT as PERSONAL_TOKEN
+
 
 class SecretValueFilter(SafeExceptionReporterFilter):
-    """Hide every frame variable whose text holds the API key or the secret key.
+    """Hide every frame variable whose text holds the API key, the secret key or a personal
+    access token.
 
     Django hides settings by their names, and a function's variables only where it is marked
     @sensitive_variables, and only with DEBUG off. The API key also travels through requests'
@@ -25,6 +28,7 @@ class SecretValueFilter(SafeExceptionReporterFilter):
             text = repr(value)
         except Exception:  # the report has its own words for a value it cannot show
             return value
-        if any(secret in text for secret in secrets):
+        # Personal access tokens too, wherever one travels (a header, a variable, a body).
+        if any(secret in text for secret in secrets) or PERSONAL_TOKEN.search(text):
             return self.cleansed_substitute
         return value

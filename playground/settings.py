@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "axes",
     "csp",
     "django_q",
+    "generations.accounts",
     "generations",
 ]
 
@@ -310,6 +311,17 @@ if DEFAULT_VISIBILITY not in ("team", "private"):
     )
 # How many images one submission may ask for (one prediction each).
 MAX_IMAGES_PER_SUBMISSION = 4
+
+# --- The WaveSpeed-compatible gateway (generations/gateway/) ----------------------------------
+
+# Calls one personal access token may make per minute (submits, polls, lists alike), and its
+# generations in flight at once; more are answered 429.
+GATEWAY_REQUESTS_PER_MINUTE = env_int("GATEWAY_REQUESTS_PER_MINUTE", 120, minimum=1)
+GATEWAY_MAX_IN_FLIGHT = env_int("GATEWAY_MAX_IN_FLIGHT", 4, minimum=1)
+# The longest a sync-mode submit waits before answering "still processing" (WaveSpeed: ~90 s).
+GATEWAY_SYNC_TIMEOUT_SECONDS = env_float(
+    "GATEWAY_SYNC_TIMEOUT_SECONDS", 90.0, minimum=0.1, maximum=600
+)
 
 # --- Generation pipeline --------------------------------------------------------------------
 

@@ -20,6 +20,8 @@ urlpatterns = [
         auth_views.PasswordChangeDoneView.as_view(),
         name="password_change_done",
     ),
+    path("accounts/", include("generations.accounts.urls")),
+    path("api/v3/", include("generations.gateway.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("moderation/", include("generations.moderation.urls")),
     path("", include("generations.urls")),

@@ -507,3 +507,61 @@ def test_the_cursor_of_the_first_moment_is_a_page_link(client_for, alice):
         "/gallery/?after=" + encoded(f"{first.isoformat()}|1".encode())
     )
     assert response.status_code == 200
+
+
+# --- the WaveSpeed-compatible gateway -----------------------------------------------------------
+
+JSON_SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30)
+GATEWAY_VALUES = st.recursive(
+    JSON_SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+GATEWAY_BODIES = st.dictionaries(
+    st.sampled_from(
+        [
+            "prompt",
+            "aspect_ratio",
+            "seed",
+            "guidance_scale",
+            "safety_tolerance",
+            "enable_sync_mode",
+            "page",
+            "page_size",
+            "status",
+            "model",
+            "created_after",
+            "include_inputs",
+        ]
+    ),
+    GATEWAY_VALUES | st.sampled_from(list(contract.ASPECT_RATIOS)),
+    max_size=6,
+)
+
+
+@fuzz
+@given(body=GATEWAY_BODIES, raw=st.binary(max_size=40))
+def test_the_gateway_never_answers_500_and_saves_only_what_it_accepts(alice, enqueued, body, raw):
+    import json
+
+    from generations.accounts import tokens
+
+    token = tokens.issue(alice, "fuzz")[1]
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    before = Generation.objects.count()
+    submit = Client().post(
+        f"/api/v3/{contract.MODEL_ID}",
+        json.dumps({**body, "enable_sync_mode": False}),
+        content_type="application/json",
+        **auth,
+    )
+    assert submit.status_code in (200, 400), submit.content
+    assert submit.json()["code"] == submit.status_code
+    assert Generation.objects.count() == before + (1 if submit.status_code == 200 else 0)
+    for path, payload in (("/api/v3/predictions", json.dumps(body)), ("/api/v3/predictions", raw)):
+        answer = Client().post(path, payload, content_type="application/json", **auth)
+        assert answer.status_code in (200, 400), answer.content
+    odd = Client().get(f"/api/v3/predictions/{quote_from_bytes(raw, safe='')}/result", **auth)
+    assert odd.status_code in (404, 200)

@@ -15,6 +15,7 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from generations.accounts import tokens
 from tests.apprunner import ROOT
 from tests.factories import add_image, completed, make_generation
 
@@ -36,6 +37,8 @@ PAGES = [
     ("moderation:queue", None),
     ("moderation:history", None),
     ("moderation:item", "held_image"),
+    ("accounts:tokens", None),
+    ("accounts:revoke", "token"),
     ("admin:index", None),
     ("admin:generations_generation_changelist", None),
     ("admin:generations_generation_change", "generation"),
@@ -50,6 +53,15 @@ FORM_TARGETS = [
     ("moderation:approve", "held_image"),
     ("moderation:reject", "held_image"),
 ]
+# The WaveSpeed-compatible API: its methods and answers are tests/test_gateway.py's.
+API_ROUTES = [
+    "gateway:submit",
+    "gateway:result",
+    "gateway:history",
+    "gateway:balance",
+    "gateway:output",
+    "gateway:elsewhere",
+]
 HTML_PAGES = [
     page
     for page in PAGES
@@ -61,7 +73,13 @@ HTML_PAGES = [
 def records(admin, alice) -> dict[str, int]:
     generation, image = completed(admin)
     held = add_image(make_generation(alice), nsfw=True)
-    return {"generation": generation.pk, "image": image.pk, "held_image": held.pk}
+    token, _ = tokens.issue(admin, "headers")
+    return {
+        "generation": generation.pk,
+        "image": image.pk,
+        "held_image": held.pk,
+        "token": token.pk,
+    }
 
 
 @pytest.fixture
@@ -91,6 +109,7 @@ def route_names(resolver: URLResolver, namespace: str = "") -> set[str]:
 
 def test_every_route_of_the_site_is_a_page_or_a_form_target():
     listed = {name for name, _ in PAGES + FORM_TARGETS if not name.startswith("admin:")}
+    listed |= set(API_ROUTES)
     assert route_names(get_resolver()) == listed
 
 

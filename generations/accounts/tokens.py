@@ -1,0 +1,92 @@
+"""Issuing, checking and revoking personal access tokens.
+
+A token reads `kpat_<key id>_<secret>`: the prefix makes a leaked one easy to recognise (and
+to scan for), the key id finds its row without being secret, and the secret (256 bits from
+`secrets`) is kept only as the SHA-256 of the whole token. A slow password hash would add
+nothing against guessing 256 bits, and would make every API call cost the server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
+
+from generations.accounts.models import PersonalAccessToken
+
+PREFIX = "kpat_"
+_SHAPE = re.compile(r"kpat_([0-9a-f]{12})_[A-Za-z0-9_-]{43}", re.ASCII)
+# A token anywhere in a text (error reports hide any value holding one).
+IN_TEXT = re.compile(r"kpat_[0-9a-f]{12}_[A-Za-z0-9_-]{43}", re.ASCII)
+# Compared against when no row matches, so an unknown key id costs what a known one does.
+_NO_SUCH_HASH = hashlib.sha256(b"no such token").hexdigest()
+# Choices of the account page: days until a new token expires (None: never).
+EXPIRY_CHOICES: tuple[tuple[str, str], ...] = (
+    ("30", "30 days"),
+    ("90", "90 days"),
+    ("365", "1 year"),
+    ("never", "Never"),
+)
+NAME_MAX_LENGTH = 100
+
+
+@sensitive_variables("token")
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode("ascii")).hexdigest()
+
+
+@sensitive_variables("token")
+def issue(user, name: str, expires_in_days: int | None = None) -> tuple[PersonalAccessToken, str]:
+    """Make a token for `user`; return its row and the token itself, which is never kept."""
+    expires_at = timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None
+    while True:
+        key_id = secrets.token_hex(6)
+        token = f"{PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
+        if not PersonalAccessToken.objects.filter(key_id=key_id).exists():
+            break
+    row = PersonalAccessToken.objects.create(
+        user=user,
+        name=name,
+        key_id=key_id,
+        secret_hash=_digest(token),
+        expires_at=expires_at,
+    )
+    return row, token
+
+
+def is_well_formed(token: str) -> bool:
+    """Whether the text has a token's shape: anything else is refused before the database."""
+    return bool(_SHAPE.fullmatch(token))
+
+
+@sensitive_variables("token")
+def authenticate(token: str) -> PersonalAccessToken | None:
+    """The usable token this text is, with its user; None for anything else.
+
+    Malformed text never reaches the database. Unknown, revoked and expired tokens, and those
+    of inactive users, all give None after the same constant-time comparison.
+    """
+    match = _SHAPE.fullmatch(token)
+    if match is None:
+        return None
+    row = PersonalAccessToken.objects.select_related("user").filter(key_id=match.group(1)).first()
+    expected = row.secret_hash if row is not None else _NO_SUCH_HASH
+    matches = hmac.compare_digest(_digest(token), expected)
+    if row is None or not matches or not row.is_usable or not row.user.is_active:
+        return None
+    return row
+
+
+def revoke(token: PersonalAccessToken, by) -> bool:
+    """Revoke a token for good; False if it already was."""
+    with transaction.atomic():
+        revoked = PersonalAccessToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
+            revoked_at=timezone.now(), revoked_by=by.get_username()
+        )
+    return bool(revoked)
