@@ -33,6 +33,7 @@ PAGES = [
     ("generations:delete", "generation"),
     ("generations:image-original", "image"),
     ("generations:image-thumbnail", "image"),
+    ("generations:image-display", "image"),
     ("moderation:queue", None),
     ("moderation:history", None),
     ("moderation:item", "held_image"),
@@ -51,9 +52,7 @@ FORM_TARGETS = [
     ("moderation:reject", "held_image"),
 ]
 HTML_PAGES = [
-    page
-    for page in PAGES
-    if page[0] not in ("healthz", "generations:image-original", "generations:image-thumbnail")
+    page for page in PAGES if page[0] != "healthz" and not page[0].startswith("generations:image-")
 ]
 
 

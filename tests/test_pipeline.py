@@ -206,8 +206,12 @@ def test_a_generation_runs_to_completion_with_its_image_stored(alice, simulator,
     with image.thumbnail.open("rb") as handle:
         thumbnail = Image.open(handle)
         assert thumbnail.format == "WEBP"
-        assert max(thumbnail.size) == 512
+        assert thumbnail.size == (480, 259)  # settings.THUMBNAIL_WIDTH wide
     assert (image.thumbnail_width, image.thumbnail_height) == thumbnail.size
+    with image.display.open("rb") as handle:
+        display = Image.open(handle)
+        assert (display.format, display.size) == ("WEBP", (1392, 752))
+    assert (image.display_width, image.display_height) == display.size
 
 
 def test_the_seed_actually_sent_is_recorded_when_random(alice, simulator, sync_tasks):

@@ -83,7 +83,7 @@ def test_ingested_images_land_in_the_bucket_and_are_served_only_after_login(
     generation.refresh_from_db()
     assert generation.status == Generation.Status.COMPLETED, generation.error
     image = generation.images.get()
-    assert s3_storage.keys() == {image.original.name, image.thumbnail.name}
+    assert s3_storage.keys() == {image.original.name, image.thumbnail.name, image.display.name}
     assert not media_root.exists()  # nothing went to local disk
 
     client.force_login(bob)
@@ -91,8 +91,12 @@ def test_ingested_images_land_in_the_bucket_and_are_served_only_after_login(
     assert original.status_code == 200
     assert original["Content-Type"] == "image/png"
     assert Image.open(io.BytesIO(b"".join(original.streaming_content))).size == (1184, 880)
+    assert original["Content-Length"] == str(image.original.size)
     thumbnail = client.get(f"/images/{image.pk}/thumbnail/")
     assert Image.open(io.BytesIO(b"".join(thumbnail.streaming_content))).format == "WEBP"
+    display = client.get(f"/images/{image.pk}/display/")
+    assert display["Content-Type"] == "image/webp"
+    assert Image.open(io.BytesIO(b"".join(display.streaming_content))).size == (1184, 880)
     download = client.get(f"/images/{image.pk}/original/?download=1")
     assert "attachment" in download["Content-Disposition"]
 
