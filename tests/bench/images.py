@@ -51,7 +51,11 @@ def photo_like(size: tuple[int, int], seed: int = 1) -> Image.Image:
     scene = ImageChops.soft_light(colour, detail.convert("RGB"))
     draw = ImageDraw.Draw(scene)
     for _ in range(10):
-        x, y, r = rnd.randrange(width), rnd.randrange(height), rnd.randrange(20, width // 6)
+        x, y, r = (
+            rnd.randrange(width),
+            rnd.randrange(height),
+            rnd.randrange(20, max(21, width // 6)),
+        )
         fill = (rnd.randrange(256), rnd.randrange(256), rnd.randrange(256))
         shape = draw.ellipse if rnd.random() < 0.5 else draw.rectangle
         shape((x - r, y - r, x + r, y + r // 2), fill=fill, outline=(20, 20, 20), width=3)
@@ -116,12 +120,12 @@ def serving_peak_kb(data: bytes) -> tuple[float, float]:
         request = RequestFactory().get("/images/1/original/")
         # Once before measuring, so that imports and first-call caches are not counted.
         warm = delivery.stored_file_response(request, field, content_type="image/png")
-        b"".join(warm.streaming_content)  # type: ignore[attr-defined]
+        b"".join(warm.streaming_content)
         warm.close()
         tracemalloc.start()
         try:
             response = delivery.stored_file_response(request, field, content_type="image/png")
-            sent = sum(len(block) for block in response.streaming_content)  # type: ignore[attr-defined]
+            sent = sum(len(block) for block in response.streaming_content)
             response.close()
             _, streamed = tracemalloc.get_traced_memory()
             assert sent == len(data)
@@ -178,7 +182,7 @@ def measure(sizes: tuple[tuple[int, int], ...] = SIZES, *, repeats: int = 3) -> 
         )
     # Portrait outputs make the tallest thumbnails at a tile's width.
     portrait = imaging.make_renditions(
-        photo_like_png(tuple(reversed(sizes[-1]))),  # type: ignore[arg-type]
+        photo_like_png(tuple(reversed(sizes[-1]))),
         max_pixels=40_000_000,
         thumbnail_width=480,
         display_size=1600,
