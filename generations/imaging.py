@@ -32,7 +32,7 @@ THUMBNAIL_TALLEST = 3
 THUMBNAIL_QUALITY = 75
 THUMBNAIL_METHOD = 6
 # What pages and the lightbox show (settings.DISPLAY_SIZE): as WebP at this quality, about a
-# tenth of a PNG's bytes with no difference seen at a page's size.
+# tenth of a photograph's PNG (tests/bench/images.py measures it).
 DISPLAY_QUALITY = 82
 DISPLAY_METHOD = 5
 
@@ -105,29 +105,29 @@ def make_renditions(
         image_format,
         (width, height),
     ):
-        pixels = image.convert("RGBA" if _has_alpha(image) else "RGB")
-    display = _fit(pixels, (display_size, display_size))
-    thumbnail = _fit(display, (thumbnail_width, thumbnail_width * THUMBNAIL_TALLEST))
-    if thumbnail.size != display.size:
-        # Lossy WebP at a thumbnail's quality softens what downscaling kept; a light
-        # unsharp mask gives it back for a kilobyte or two.
-        thumbnail = thumbnail.filter(ImageFilter.UnsharpMask(radius=0.5, percent=40, threshold=2))
-    return Renditions(
-        format=image_format,
-        width=width,
-        height=height,
-        thumbnail=_webp(thumbnail, quality=THUMBNAIL_QUALITY, method=THUMBNAIL_METHOD),
-        display=_webp(display, quality=DISPLAY_QUALITY, method=DISPLAY_METHOD),
-        placeholder=make_placeholder(thumbnail),
-    )
+        display = _fit(_for_webp(image), (display_size, display_size))
+        thumbnail = _fit(display, (thumbnail_width, thumbnail_width * THUMBNAIL_TALLEST))
+        if thumbnail.size != display.size:
+            # Lossy WebP at a thumbnail's quality softens what downscaling kept; a light
+            # unsharp mask gives it back for a kilobyte or two.
+            thumbnail = thumbnail.filter(
+                ImageFilter.UnsharpMask(radius=0.5, percent=40, threshold=2)
+            )
+        return Renditions(
+            format=image_format,
+            width=width,
+            height=height,
+            thumbnail=_webp(thumbnail, quality=THUMBNAIL_QUALITY, method=THUMBNAIL_METHOD),
+            display=_webp(display, quality=DISPLAY_QUALITY, method=DISPLAY_METHOD),
+            placeholder=make_placeholder(thumbnail),
+        )
 
 
 def make_display_rendition(data: bytes, *, max_pixels: int, display_size: int) -> Rendition:
     """The display rendition alone, for originals stored before renditions were made."""
     with _decoded(data, max_pixels=max_pixels, draft_size=display_size) as (image, _, _size):
-        pixels = image.convert("RGBA" if _has_alpha(image) else "RGB")
-    display = _fit(pixels, (display_size, display_size))
-    return _webp(display, quality=DISPLAY_QUALITY, method=DISPLAY_METHOD)
+        display = _fit(_for_webp(image), (display_size, display_size))
+        return _webp(display, quality=DISPLAY_QUALITY, method=DISPLAY_METHOD)
 
 
 def make_placeholder(image: Image.Image, *, size: int = 16, blur: float = 2.0) -> Placeholder:
@@ -218,8 +218,11 @@ def _check_png_chunks(data: bytes) -> None:
         position = end
 
 
-def _has_alpha(image: Image.Image) -> bool:
-    return image.mode in {"RGBA", "LA", "PA"} or "transparency" in image.info
+def _for_webp(image: Image.Image) -> Image.Image:
+    """The decoded pixels as RGB, or RGBA where the image has transparency; no copy if so."""
+    has_alpha = image.mode in {"RGBA", "LA", "PA"} or "transparency" in image.info
+    mode = "RGBA" if has_alpha else "RGB"
+    return image if image.mode == mode else image.convert(mode)
 
 
 def _fit(
