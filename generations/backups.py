@@ -52,7 +52,7 @@ EXCLUDED = (
     "django_q.failure",
 )
 IMAGE_MODEL = "generations.outputimage"
-IMAGE_FILE_FIELDS = ("original", "thumbnail")
+IMAGE_FILE_FIELDS = ("original", "thumbnail", "display")
 CHUNK = 1024 * 1024
 
 

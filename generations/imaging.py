@@ -1,7 +1,9 @@
-"""Decoding and thumbnails of output images (`outbound` downloads them).
+"""Decoding, checking and the smaller copies of output images (`outbound` downloads them).
 
 The files come from an outside service, so only PNG, JPEG and WebP are decoded, and the pixel
-count is checked before any pixel is decoded.
+count is checked before any pixel is decoded. Each file is decoded once: the decode is the
+check (a truncated or corrupt file fails it), and the thumbnail, the display rendition and the
+placeholder are all made from the pixels it gave.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import base64
 import io
 import struct
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import cast
 
@@ -19,6 +23,18 @@ ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP")
 TOO_MANY_PIXELS = "The image has more pixels than this server accepts."
 # Pillow's words when a compressed PNG chunk (text, colour profile) would expand past its limit.
 _CHUNK_BOMB = "decompressed data too large"
+
+# Tall thumbnails stop at three times their width (settings.THUMBNAIL_WIDTH), past any aspect
+# ratio the API makes.
+THUMBNAIL_TALLEST = 3
+# Small pictures served many times: the smallest files WebP makes at a quality where
+# downscaled detail holds, however long the encoder takes (once, at ingest).
+THUMBNAIL_QUALITY = 75
+THUMBNAIL_METHOD = 6
+# What pages and the lightbox show (settings.DISPLAY_SIZE): as WebP at this quality, about a
+# tenth of a photograph's PNG (tests/bench/images.py measures it).
+DISPLAY_QUALITY = 82
+DISPLAY_METHOD = 5
 
 
 class ImageError(Exception):
@@ -39,21 +55,124 @@ class DecodedImage:
 
 
 @dataclass(frozen=True)
-class Thumbnail:
+class Rendition:
+    """A smaller WebP copy of an output and its size in pixels."""
+
     data: bytes
     width: int
     height: int
 
 
+@dataclass(frozen=True)
+class Placeholder:
+    data_uri: str
+    color: str
+
+
+@dataclass(frozen=True)
+class Renditions:
+    """What ingest stores beside an original, all made from its one decode."""
+
+    format: str
+    width: int
+    height: int
+    thumbnail: Rendition
+    display: Rendition
+    placeholder: Placeholder
+
+
 def decode(data: bytes, *, max_pixels: int) -> DecodedImage:
     """Check that bytes are a whole PNG, JPEG or WebP image of a sane size."""
+    with _decoded(data, max_pixels=max_pixels) as (_image, image_format, (width, height)):
+        pass
+    return DecodedImage(data=data, format=image_format, width=width, height=height)
+
+
+def make_renditions(
+    data: bytes,
+    *,
+    max_pixels: int,
+    thumbnail_width: int,
+    display_size: int,
+) -> Renditions:
+    """Check an image and make its display rendition, thumbnail and placeholder.
+
+    The display rendition is made even when the original is no larger than `display_size`
+    (every output of the API is): WebP at this quality is about a tenth of the PNG's bytes.
+    """
+    with _decoded(data, max_pixels=max_pixels, draft_size=display_size) as (
+        image,
+        image_format,
+        (width, height),
+    ):
+        display = _fit(_for_webp(image), (display_size, display_size))
+        thumbnail = _fit(display, (thumbnail_width, thumbnail_width * THUMBNAIL_TALLEST))
+        if thumbnail.size != display.size:
+            # Lossy WebP at a thumbnail's quality softens what downscaling kept; a light
+            # unsharp mask gives it back for a kilobyte or two.
+            thumbnail = thumbnail.filter(
+                ImageFilter.UnsharpMask(radius=0.5, percent=40, threshold=2)
+            )
+        return Renditions(
+            format=image_format,
+            width=width,
+            height=height,
+            thumbnail=_webp(thumbnail, quality=THUMBNAIL_QUALITY, method=THUMBNAIL_METHOD),
+            display=_webp(display, quality=DISPLAY_QUALITY, method=DISPLAY_METHOD),
+            placeholder=make_placeholder(thumbnail),
+        )
+
+
+def make_display_rendition(data: bytes, *, max_pixels: int, display_size: int) -> Rendition:
+    """The display rendition alone, for originals stored before renditions were made."""
+    with _decoded(data, max_pixels=max_pixels, draft_size=display_size) as (image, _, _size):
+        display = _fit(_for_webp(image), (display_size, display_size))
+        return _webp(display, quality=DISPLAY_QUALITY, method=DISPLAY_METHOD)
+
+
+def make_placeholder(image: Image.Image, *, size: int = 16, blur: float = 2.0) -> Placeholder:
+    """A tiny blurred WebP as a data: URI, and the average colour, from decoded pixels.
+
+    A few hundred bytes stored with the record: tiles show it while the thumbnail loads, and
+    it hides what an image awaiting review shows (nothing can be recognised at this size).
+    """
+    small = _fit(image.convert("RGB"), (size, size), Image.Resampling.BOX)
+    blurred = small.filter(ImageFilter.GaussianBlur(blur))
+    # A pixel of an RGB image is a tuple of three; Pillow types any mode's pixel.
+    pixel = cast(tuple[int, int, int], small.resize((1, 1), Image.Resampling.BOX).getpixel((0, 0)))
+    red, green, blue = pixel
+    out = io.BytesIO()
+    blurred.save(out, format="WEBP", quality=40)
+    encoded = base64.b64encode(out.getvalue()).decode("ascii")
+    return Placeholder(
+        data_uri=f"data:image/webp;base64,{encoded}", color=f"#{red:02x}{green:02x}{blue:02x}"
+    )
+
+
+@contextmanager
+def _decoded(
+    data: bytes, *, max_pixels: int, draft_size: int | None = None
+) -> Iterator[tuple[Image.Image, str, tuple[int, int]]]:
+    """The image in `data` with every pixel decoded, once; its format and full size.
+
+    The decode is the check: with Pillow's LOAD_TRUNCATED_IMAGES left off (its default), a
+    truncated or corrupt JPEG or WebP fails it. A PNG's decode stops at its last row, so its
+    chunks are checked too (whole, CRCs right, ending with IEND), which costs no decoding.
+    """
     try:
-        with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as image:
-            width, height = image.size
-            if width * height > max_pixels:
-                raise ImageError(TOO_MANY_PIXELS, permanent=True)
-            image_format = image.format or ""
-            image.load()  # decodes every pixel: a truncated or corrupt file fails here
+        image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+        width, height = image.size
+        if width * height > max_pixels:
+            image.close()
+            raise ImageError(TOO_MANY_PIXELS, permanent=True)
+        image_format = image.format or ""
+        if image_format == "PNG":
+            _check_png_chunks(data)
+        elif image_format == "JPEG" and draft_size:
+            # A JPEG far larger than the display rendition decodes at a reduced scale: every
+            # byte of it is still read, so a damaged file still fails.
+            image.draft("RGB", (draft_size, draft_size))
+        image.load()
     except ImageError:
         raise
     except Image.DecompressionBombError:
@@ -72,48 +191,59 @@ def decode(data: bytes, *, max_pixels: int) -> DecodedImage:
         raise ImageError(f"The image file is damaged ({error}).", permanent=True) from None
     except (OSError, SyntaxError) as error:
         raise ImageError(f"The image file is damaged ({error}).", permanent=True) from None
-    return DecodedImage(data=data, format=image_format, width=width, height=height)
+    with image:
+        yield image, image_format, (width, height)
 
 
-def make_thumbnail(data: bytes, *, max_size: int) -> Thumbnail:
-    """A WebP thumbnail that fits in a max_size square, keeping the aspect ratio."""
-    with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as source:
-        source.draft("RGB", (max_size, max_size))  # lets JPEG decode at a reduced scale
-        image = source.convert("RGBA" if source.mode in {"RGBA", "LA", "P"} else "RGB")
-        image.thumbnail((max_size, max_size), Image.Resampling.LANCZOS)
-        out = io.BytesIO()
-        image.save(out, format="WEBP", quality=82, method=4)
-        return Thumbnail(data=out.getvalue(), width=image.width, height=image.height)
+def _check_png_chunks(data: bytes) -> None:
+    view = memoryview(data)
+    position = len(PNG_SIGNATURE)
+    while True:
+        if position + 12 > len(data):
+            raise ImageError(
+                "The image file is damaged (it ends before its IEND chunk).", permanent=True
+            )
+        length, kind = struct.unpack_from(">I4s", data, position)
+        end = position + 12 + length
+        if end > len(data):
+            raise ImageError("The image file is damaged (it ends inside a chunk).", permanent=True)
+        (expected,) = struct.unpack_from(">I", data, end - 4)
+        if zlib.crc32(view[position + 4 : end - 4]) != expected:
+            name = kind.decode("latin-1", "replace")
+            raise ImageError(
+                f"The image file is damaged (a {name} chunk fails its checksum).", permanent=True
+            )
+        if kind == b"IEND":
+            return
+        position = end
 
 
-@dataclass(frozen=True)
-class Placeholder:
-    data_uri: str
-    color: str
+def _for_webp(image: Image.Image) -> Image.Image:
+    """The decoded pixels as RGB, or RGBA where the image has transparency; no copy if so."""
+    has_alpha = image.mode in {"RGBA", "LA", "PA"} or "transparency" in image.info
+    mode = "RGBA" if has_alpha else "RGB"
+    return image if image.mode == mode else image.convert(mode)
 
 
-def make_placeholder(data: bytes, *, size: int = 16, blur: float = 2.0) -> Placeholder:
-    """A tiny blurred WebP as a data: URI, and the average colour, from a decoded image.
+def _fit(
+    image: Image.Image,
+    box: tuple[int, int],
+    resample: Image.Resampling = Image.Resampling.LANCZOS,
+) -> Image.Image:
+    """The image scaled down to fit in `box`, keeping its ratio; never scaled up."""
+    width, height = image.size
+    scale = min(box[0] / width, box[1] / height)
+    if scale >= 1:
+        return image
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    # reducing_gap: a cheap integer reduction first, then the filter over a few pixels only.
+    return image.resize(size, resample, reducing_gap=3.0)
 
-    A few hundred bytes stored with the record: tiles show it while the thumbnail loads, and
-    it hides what an image awaiting review shows (nothing can be recognised at this size).
-    """
-    with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as image:
-        image.draft("RGB", (size * 4, size * 4))
-        small = image.convert("RGB")
-        small.thumbnail((size, size), Image.Resampling.BOX)
-        blurred = small.filter(ImageFilter.GaussianBlur(blur))
-        # A pixel of an RGB image is a tuple of three; Pillow types any mode's pixel.
-        pixel = cast(
-            tuple[int, int, int], small.resize((1, 1), Image.Resampling.BOX).getpixel((0, 0))
-        )
-        red, green, blue = pixel
-        out = io.BytesIO()
-        blurred.save(out, format="WEBP", quality=40)
-    encoded = base64.b64encode(out.getvalue()).decode("ascii")
-    return Placeholder(
-        data_uri=f"data:image/webp;base64,{encoded}", color=f"#{red:02x}{green:02x}{blue:02x}"
-    )
+
+def _webp(image: Image.Image, *, quality: int, method: int) -> Rendition:
+    out = io.BytesIO()
+    image.save(out, format="WEBP", quality=quality, method=method)
+    return Rendition(data=out.getvalue(), width=image.width, height=image.height)
 
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

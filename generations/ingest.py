@@ -57,39 +57,47 @@ def _store_output(generation: Generation, index: int, url: str) -> None:
         max_bytes=settings.DOWNLOAD_MAX_BYTES,
         timeout=settings.DOWNLOAD_TIMEOUT_SECONDS,
     )
-    decoded = imaging.decode(data, max_pixels=settings.IMAGE_MAX_PIXELS)
-    thumbnail = imaging.make_thumbnail(data, max_size=settings.THUMBNAIL_MAX_SIZE)
-    placeholder = imaging.make_placeholder(data)
-    if decoded.format == "PNG":
+    # One decode gives the check, the thumbnail, the display rendition and the placeholder.
+    renditions = imaging.make_renditions(
+        data,
+        max_pixels=settings.IMAGE_MAX_PIXELS,
+        thumbnail_width=settings.THUMBNAIL_WIDTH,
+        display_size=settings.DISPLAY_SIZE,
+    )
+    if renditions.format == "PNG":
         # The recipe travels with the file, so a downloaded image can be made again anywhere.
         data = imaging.add_png_text(
-            data, recipe.png_texts(generation, (decoded.width, decoded.height))
+            data, recipe.png_texts(generation, (renditions.width, renditions.height))
         )
     nsfw = is_flagged(generation.nsfw_flags, index)
-    extension = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}[decoded.format]
+    extension = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}[renditions.format]
+    thumbnail, display = renditions.thumbnail, renditions.display
     image = OutputImage(
         generation=generation,
         index=index,
         source_url=url[:2000],
-        format=decoded.format,
-        width=decoded.width,
-        height=decoded.height,
+        format=renditions.format,
+        width=renditions.width,
+        height=renditions.height,
         size_bytes=len(data),
         thumbnail_width=thumbnail.width,
         thumbnail_height=thumbnail.height,
+        display_width=display.width,
+        display_height=display.height,
         nsfw=nsfw,
         # Flagged images wait for a moderator before the team sees them.
         moderation=Moderation.PENDING if nsfw else Moderation.VISIBLE,
-        placeholder=placeholder.data_uri,
-        color=placeholder.color,
+        placeholder=renditions.placeholder.data_uri,
+        color=renditions.placeholder.color,
     )
     # Storage picks a fresh name if one is taken, so a racing duplicate never overwrites.
     image.original.save(f"{generation.pk}-{index}.{extension}", ContentFile(data), save=False)
     image.thumbnail.save(f"{generation.pk}-{index}.webp", ContentFile(thumbnail.data), save=False)
+    image.display.save(f"{generation.pk}-{index}.webp", ContentFile(display.data), save=False)
     try:
         with transaction.atomic():
             image.save()
     except IntegrityError:
         # Another delivery of this task stored the same output first: keep theirs.
-        image.original.delete(save=False)
-        image.thumbnail.delete(save=False)
+        for field in (image.original, image.thumbnail, image.display):
+            field.delete(save=False)

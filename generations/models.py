@@ -256,6 +256,11 @@ def _thumbnail_path(image: OutputImage, filename: str) -> str:
     return f"thumbnails/{created:%Y/%m/%d}/{filename}"
 
 
+def _display_path(image: OutputImage, filename: str) -> str:
+    created = image.generation.created_at
+    return f"display/{created:%Y/%m/%d}/{filename}"
+
+
 class Moderation(models.TextChoices):
     VISIBLE = "visible", "Visible"
     PENDING = "pending", "Awaiting review"
@@ -303,11 +308,17 @@ class OutputImage(models.Model):
     source_url = models.URLField(max_length=2000, blank=True)
     original = models.FileField(upload_to=_original_path, max_length=300)
     thumbnail = models.FileField(upload_to=_thumbnail_path, max_length=300)
+    # The WebP that pages and the lightbox show; the original is for download. Empty for an
+    # image stored before renditions were made (`manage.py make_display_renditions`): pages
+    # show the original until then.
+    display = models.FileField(upload_to=_display_path, max_length=300, blank=True)
     format = models.CharField(max_length=8)
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
     thumbnail_width = models.PositiveIntegerField()
     thumbnail_height = models.PositiveIntegerField()
+    display_width = models.PositiveIntegerField(null=True, blank=True)
+    display_height = models.PositiveIntegerField(null=True, blank=True)
     size_bytes = models.PositiveIntegerField()
     nsfw = models.BooleanField(
         help_text="Flagged by the API's has_nsfw_contents; a missing flag counts as flagged."

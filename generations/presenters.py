@@ -22,9 +22,12 @@ def image_data(image: OutputImage, viewer) -> dict:
     servable = image.is_shown or moderator or (image.moderation == Moderation.PENDING and owner)
     original = reverse("generations:image-original", args=[image.pk])
     thumbnail = reverse("generations:image-thumbnail", args=[image.pk])
+    # What pages and the lightbox show: the display rendition, or the original of an image
+    # stored before renditions were made. The original itself is for download.
+    shown = reverse("generations:image-display", args=[image.pk]) if image.display else original
     return {
         "id": image.pk,
-        "url": original if servable else None,
+        "url": shown if servable else None,
         "thumbnail_url": thumbnail if servable else None,
         "download_url": f"{original}?download=1" if servable else None,
         "width": image.width,

@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 def delete_files_with_image(sender, instance: OutputImage, **kwargs) -> None:
     files = [
         (field.storage, field.name)
-        for field in (instance.original, instance.thumbnail)
+        for field in (instance.original, instance.thumbnail, instance.display)
         if field.name
     ]
     # Only once the deletion is committed: a rollback keeps both the row and its files.

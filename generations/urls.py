@@ -24,5 +24,11 @@ urlpatterns = [
         {"variant": "thumbnail"},
         name="image-thumbnail",
     ),
+    path(
+        "images/<int:pk>/display/",
+        views.image_file,
+        {"variant": "display"},
+        name="image-display",
+    ),
     path("images/<int:pk>/report/", views.report, name="report"),
 ]

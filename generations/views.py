@@ -258,10 +258,14 @@ def image_file(request: HttpRequest, pk: int, variant: str) -> HttpResponseBase:
     image = get_object_or_404(
         OutputImage.objects.visible_to(request.user).select_related("generation"), pk=pk
     )
-    field = image.original if variant == "original" else image.thumbnail
-    content_type = "image/webp" if variant == "thumbnail" else f"image/{image.format.lower()}"
+    if variant == "original":
+        field, content_type = image.original, f"image/{image.format.lower()}"
+    else:
+        field = image.display if variant == "display" else image.thumbnail
+        content_type = "image/webp"
     as_download = variant == "original" and request.GET.get("download") == "1"
     return delivery.stored_file_response(
+        request,
         field,
         content_type=content_type,
         download_name=download_name(image.generation, image) if as_download else None,

@@ -337,7 +337,13 @@ DOWNLOAD_MAX_BYTES = env_int("DOWNLOAD_MAX_BYTES", 40 * 1024 * 1024, minimum=102
 # The whole of one output's download, redirects included, however slowly it arrives.
 DOWNLOAD_TIMEOUT_SECONDS = env_float("DOWNLOAD_TIMEOUT_SECONDS", 60.0, minimum=1)
 IMAGE_MAX_PIXELS = env_int("IMAGE_MAX_PIXELS", 40_000_000, minimum=1)
-THUMBNAIL_MAX_SIZE = env_int("THUMBNAIL_MAX_SIZE", 512, minimum=64, maximum=2048)
+# A thumbnail's width: gallery tiles are at most about 240 CSS pixels wide (static/css/app.css,
+# columns of at least 180 px, 140 px on a phone), and twice that is sharp on high-density
+# screens.
+THUMBNAIL_WIDTH = env_int("THUMBNAIL_WIDTH", 480, minimum=64, maximum=2048)
+# The long edge of the display rendition pages and the lightbox show (the original is for
+# download). The API's outputs are at most 1568 px long, so they keep their size.
+DISPLAY_SIZE = env_int("DISPLAY_SIZE", 1600, minimum=256, maximum=8192)
 # A download running this long lost its worker and is started again; keep it above the
 # longest download (DOWNLOAD_TIMEOUT_SECONDS per output).
 INGEST_STALE_SECONDS = env_int("INGEST_STALE_SECONDS", 300, minimum=10)

@@ -30,27 +30,39 @@ def png_bytes(size=(64, 64), colour="teal") -> bytes:
 
 
 def add_image(
-    generation: Generation, size=(64, 64), nsfw=False, index=0, moderation: str | None = None
+    generation: Generation,
+    size=(64, 64),
+    nsfw=False,
+    index=0,
+    moderation: str | None = None,
+    display: bool = True,
 ) -> OutputImage:
+    """A stored image with its renditions; `display=False` is one stored before they existed."""
     data = png_bytes(size)
-    thumbnail = imaging.make_thumbnail(data, max_size=32)
-    placeholder = imaging.make_placeholder(data)
+    renditions = imaging.make_renditions(
+        data, max_pixels=10**8, thumbnail_width=32, display_size=48
+    )
     image = OutputImage(
         generation=generation,
         index=index,
         format="PNG",
         width=size[0],
         height=size[1],
-        thumbnail_width=thumbnail.width,
-        thumbnail_height=thumbnail.height,
+        thumbnail_width=renditions.thumbnail.width,
+        thumbnail_height=renditions.thumbnail.height,
         size_bytes=len(data),
         nsfw=nsfw,
-        placeholder=placeholder.data_uri,
-        color=placeholder.color,
+        placeholder=renditions.placeholder.data_uri,
+        color=renditions.placeholder.color,
         moderation=moderation or (Moderation.PENDING if nsfw else Moderation.VISIBLE),
     )
-    image.original.save(f"{generation.pk}-{index}.png", ContentFile(data), save=False)
-    image.thumbnail.save(f"{generation.pk}-{index}.webp", ContentFile(thumbnail.data), save=False)
+    name = f"{generation.pk}-{index}"
+    image.original.save(f"{name}.png", ContentFile(data), save=False)
+    image.thumbnail.save(f"{name}.webp", ContentFile(renditions.thumbnail.data), save=False)
+    if display:
+        image.display.save(f"{name}.webp", ContentFile(renditions.display.data), save=False)
+        image.display_width = renditions.display.width
+        image.display_height = renditions.display.height
     image.save()
     return image
 

@@ -64,7 +64,7 @@ def everything() -> dict:
     rows["permissions"] = [(user.username, sorted(user.get_all_permissions())) for user in users]
     files = {}
     for image in OutputImage.objects.all():
-        for field in (image.original, image.thumbnail):
+        for field in (image.original, image.thumbnail, image.display):
             with default_storage.open(field.name, "rb") as handle:
                 files[field.name] = handle.read()
     return {"rows": rows, "files": files}
@@ -75,6 +75,7 @@ def wipe(media_root: Path) -> None:
     for image in OutputImage.objects.all():
         default_storage.delete(image.original.name)
         default_storage.delete(image.thumbnail.name)
+        default_storage.delete(image.display.name)
     shutil.rmtree(media_root, ignore_errors=True)
     call_command("flush", interactive=False, verbosity=0)
 
@@ -87,11 +88,11 @@ def test_a_backup_restores_every_record_and_file(
         request.getfixturevalue("s3_storage")
     make_history(alice, bob, maude)
     before = everything()
-    assert len(before["files"]) == 8 and len(before["rows"]["generations.ModerationDecision"]) == 1
+    assert len(before["files"]) == 12 and len(before["rows"]["generations.ModerationDecision"]) == 1
     backup = tmp_path / "backup"
     output = StringIO()
     call_command("backup", str(backup), stdout=output)
-    assert "8 files" in output.getvalue()
+    assert "12 files" in output.getvalue()
 
     wipe(media_root)
     assert not Generation.objects.exists() and not get_user_model().objects.exists()

@@ -34,6 +34,7 @@ PAGES = [
     ("generations:delete", "generation"),
     ("generations:image-original", "image"),
     ("generations:image-thumbnail", "image"),
+    ("generations:image-display", "image"),
     ("moderation:queue", None),
     ("moderation:history", None),
     ("moderation:item", "held_image"),
@@ -63,9 +64,7 @@ API_ROUTES = [
     "gateway:elsewhere",
 ]
 HTML_PAGES = [
-    page
-    for page in PAGES
-    if page[0] not in ("healthz", "generations:image-original", "generations:image-thumbnail")
+    page for page in PAGES if page[0] != "healthz" and not page[0].startswith("generations:image-")
 ]
 
 

@@ -46,7 +46,12 @@ def test_staff_deleting_a_generation_removes_files_of_images_they_are_not_shown(
 ):
     generation, shown = completed(alice)
     hidden = add_image(generation, index=1, nsfw=True)
-    names = [shown.original.name, shown.thumbnail.name, hidden.original.name, hidden.thumbnail.name]
+    names = [
+        field.name
+        for image in (shown, hidden)
+        for field in (image.original, image.thumbnail, image.display)
+    ]
+    assert all(names)
     storage = shown.original.storage
     client_for(stella).post(f"/generations/{generation.pk}/delete/")
     assert not Generation.objects.filter(pk=generation.pk).exists()
@@ -55,7 +60,8 @@ def test_staff_deleting_a_generation_removes_files_of_images_they_are_not_shown(
 
 def test_deleting_an_image_in_the_admin_removes_its_files(client_for, admin, alice):
     _, image = completed(alice)
-    names, storage = [image.original.name, image.thumbnail.name], image.original.storage
+    names = [image.original.name, image.thumbnail.name, image.display.name]
+    storage = image.original.storage
     client_for(admin).post(f"/admin/generations/outputimage/{image.pk}/delete/", {"post": "yes"})
     assert not OutputImage.objects.filter(pk=image.pk).exists()
     assert not any(storage.exists(name) for name in names)

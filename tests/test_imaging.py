@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import struct
 import zlib
@@ -10,6 +11,9 @@ import pytest
 from PIL import Image, PngImagePlugin
 
 from generations import imaging
+from tests.bench.images import counting_decodes, photo_like_png
+
+BIG = 10**8  # a pixel limit no test image reaches
 
 
 def png_bytes(size=(120, 80), fmt="PNG") -> bytes:
@@ -34,6 +38,7 @@ def test_png_jpeg_and_webp_decode(fmt):
         png_bytes(fmt="BMP"),
         png_bytes()[:200],  # truncated PNG
     ],
+    ids=["empty", "html", "gif-header", "gif", "bmp", "truncated-png"],
 )
 def test_anything_else_is_refused_as_permanent(data):
     with pytest.raises(imaging.ImageError) as caught:
@@ -80,13 +85,124 @@ def test_a_compressed_text_chunk_that_expands_too_far_is_named_as_such():
     assert caught.value.permanent
 
 
+def renditions(data: bytes, thumbnail_width=480, display_size=1600) -> imaging.Renditions:
+    return imaging.make_renditions(
+        data, max_pixels=BIG, thumbnail_width=thumbnail_width, display_size=display_size
+    )
+
+
+def opened(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
+def test_an_output_is_decoded_once_for_its_check_renditions_and_placeholder(fmt):
+    with counting_decodes() as decoders:
+        made = renditions(png_bytes(size=(900, 600), fmt=fmt))
+    assert len(decoders) == 1, decoders
+    assert made.thumbnail.data and made.display.data and made.placeholder.data_uri
+
+
+def photo_png_cut_after_its_pixels() -> bytes:
+    data = photo_like_png((256, 256))
+    return data[: -len(png_chunk(b"IEND", b""))]
+
+
+def flipped(data: bytes, at: int) -> bytes:
+    damaged = bytearray(data)
+    damaged[at] ^= 0x01
+    return bytes(damaged)
+
+
+@pytest.mark.parametrize(
+    ("damage", "words"),
+    [
+        # Pillow's decode stops once it has every row: these pass it, the chunk walk catches them.
+        (lambda data: data[: -len(png_chunk(b"IEND", b""))], "ends before its IEND"),
+        (lambda data: data[:-14], "ends inside a chunk"),
+        (lambda data: flipped(data, len(data) - 40), "IDAT chunk fails its checksum"),
+        (lambda data: data[: len(data) // 2], "damaged"),
+    ],
+    ids=["no-iend", "cut-in-last-chunk", "flipped-bit-in-pixels", "half"],
+)
+def test_a_truncated_or_damaged_png_is_refused_even_when_its_rows_decode(damage, words):
+    whole = photo_like_png((256, 256))
+    renditions(whole)  # the undamaged file is taken in
+    with pytest.raises(imaging.ImageError, match=words) as caught:
+        renditions(damage(whole))
+    assert caught.value.permanent
+    with pytest.raises(imaging.ImageError):
+        imaging.decode(damage(whole), max_pixels=BIG)
+
+
+def test_pillow_alone_would_take_a_png_cut_after_its_pixels():
+    # Why the chunk walk exists: keep it for as long as this holds.
+    opened(photo_png_cut_after_its_pixels())
+
+
 @pytest.mark.parametrize(
     ("size", "expected"),
-    [((1392, 752), (512, 277)), ((672, 1568), (219, 512)), ((300, 200), (300, 200))],
+    [
+        ((1392, 752), (480, 259)),
+        ((752, 1392), (480, 889)),
+        ((1024, 1024), (480, 480)),
+        ((300, 200), (300, 200)),  # never enlarged
+        ((400, 4000), (144, 1440)),  # tall ones stop at three times the width
+    ],
 )
-def test_thumbnails_are_webp_within_the_box_keeping_the_ratio(size, expected):
-    thumbnail = imaging.make_thumbnail(png_bytes(size=size), max_size=512)
+def test_thumbnails_are_webp_at_the_tiles_width_keeping_the_ratio(size, expected):
+    thumbnail = renditions(png_bytes(size=size)).thumbnail
     assert (thumbnail.width, thumbnail.height) == expected
-    with Image.open(io.BytesIO(thumbnail.data)) as image:
-        assert image.format == "WEBP"
-        assert image.size == expected
+    image = opened(thumbnail.data)
+    assert (image.format, image.size) == ("WEBP", expected)
+
+
+@pytest.mark.parametrize(
+    ("size", "expected"),
+    [
+        # Every size the API makes is below the display size: kept, but as WebP, since a
+        # WebP at display quality is about a tenth of the PNG (measured: tests/bench/images.py).
+        ((1392, 752), (1392, 752)),
+        ((1024, 1024), (1024, 1024)),
+        ((3200, 1800), (1600, 900)),
+        ((1000, 3000), (533, 1600)),
+    ],
+)
+def test_the_display_rendition_is_webp_within_the_display_size(size, expected):
+    made = renditions(png_bytes(size=size))
+    assert (made.width, made.height) == size  # the original's own size is what is recorded
+    assert (made.display.width, made.display.height) == expected
+    image = opened(made.display.data)
+    assert (image.format, image.size) == ("WEBP", expected)
+
+
+def test_a_large_jpeg_is_decoded_at_a_reduced_scale_and_still_recorded_at_its_size():
+    made = renditions(png_bytes(size=(4000, 3000), fmt="JPEG"))
+    assert (made.format, made.width, made.height) == ("JPEG", 4000, 3000)
+    assert (made.display.width, made.display.height) == (1600, 1200)
+
+
+def test_photographs_get_thumbnails_of_at_most_30_kb_and_displays_a_tenth_of_the_png():
+    for size in [(1024, 1024), (1392, 752)]:
+        data = photo_like_png(size)
+        assert len(data) > 1_000_000  # as large as the API's outputs
+        made = renditions(data)
+        assert len(made.thumbnail.data) <= 30 * 1024, (size, len(made.thumbnail.data))
+        assert len(made.display.data) <= len(data) / 8, (size, len(made.display.data))
+
+
+def test_transparency_is_kept_in_the_renditions():
+    buffer = io.BytesIO()
+    Image.new("RGBA", (600, 400), (255, 0, 0, 128)).save(buffer, format="PNG")
+    made = renditions(buffer.getvalue())
+    assert opened(made.thumbnail.data).mode == "RGBA"
+    assert opened(made.display.data).mode == "RGBA"
+
+
+def test_the_placeholder_is_a_tiny_webp_with_the_average_colour():
+    made = renditions(png_bytes(size=(300, 200)))
+    assert made.placeholder.color == "#ffa500"  # orange
+    data = base64.b64decode(made.placeholder.data_uri.removeprefix("data:image/webp;base64,"))
+    assert max(opened(data).size) <= 16

@@ -80,7 +80,7 @@ def test_the_service_refuses_someone_without_the_permission(stella, flagged):
         (Moderation.APPROVED, "bob", 200),
     ],
 )
-@pytest.mark.parametrize("variant", ["original", "thumbnail"])
+@pytest.mark.parametrize("variant", ["original", "thumbnail", "display"])
 def test_files_of_held_images_are_refused_to_non_moderators(
     client_for, alice, bob, maude, flagged, state, who, expected, variant
 ):
@@ -119,6 +119,7 @@ def test_the_owner_sees_a_removed_notice_without_a_file(client_for, alice, flagg
     page = client_for(alice).get(f"/generations/{flagged.generation_id}/").content.decode()
     assert "Removed by a moderator." in page
     assert f"/images/{flagged.pk}/original/" not in page
+    assert f"/images/{flagged.pk}/display/" not in page
 
 
 def test_the_owners_page_shows_the_server_made_placeholder_not_the_file(client_for, alice, flagged):
@@ -126,6 +127,8 @@ def test_the_owners_page_shows_the_server_made_placeholder_not_the_file(client_f
     assert flagged.placeholder in page
     # The real file is only named in data-src, fetched when the owner reveals it.
     assert f' src="/images/{flagged.pk}/original/"' not in page
+    assert f' src="/images/{flagged.pk}/display/"' not in page
+    assert f'data-src="/images/{flagged.pk}/display/"' in page
 
 
 @pytest.mark.parametrize(

@@ -25,13 +25,14 @@ ACTIONS = (
     "remix",
     "admin",
     "thumbnail",
+    "display",
     "original",
     "favourite",
     "visibility",
     "delete",
 )
 ON_THE_SITE = set(ACTIONS) - {"admin"}  # Alice is not staff: the admin is not hers
-TEAMMATE = {"list", "detail", "json", "remix", "thumbnail", "original", "favourite"}
+TEAMMATE = {"list", "detail", "json", "remix", "thumbnail", "display", "original", "favourite"}
 
 # (viewer, which generation) -> the actions that succeed; every other one must be refused.
 ALLOWED = {
@@ -43,7 +44,7 @@ ALLOWED = {
     ("owner", "private"): ON_THE_SITE,
     ("owner", "held"): ON_THE_SITE,
     # A removed image's file is the moderators' alone, its owner's included.
-    ("owner", "rejected"): ON_THE_SITE - {"thumbnail", "original"},
+    ("owner", "rejected"): ON_THE_SITE - {"thumbnail", "display", "original"},
     ("teammate", "team"): TEAMMATE,
     ("teammate", "private"): set(),
     ("teammate", "held"): set(),
@@ -99,7 +100,7 @@ def attempt(visitor, action: str, generation: Generation, image: OutputImage) ->
     if action == "admin":
         response = visitor.get("/admin/generations/generation/")
         return response.status_code == 200 and generation.prompt in response.content.decode()
-    if action in ("thumbnail", "original"):
+    if action in ("thumbnail", "display", "original"):
         response = visitor.get(f"/images/{image.pk}/{action}/")
         return response.status_code == 200 and bool(b"".join(response.streaming_content))
     if action == "favourite":

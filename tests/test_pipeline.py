@@ -23,6 +23,7 @@ from generations import (
 from generations.models import Generation
 from generations.wavespeed import client as ws
 from generations.wavespeed.simulator.config import SimulatorConfig
+from tests.bench.images import counting_decodes
 from tests.factories import make_generation
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -206,8 +207,21 @@ def test_a_generation_runs_to_completion_with_its_image_stored(alice, simulator,
     with image.thumbnail.open("rb") as handle:
         thumbnail = Image.open(handle)
         assert thumbnail.format == "WEBP"
-        assert max(thumbnail.size) == 512
+        assert thumbnail.size == (480, 259)  # settings.THUMBNAIL_WIDTH wide
     assert (image.thumbnail_width, image.thumbnail_height) == thumbnail.size
+    with image.display.open("rb") as handle:
+        display = Image.open(handle)
+        assert (display.format, display.size) == ("WEBP", (1392, 752))
+    assert (image.display_width, image.display_height) == display.size
+
+
+def test_ingest_decodes_the_output_once(alice, simulator, sync_tasks):
+    # The simulator only draws and encodes: every decoder made here is ingest's.
+    with counting_decodes() as decoders:
+        generation = generate(alice)
+    assert generation.status == S.COMPLETED, generation.error
+    assert generation.images.get().display
+    assert decoders == ["zip"]  # PNG's decoder, once
 
 
 def test_the_seed_actually_sent_is_recorded_when_random(alice, simulator, sync_tasks):

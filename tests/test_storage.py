@@ -6,6 +6,7 @@ S3 is moto in server mode on a loopback port: real HTTP, real boto3, no AWS.
 from __future__ import annotations
 
 import io
+import tracemalloc
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 import boto3
 import pytest
 from django.core.files.storage import default_storage
+from django.http import FileResponse
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from PIL import Image
 
@@ -83,7 +85,7 @@ def test_ingested_images_land_in_the_bucket_and_are_served_only_after_login(
     generation.refresh_from_db()
     assert generation.status == Generation.Status.COMPLETED, generation.error
     image = generation.images.get()
-    assert s3_storage.keys() == {image.original.name, image.thumbnail.name}
+    assert s3_storage.keys() == {image.original.name, image.thumbnail.name, image.display.name}
     assert not media_root.exists()  # nothing went to local disk
 
     client.force_login(bob)
@@ -91,8 +93,12 @@ def test_ingested_images_land_in_the_bucket_and_are_served_only_after_login(
     assert original.status_code == 200
     assert original["Content-Type"] == "image/png"
     assert Image.open(io.BytesIO(b"".join(original.streaming_content))).size == (1184, 880)
+    assert original["Content-Length"] == str(image.original.size)
     thumbnail = client.get(f"/images/{image.pk}/thumbnail/")
     assert Image.open(io.BytesIO(b"".join(thumbnail.streaming_content))).format == "WEBP"
+    display = client.get(f"/images/{image.pk}/display/")
+    assert display["Content-Type"] == "image/webp"
+    assert Image.open(io.BytesIO(b"".join(display.streaming_content))).size == (1184, 880)
     download = client.get(f"/images/{image.pk}/original/?download=1")
     assert "attachment" in download["Content-Disposition"]
 
@@ -155,3 +161,87 @@ def test_s3_storage_never_uses_accel_redirect(s3_storage, alice_client, alice, s
     answer = alice_client.get(f"/images/{image.pk}/original/")
     assert "X-Accel-Redirect" not in answer
     assert b"".join(answer.streaming_content).startswith(b"\x89PNG")
+
+
+def large_original(image) -> bytes:
+    """Replace an image's stored original by one of 2 MB (serving never decodes it)."""
+    with image.original.open("rb") as handle:
+        data = handle.read() + b"\0" * (2 * 1024 * 1024)
+    default_storage.delete(image.original.name)
+    assert default_storage.save(image.original.name, io.BytesIO(data)) == image.original.name
+    return data
+
+
+@pytest.mark.django_db
+def test_an_original_is_streamed_in_blocks_never_held_whole(alice_client, alice):
+    image = add_image(make_generation(alice))
+    data = large_original(image)
+    url = f"/images/{image.pk}/original/"
+    b"".join(alice_client.get(url).streaming_content)  # imports and first-call caches aside
+    tracemalloc.start()
+    try:
+        response = alice_client.get(url)
+        blocks = [len(block) for block in response.streaming_content]
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert isinstance(response, FileResponse)
+    assert sum(blocks) == len(data) and len(blocks) > 1
+    assert response["Content-Length"] == str(len(data))
+    assert peak < len(data) / 4, peak
+
+
+@pytest.mark.django_db
+def test_an_original_is_downloaded_under_its_name_and_shown_inline_otherwise(alice_client, alice):
+    image = add_image(make_generation(alice, prompt="A red kite"))
+    inline = alice_client.get(f"/images/{image.pk}/original/")
+    assert inline["Content-Type"] == "image/png"
+    assert not inline.get("Content-Disposition", "inline").startswith("attachment")
+    download = alice_client.get(f"/images/{image.pk}/original/?download=1")
+    assert download["Content-Disposition"] == (
+        f'attachment; filename="kontext-{image.generation_id}-0-seed7-a-red-kite.png"'
+    )
+    assert download["Content-Length"] == str(image.original.size)
+    assert inline["ETag"] != download["ETag"]
+    assert b"".join(inline.streaming_content) == b"".join(download.streaming_content)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("variant", ["original", "display", "thumbnail"])
+def test_a_browser_asking_again_with_its_etag_gets_a_304(alice_client, alice, variant):
+    image = add_image(make_generation(alice))
+    url = f"/images/{image.pk}/{variant}/"
+    first = alice_client.get(url)
+    assert b"".join(first.streaming_content)
+    assert first["Cache-Control"] == "private, max-age=3600"
+    again = alice_client.get(url, HTTP_IF_NONE_MATCH=first["ETag"])
+    assert again.status_code == 304
+    assert again["ETag"] == first["ETag"] and again.content == b""
+
+
+@pytest.mark.django_db
+def test_an_etag_gives_nothing_to_someone_who_may_not_see_the_file(client_for, alice, bob):
+    image = add_image(make_generation(alice, visibility="private"))
+    owner = client_for(alice).get(f"/images/{image.pk}/original/")
+    assert b"".join(owner.streaming_content)
+    answer = client_for(bob).get(f"/images/{image.pk}/original/", HTTP_IF_NONE_MATCH=owner["ETag"])
+    assert answer.status_code == 404
+
+
+@pytest.mark.django_db
+def test_an_s3_object_is_streamed_from_its_body_not_downloaded_whole_first(
+    s3_storage, alice_client, alice, monkeypatch
+):
+    from storages.backends.s3 import S3File
+
+    image = add_image(make_generation(alice))
+    data = large_original(image)
+
+    def whole_download(self):
+        raise AssertionError("the whole object was downloaded before sending")
+
+    monkeypatch.setattr(S3File, "_get_file", whole_download)
+    response = alice_client.get(f"/images/{image.pk}/original/")
+    assert response["Content-Length"] == str(len(data))
+    blocks = list(response.streaming_content)
+    assert b"".join(blocks) == data and len(blocks) > 1

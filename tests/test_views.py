@@ -147,7 +147,8 @@ def test_generation_page_answers_json_when_asked(alice_client, alice):
         entry.items()
         >= {
             "id": image.pk,
-            "url": f"/images/{image.pk}/original/",
+            # Pages show the display rendition; the original is for download.
+            "url": f"/images/{image.pk}/display/",
             "thumbnail_url": f"/images/{image.pk}/thumbnail/",
             "download_url": f"/images/{image.pk}/original/?download=1",
             "width": 80,

@@ -271,7 +271,9 @@ def test_a_flagged_image_stays_blurred_until_its_owner_reveals_it(page):
     assert fetched == [], f"a blurred image's file was fetched: {fetched}"
     reveal.click()
     wait_until_decoded(page, "#lightbox img.revealed")
-    assert any("/original/" in url for url in fetched)
+    # What is revealed is the display rendition: the original is for download only.
+    assert any("/display/" in url for url in fetched), fetched
+    assert not any("/original/" in url for url in fetched), fetched
 
 
 def test_a_teammate_watching_work_that_ends_held_is_told_it_is_gone(browser, running_app):

@@ -38,6 +38,10 @@ def test_generate_and_see_the_image_arrive_without_reloading(page):
     expect(page.locator("#status-badge .badge")).to_have_attribute("data-status", "completed")
     assert page.evaluate("window.__sameDocument") is True
     assert page.evaluate("document.querySelector('#images img').naturalWidth") == 1392
+    # The page shows the WebP display rendition; the PNG original is behind "Download original".
+    assert "/display/" in (image.get_attribute("src") or "")
+    download = page.locator("#images").get_by_role("link", name="Download original")
+    assert "/original/?download=1" in (download.get_attribute("href") or "")
     screenshot(page, "generation-completed")
     generation_url = page.url
 

@@ -1,0 +1,35 @@
+"""Make the display renditions of images stored before ingest made them."""
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from generations import renditions
+
+
+class Command(BaseCommand):
+    help = (
+        "Give every image stored without a display rendition one (the WebP pages show). "
+        "Safe to run again: images that have one are left alone."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--batch-size", type=int, default=renditions.BATCH_SIZE, help="images per query"
+        )
+
+    def handle(self, *args, batch_size: int, **options) -> None:
+        if batch_size < 1:
+            raise CommandError("--batch-size must be at least 1.")
+        waiting = renditions.images_without_display()
+        self.stdout.write(f"{waiting} images without a display rendition.")
+        backfill = renditions.make_missing_display_renditions(
+            batch_size=batch_size,
+            progress=lambda done: self.stdout.write(f"  {done.made} made so far"),
+        )
+        for failure in backfill.failed:
+            self.stderr.write(failure)
+        self.stdout.write(f"Made {backfill.made} display renditions.")
+        if backfill.failed:
+            raise CommandError(
+                f"{len(backfill.failed)} images could not be given one (listed above); "
+                "their pages show the original."
+            )

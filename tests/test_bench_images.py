@@ -1,0 +1,19 @@
+"""The images benchmark still runs (its figures are printed by `python -m tests.bench.images`)."""
+
+from __future__ import annotations
+
+from tests.bench import images
+from tests.bench.report import Row, render
+
+
+def test_the_images_benchmark_measures_every_figure_on_a_small_picture():
+    rows = images.measure(sizes=((120, 80),), repeats=1)
+    assert all(isinstance(row, Row) and row.section == "images" for row in rows)
+    figures = {row.figure: row for row in rows}
+    assert figures["decodes per output on ingest"].value == 1
+    assert figures["ingest CPU per output, 120x80 PNG"].value >= 0
+    assert figures["display rendition, 120x80"].value > 0
+    assert figures["thumbnail, typical (median of square, wide, tall)"].value > 0
+    serving = figures["peak memory serving a 2 MB original"]
+    assert serving.reference is not None and serving.value < serving.reference
+    assert "peak memory serving" in render(rows)
