@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('generations', '0009_provider_breaker_and_admission'),
+        ('generations', '0010_generation_access_token'),
     ]
 
     operations = [
