@@ -90,7 +90,7 @@ def output(request: HttpRequest, image_id: int) -> HttpResponseBase:
     except predictions.Refused as refusal:
         return _refused(refusal)
     return delivery.stored_file_response(
-        image.original, content_type=f"image/{image.format.lower()}"
+        request, image.original, content_type=f"image/{image.format.lower()}"
     )
 
 
