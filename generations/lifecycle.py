@@ -233,9 +233,14 @@ def accept_outputs(generation_id: int, prediction: ws.Prediction, now: datetime)
     """processing -> downloading: the prediction completed; its outputs are copied next.
 
     Only as many outputs as a generation asks for are kept (and their flags, index for
-    index): more would be downloaded and stored for the price of one.
+    index): more would be downloaded and stored for the price of one. The API answered, which
+    ends any run of failed polls, as in `poll_again`.
     """
-    changes: dict[str, Any] = {}
+    changes: dict[str, Any] = {
+        "failed_polls": 0,
+        "failed_poll_code": None,
+        "polls_failing_since": None,
+    }
     extra = len(prediction.outputs) - OUTPUTS_PER_GENERATION
     if extra > 0:
         log.warning(

@@ -530,6 +530,19 @@ def test_one_404_on_a_result_then_the_prediction_completes_with_its_image(
     assert generation.failed_polls == 0 and generation.failed_poll_code is None
 
 
+def test_a_completed_answer_right_after_a_failed_poll_ends_the_run_of_failures(alice):
+    # On a slow machine the poll after a 404 can already find the prediction completed.
+    generation = in_status(alice, S.PROCESSING)
+    Generation.objects.filter(pk=generation.pk).update(
+        failed_polls=1, failed_poll_code=404, polls_failing_since=timezone.now()
+    )
+    assert lifecycle.accept_outputs(generation.pk, COMPLETED, timezone.now())
+    generation.refresh_from_db()
+    assert generation.status == S.DOWNLOADING
+    assert (generation.failed_polls, generation.failed_poll_code) == (0, None)
+    assert generation.polls_failing_since is None
+
+
 def test_a_result_that_answers_404_twice_and_is_not_in_the_list_fails(alice, simulator, enqueued):
     generation = generate(alice)
     Generation.objects.filter(pk=generation.pk).update(
