@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from decimal import Decimal
 
 import pytest
@@ -205,8 +206,10 @@ def test_a_flagged_image_is_written_for_its_author_with_a_warning(
 
 def test_waiting_past_the_timeout_fails_and_names_what_is_still_running(alice, enqueued):
     # Nothing runs the enqueued sweep: the generation stays queued.
-    with pytest.raises(CommandError, match=r"Not finished within 0\.3 s: #\d+ \(queued\)"):
+    with pytest.raises(CommandError) as refusal:
         generate("A fox", "--user=alice", "--wait", "--timeout=0.3")
+    assert re.search(r"Not finished within 0\.3 s: #\d+ \(queued\)", str(refusal.value))
+    assert "Is the task cluster running" in str(refusal.value)
     assert Generation.objects.get().status == S.QUEUED
 
 

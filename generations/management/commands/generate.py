@@ -129,6 +129,9 @@ class Command(BaseCommand):
                 f"Not finished within {options['timeout']:g} s: {waiting}. They go on in the "
                 "background; their pages show the outcome."
             )
+            if all(g.status == S.QUEUED and not admission.waiting_words(g) for g in pending):
+                # Nothing holds them back, yet nothing sent them: no cluster took the sweep.
+                problems.append("Is the task cluster running (make run, make stack)?")
         if problems:
             raise CommandError("\n".join(problems))
 
