@@ -7,7 +7,7 @@ BENCH_GENERATIONS ?= 100000
 SOAK_GENERATIONS ?= 500
 SOAK_KILLS ?= 2
 
-.PHONY: run stack test test-fast lint format typecheck bench soak browser clean
+.PHONY: run stack test test-fast lint format typecheck bench soak screenshots browser clean
 
 # The virtualenv is (re)built when pyproject.toml changes.
 $(INSTALLED): pyproject.toml
@@ -44,6 +44,11 @@ bench: $(INSTALLED)
 ## (figures printed and written to var/bench/soak-<database>.json)
 soak: $(INSTALLED)
 	$(PY) -m tests.bench.soak --generations $(SOAK_GENERATIONS) --kills $(SOAK_KILLS)
+
+## screenshots: every kind of page on a desktop (1440x900) and a phone (390x844), light and
+## dark, from the app with its simulator, into test-artifacts/screenshots/ (needs Chromium)
+screenshots: $(INSTALLED)
+	$(PY) -m tests.screenshots
 
 ## lint: ruff's checks, ruff's formatting (checked, not applied) and the type check
 lint: $(INSTALLED)

@@ -82,7 +82,16 @@ def generation_data(generation: Generation, viewer) -> dict:
 
 def download_name(generation: Generation, image: OutputImage) -> str:
     """A file name that says what the image is: id, seed and the prompt's first words."""
-    words = "".join(c if c.isalnum() else "-" for c in generation.prompt.lower()[:48])
-    slug = "-".join(part for part in words.split("-") if part) or "image"
-    extension = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}.get(image.format, "png")
+    slug = prompt_slug(generation.prompt)
+    extension = file_extension(image)
     return f"kontext-{generation.pk}-{image.index}-seed{generation.seed}-{slug}.{extension}"
+
+
+def prompt_slug(prompt: str) -> str:
+    """The prompt's first words as a file name's part: letters and digits joined by dashes."""
+    words = "".join(c if c.isalnum() else "-" for c in prompt.lower()[:48])
+    return "-".join(part for part in words.split("-") if part) or "image"
+
+
+def file_extension(image: OutputImage) -> str:
+    return {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}.get(image.format, "png")

@@ -225,6 +225,17 @@ class RunningApp:
         self.stop()
         raise RuntimeError(f"the app did not start; its log:\n{self.log()}")
 
+    def manage(self, args: list[str], timeout: float = 120) -> subprocess.CompletedProcess:
+        """Run a `manage.py` command against the running app's database and files."""
+        return subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
     def shell(self, code: str) -> str:
         """Run Python in a `manage.py shell` with the app's environment; its output."""
         result = subprocess.run(
