@@ -55,6 +55,7 @@ PAGES = (
     Page("moderation-item", "/moderation/images/{flagged_image}/"),
     Page("password-change", "/accounts/password_change/"),
     Page("password-change-done", "/accounts/password_change/done/"),
+    Page("access-tokens", "/accounts/tokens/"),
     Page("not-found", "/no-such-page/"),
 )
 
