@@ -183,7 +183,9 @@ def job_of(viewer, generation: Generation) -> Job:
 
 def render_card(job: Job, request: HttpRequest) -> str:
     """The job's card: the same template the page renders it with."""
-    return render_to_string("generations/_job_card.html", {"job": job}, request=request)
+    # Rendered for the studio's script, a card's forms still lead back to the studio.
+    context = {"job": job, "next": reverse("generations:playground")}
+    return render_to_string("generations/_job_card.html", context, request=request)
 
 
 def card_data(job: Job, request: HttpRequest) -> dict:
