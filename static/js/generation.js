@@ -22,7 +22,7 @@
       L.fill(media, parts.media);
     }
     if (data.inference_ms) inference.textContent = data.inference_ms + " ms";
-    statusText.textContent = "";
+    statusText.textContent = parts.finished ? "" : "Working on it: this page updates by itself.";
   }
 
   function poll() {

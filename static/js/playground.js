@@ -68,7 +68,6 @@
     summary.textContent = "guidance " + guidance.value + " · safety " +
       form.elements.safety_tolerance.value + " · seed " + (seedIsSet() ? seed.value.trim() : "random");
     seedLock.setAttribute("aria-pressed", seedIsSet() ? "true" : "false");
-    seedLock.textContent = seedIsSet() ? "Locked" : "Lock";
   }
 
   // Lock keeps one seed for every Generate (the latest job's, or a new one); Random empties it.

@@ -185,3 +185,32 @@ def test_on_a_phone_the_prompt_and_generate_stay_within_reach(browser, running_a
     finally:
         context.close()
     assert errors == [], f"JavaScript errors on the page: {errors}"
+
+
+def test_the_form_works_from_the_keyboard_chips_slider_seed_lock(page):
+    log_in(page)
+    name = tag("keys")
+    submit_in_studio(page, f"{name} a window seat", seed=31337)
+    # The aspect ratio chips are radios: the arrow keys move the choice.
+    choose_aspect_ratio(page, "1:1")
+    page.locator("#generation-form input[name=aspect_ratio]:checked").focus()
+    page.keyboard.press("ArrowRight")
+    assert chosen_aspect_ratio(page) == "2:3"
+    # Advanced sums its settings up in one line, shown even when it is closed.
+    summary = page.locator("#advanced-summary")
+    expect(summary).to_have_text("guidance 3.5 · safety 2 · seed 31337")
+    open_advanced(page)
+    slider = page.get_by_label("Guidance scale")
+    slider.focus()
+    page.keyboard.press("ArrowRight")
+    expect(page.locator("#guidance-value")).to_have_text("3.6")
+    expect(summary).to_contain_text("guidance 3.6")
+    # Random empties the seed; Lock keeps the latest job's seed for every Generate.
+    page.get_by_role("button", name="Random").click()
+    expect(page.get_by_label("Seed", exact=True)).to_have_value("")
+    lock = page.get_by_role("button", name="Lock seed")
+    expect(lock).to_have_attribute("aria-pressed", "false")
+    lock.click()
+    expect(page.get_by_label("Seed", exact=True)).to_have_value("31337")
+    expect(lock).to_have_attribute("aria-pressed", "true")
+    expect(summary).to_contain_text("seed 31337")
