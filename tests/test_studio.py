@@ -221,3 +221,15 @@ def test_a_waiting_generation_says_its_place_in_line(alice):
     assert progress.progress_of(second, None).words == "Waiting for a free slot, 1 ahead."
     assert progress.progress_of(first, None).words == "Waiting for a free slot; next in line."
     assert progress.progress_of(first, None).stage == "queued"
+
+
+def test_every_aria_describedby_on_a_generations_page_names_an_element_of_it(
+    client_for, alice, bob
+):
+    generation, _ = completed(alice)
+    for viewer in (alice, bob):  # the author's page has the manage form; a teammate's, reports
+        page = FormControls(
+            client_for(viewer).get(f"/generations/{generation.pk}/").content.decode()
+        )
+        missing = [(element, id_) for element, id_ in page.described_by if id_ not in page.ids]
+        assert missing == []

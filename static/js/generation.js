@@ -22,7 +22,8 @@
       L.fill(media, parts.media);
     }
     if (data.inference_ms) inference.textContent = data.inference_ms + " ms";
-    statusText.textContent = parts.finished ? "" : "Working on it: this page updates by itself.";
+    // A generation held back says why in its progress line (its place in the waiting line).
+    statusText.textContent = parts.finished || data.waiting ? "" : "Working on it: this page updates by itself.";
   }
 
   function poll() {
