@@ -117,8 +117,9 @@ def generation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     generation = _visible_generation(request, pk)
     data = generation_data(generation, request.user)
     job = studio.job_of(request.user, generation)
-    progress = next(c.progress for c in job.cells if c.generation.pk == generation.pk)
-    live = {"generation": generation, "data": data, "job": job, "progress": progress}
+    cell = next(c for c in job.cells if c.generation.pk == generation.pk)
+    progress = cell.progress
+    live = {"generation": generation, "data": data, "job": job, "progress": progress, "cell": cell}
     if wants_json(request):
         # The page's live parts come rendered by the templates the page itself uses; its
         # script swaps them in, and builds no markup of its own.

@@ -233,3 +233,17 @@ def test_every_aria_describedby_on_a_generations_page_names_an_element_of_it(
         )
         missing = [(element, id_) for element, id_ in page.described_by if id_ not in page.ids]
         assert missing == []
+
+
+def test_a_failed_generations_page_offers_retry_with_its_seed(alice_client, alice, enqueued):
+    failed = make_generation(alice, status=Generation.Status.FAILED, seed=4711, prompt="A mill")
+    html = alice_client.get(f"/generations/{failed.pk}/").content.decode()
+    retry = html[: html.index(">Retry</button>")]
+    form = retry[retry.rindex("<form") :]
+    assert '<input type="hidden" name="seed" value="4711">' in form
+    # Without a script, Retry posts like the studio's form and opens the new generation.
+    fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', form))
+    response = alice_client.post("/", fields)
+    again = Generation.objects.exclude(pk=failed.pk).get()
+    assert response["Location"] == f"/generations/{again.pk}/"
+    assert (again.seed, again.prompt) == (4711, "A mill")

@@ -196,7 +196,7 @@
     studioStatus.textContent = "";
     L.postForm(source).then(function (body) {
       addCard(body.job.html);
-      studioStatus.textContent = "";
+      studioStatus.textContent = "Sent: the new job is at the top of Your jobs.";
     }, function (error) {
       if (error.status === 400 && error.body && error.body.errors) {
         if (source === form) showServerErrors(error.body.errors);
