@@ -27,9 +27,9 @@ STAGES: dict[str, str] = {
 }
 
 _WORDS: dict[str, str] = {
-    S.QUEUED: "Queued: about to be sent.",
+    S.QUEUED: "About to be sent.",
     S.SUBMITTING: "Sending the request to WaveSpeed.",
-    S.PROCESSING: "Generating.",
+    S.PROCESSING: "The model is working on it.",
     S.DOWNLOADING: "Saving the image.",
     S.COMPLETED: "Done.",
     S.FAILED: "Failed.",

@@ -125,7 +125,9 @@ def test_a_failed_job_can_be_retried_from_its_card(page):
 def test_the_badge_and_the_placeholder_never_disagree_while_a_generation_runs(page):
     log_in(page)
     name = tag("agree")
-    job = submit_in_studio(page, f"{name} a slow tide [latency=5]")
+    job = submit_in_studio(page, f"{name} a slow tide [latency=6]")
+    expect(card_for(page, name).locator(".progress .elapsed")).to_have_text(re.compile(r"^\d+ s$"))
+    screenshot(page, "studio-in-flight", full_page=False)
     page.goto(f"/generations/{job}/")
     # Every change to the page is checked as it happens: the badge's stage and the
     # placeholder's must be the same, and their words the status's label.
@@ -151,6 +153,7 @@ def test_the_badge_and_the_placeholder_never_disagree_while_a_generation_runs(pa
     )
     clock = page.locator("#generation-progress .elapsed")
     expect(clock).to_have_text(re.compile(r"^\d+ s$"))
+    screenshot(page, "generation-in-flight", full_page=False)
     expect(page.locator("#generation-progress .badge")).to_have_attribute(
         "data-status", "completed", timeout=COMPLETED
     )
