@@ -229,7 +229,9 @@
     jobs.prepend(card);
     L.paint(card);
     empty.hidden = true;
-    follow();
+    // A new job is followed closely from the start, whatever the pace of the older ones.
+    delay = 1000;
+    follow(true);
   }
 
   jobs.addEventListener("submit", function (event) {
@@ -284,12 +286,14 @@
     var query = ids.map(function (id) { return "id=" + encodeURIComponent(id); }).join("&");
     return L.fetchJSON(jobs.dataset.jobsUrl + "?" + query).then(function (body) {
       var seen = {};
+      var changed = false;
       body.jobs.forEach(function (job) {
         seen[job.id] = true;
         var card = document.getElementById("job-" + job.id);
         if (!card) return;
         // Only a card that changed is redrawn: a revealed or focused one stays as it is.
         if (always || card.dataset.key !== job.key) {
+          changed = true;
           var focused = card.contains(document.activeElement) && document.activeElement.textContent;
           var fresh = L.replace(card, job.html);
           if (focused) {
@@ -307,21 +311,28 @@
           card.querySelector(".job-meta").textContent = "No longer available to you.";
         }
       });
+      return changed;
     });
   }
 
-  function follow() {
-    if (timer) return;
+  // One loop follows the cards in progress; a restart (a new job) ends the one before.
+  var loop = 0;
+  function follow(restart) {
+    if (timer && !restart) return;
+    if (timer) window.clearTimeout(timer);
+    var mine = ++loop;
     timer = window.setTimeout(function run() {
+      if (mine !== loop) return;
       var ids = inFlight();
       if (!ids.length) { timer = null; return; }
-      refresh(ids, false).then(function () {
-        delay = 1000;
+      refresh(ids, false).then(function (changed) {
+        // Quick while things move; slower, up to 5 s, while a long wait goes on unchanged.
+        delay = changed ? 1000 : Math.min(delay * 1.25, 5000);
         studioStatus.textContent = studioStatus.textContent.indexOf("Lost contact") === 0 ? "" : studioStatus.textContent;
       }, function () {
         delay = Math.min(delay * 2, 15000);
         studioStatus.textContent = "Lost contact with the server; retrying…";
-      }).then(function () { timer = window.setTimeout(run, delay); });
+      }).then(function () { if (mine === loop) timer = window.setTimeout(run, delay); });
     }, delay);
   }
 
