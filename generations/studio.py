@@ -170,7 +170,8 @@ def jobs_by_id(viewer, ids: list[int]) -> list[Job]:
         else Job(generations=[g])
         for g in firsts
     ]
-    return _fill(jobs, viewer)
+    # Two ids of one batch ask for one card.
+    return _fill(list({job.id: job for job in jobs}.values()), viewer)
 
 
 def job_of(viewer, generation: Generation) -> Job:

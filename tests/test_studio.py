@@ -117,6 +117,14 @@ def test_the_studio_lists_the_viewers_own_jobs_newest_first_a_batch_as_one_card(
     assert "bob&#x27;s own work" not in html
 
 
+def test_two_ids_of_one_batch_ask_for_one_card(alice_client, alice, enqueued):
+    alice_client.post("/", {**FORM, "num_images": "2"})
+    first, second = Generation.objects.order_by("batch_index")
+    jobs = alice_client.get(f"/studio/jobs/?id={first.pk}&id={second.pk}").json()["jobs"]
+    assert [job["id"] for job in jobs] == [first.pk]
+    assert jobs[0]["html"].count('class="job-image"') == 2
+
+
 def test_the_cards_asked_for_by_id_come_as_the_viewer_may_see_them(
     client_for, alice, bob, enqueued
 ):
