@@ -11,12 +11,18 @@
   var statusText = document.getElementById("status-text");
   var inference = document.getElementById("inference");
   var delay = 1000;
+  var shown = "";
 
   function render(data) {
     var parts = data.fragments;
     root.dataset.status = data.status;
     // The badge, the words and the placeholder come from one reading: all swapped at once.
-    L.fill(progress, parts.progress);
+    // Only a change is swapped in (and announced); the clock counts on by itself between.
+    var said = [data.progress.status, data.progress.words, data.progress.typical].join("|");
+    if (said !== shown || parts.media_key !== root.dataset.mediaKey) {
+      shown = said;
+      L.fill(progress, parts.progress);
+    }
     if (parts.media_key !== root.dataset.mediaKey) {
       root.dataset.mediaKey = parts.media_key;
       L.fill(media, parts.media);
