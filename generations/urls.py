@@ -6,6 +6,7 @@ app_name = "generations"
 
 urlpatterns = [
     path("", views.playground, name="playground"),
+    path("studio/jobs/", views.studio_jobs, name="studio-jobs"),
     path("generations/<int:pk>/", views.generation_detail, name="detail"),
     path("generations/<int:pk>/favourite/", views.favourite, name="favourite"),
     path("generations/<int:pk>/visibility/", views.change_visibility, name="visibility"),

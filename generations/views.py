@@ -14,12 +14,13 @@ from django.http import (
 )
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 
-from generations import budgets, delivery, guide, sharing, submission, usage
+from generations import budgets, delivery, guide, sharing, studio, submission, usage
 from generations import gallery as gallery_query
 from generations.forms import GenerationForm, ReportForm, VisibilityForm
 from generations.http import wants_json
@@ -29,6 +30,8 @@ from generations.presenters import download_name, generation_data
 
 @require_http_methods(["GET", "HEAD", "POST"])
 def playground(request: HttpRequest) -> HttpResponse:
+    """The studio: the form, and the person's jobs beside it. Its script posts the form with
+    Accept: application/json and gets the new job's card; without it, the generation's page."""
     if request.method == "POST":
         form = GenerationForm(request.POST)
         if form.is_valid():
@@ -37,12 +40,14 @@ def playground(request: HttpRequest) -> HttpResponse:
             except budgets.BudgetExceeded as refusal:
                 form.add_error(None, refusal.message)
             else:
+                if wants_json(request):
+                    job = studio.job_of(request.user, generations[0])
+                    return JsonResponse({"job": studio.card_data(job, request)}, status=201)
                 return redirect("generations:detail", pk=generations[0].pk)
+        if wants_json(request):
+            return JsonResponse({"errors": _form_errors(form)}, status=400)
     else:
         form = GenerationForm(initial=_initial_from(request))
-    recent = Generation.objects.filter(owner_id=request.user.pk).prefetch_related(
-        _listed_images(request.user)
-    )[:6]
     return render(
         request,
         "generations/playground.html",
@@ -50,22 +55,43 @@ def playground(request: HttpRequest) -> HttpResponse:
             "form": form,
             "guide": guide,
             "price_per_image": settings.PRICE_PER_IMAGE,
-            "recent": recent,
+            "jobs": studio.recent_jobs(request.user),
+            "advanced_open": any(
+                name in form.errors for name in ("seed", "guidance_scale", "safety_tolerance")
+            ),
         },
     )
+
+
+def _form_errors(form: GenerationForm) -> dict[str, list[str]]:
+    """The form's messages by field ("__all__" for the whole form), as the studio shows them."""
+    return {name: [str(message) for message in errors] for name, errors in form.errors.items()}
+
+
+@require_safe
+def studio_jobs(request: HttpRequest) -> JsonResponse:
+    """The studio's cards asked for by id (?id=1&id=7), as the page renders them."""
+    ids = [int(value) for value in request.GET.getlist("id") if _is_id(value)]
+    jobs = studio.jobs_by_id(request.user, ids)
+    return JsonResponse({"jobs": [studio.card_data(job, request) for job in jobs]})
+
+
+def _is_id(value: str) -> bool:
+    # ASCII only: "²".isdigit() is true, and int() refuses it.
+    return value.isascii() and value.isdigit() and len(value) <= 18
 
 
 def _initial_from(request: HttpRequest) -> dict:
     """Form values of an earlier generation (?from=<id>), for "use these settings"."""
     source_id = request.GET.get("from", "")
-    # ASCII only: "²".isdigit() is true, and int() refuses it.
-    if not (source_id.isascii() and source_id.isdigit()) or len(source_id) > 18:
+    if not _is_id(source_id):
         return {}
     source = Generation.objects.visible_to(request.user).filter(pk=int(source_id)).first()
     if source is None:
         return {}
     initial = dict(source.api_inputs())
     initial["visibility"] = source.visibility
+    initial["num_images"] = source.batch_size
     if request.GET.get("seed") == "new":
         initial["seed"] = None
     return initial
@@ -90,23 +116,26 @@ def _visible_generation(request: HttpRequest, pk: int) -> Generation:
 def generation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     generation = _visible_generation(request, pk)
     data = generation_data(generation, request.user)
+    job = studio.job_of(request.user, generation)
+    cell = next(c for c in job.cells if c.generation.pk == generation.pk)
+    progress = cell.progress
+    live = {"generation": generation, "data": data, "job": job, "progress": progress, "cell": cell}
     if wants_json(request):
+        # The page's live parts come rendered by the templates the page itself uses; its
+        # script swaps them in, and builds no markup of its own.
+        data["progress"] = progress.as_dict()
+        data["fragments"] = {
+            "progress": render_to_string("generations/_progress.html", live, request=request),
+            "media": render_to_string("generations/_generation_media.html", live, request=request),
+            "media_key": job.key,
+            "finished": job.finished,
+        }
         return JsonResponse(data)
-    batch = []
-    if generation.batch:
-        batch = list(
-            Generation.objects.visible_to(request.user)
-            .filter(batch=generation.batch)
-            .order_by("batch_index")
-            .prefetch_related(_listed_images(request.user))
-        )
     return render(
         request,
         "generations/detail.html",
         {
-            "generation": generation,
-            "data": data,
-            "batch": batch,
+            **live,
             "visibility_form": VisibilityForm(
                 initial={"visibility": generation.visibility}, auto_id="id_%s_change"
             ),

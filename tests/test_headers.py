@@ -30,6 +30,7 @@ PAGES = [
     ("generations:playground", None),
     ("generations:gallery", None),
     ("generations:usage", None),
+    ("generations:studio-jobs", None),
     ("generations:detail", "generation"),
     ("generations:delete", "generation"),
     ("generations:image-original", "image"),

@@ -78,6 +78,53 @@ def wait_until_decoded(page, selector: str) -> None:
     )
 
 
+def choose_aspect_ratio(page, aspect_ratio: str) -> None:
+    """Pick an aspect ratio chip on the studio's form, as a person clicks it."""
+    # The chip (the radio's label) is what is clicked; the radio itself is drawn by the chip.
+    radio = page.locator(f'input[value="{aspect_ratio}"]')
+    chip = page.locator("label.ratio-chip").filter(has=radio)
+    chip.click()
+    from playwright.sync_api import expect
+
+    expect(chip.get_by_role("radio")).to_be_checked()
+
+
+def chosen_aspect_ratio(page) -> str:
+    """The aspect ratio the studio's form has chosen."""
+    return page.locator("#generation-form input[name=aspect_ratio]:checked").get_attribute("value")
+
+
+def fill_seed(page, seed: int | str) -> None:
+    """Type a seed in the studio's Advanced settings (opened first if closed)."""
+    open_advanced(page)
+    page.get_by_label("Seed", exact=True).fill(str(seed))
+
+
+def open_advanced(page) -> None:
+    advanced = page.locator("#advanced")
+    if advanced.get_attribute("open") is None:
+        advanced.locator("summary").click()
+
+
+def submit_in_studio(page, prompt: str, **settings) -> int:
+    """Fill the studio's form and press Generate; wait for the new job's card; return its id."""
+    from playwright.sync_api import expect
+
+    page.get_by_label("Prompt", exact=True).fill(prompt)
+    if settings.get("aspect_ratio"):
+        choose_aspect_ratio(page, settings["aspect_ratio"])
+    if settings.get("seed") is not None:
+        fill_seed(page, settings["seed"])
+    if settings.get("num_images") is not None:
+        page.get_by_label("Images", exact=True).fill(str(settings["num_images"]))
+    before = page.locator(".job-card").count()
+    page.get_by_role("button", name="Generate").click()
+    expect(page.locator(".job-card")).to_have_count(before + 1)
+    card = page.locator(".job-card").first
+    expect(card.locator(".job-prompt")).to_contain_text(prompt[:60])
+    return int(card.get_attribute("data-job-id"))
+
+
 def generate(
     page,
     prompt: str,
@@ -86,19 +133,20 @@ def generate(
     seed: int | None = None,
     num_images: int | None = None,
 ) -> int:
-    """Submit the playground form; return the new generation's id (its page is shown)."""
+    """Generate from the studio, then open the new generation's page; return its id."""
     from playwright.sync_api import expect
 
     page.goto("/")
-    page.get_by_label("Prompt", exact=True).fill(prompt)
-    page.get_by_label("Aspect ratio").select_option(aspect_ratio)
-    if seed is not None:
-        page.get_by_label("Seed").fill(str(seed))
-    if num_images is not None:
-        page.get_by_label("Images", exact=True).fill(str(num_images))
-    page.get_by_role("button", name="Generate").click()
-    expect(page).to_have_url(re.compile(r"/generations/\d+/$"))
-    return int(re.search(r"/generations/(\d+)/", page.url).group(1))
+    # The studio keeps the form as it was left: settings not asked for go back to defaults.
+    if seed is None and page.get_by_label("Seed", exact=True).input_value():
+        open_advanced(page)
+        page.get_by_role("button", name="Random", exact=True).click()
+    if num_images is None:
+        num_images = 1
+    pk = submit_in_studio(page, prompt, aspect_ratio=aspect_ratio, seed=seed, num_images=num_images)
+    page.goto(f"/generations/{pk}/")
+    expect(page).to_have_url(re.compile(rf"/generations/{pk}/$"))
+    return pk
 
 
 def horizontal_overflow(page) -> int:

@@ -183,15 +183,15 @@ def test_reuse_from_the_lightbox_fills_the_form(page):
 
     lightbox.get_by_role("link", name="Use these settings").click()
     expect(page.get_by_label("Prompt", exact=True)).to_have_value(f"{tag} a lantern in fog")
-    expect(page.get_by_label("Seed")).to_have_value("777")
-    expect(page.get_by_label("Aspect ratio")).to_have_value("2:3")
+    expect(page.get_by_label("Seed", exact=True)).to_have_value("777")
+    expect(page.locator("#generation-form [name=aspect_ratio]:checked")).to_have_value("2:3")
 
     page.go_back()
     tiles(page).first.locator("a").click()
     page.get_by_role("dialog").get_by_role("link", name="Same settings, new seed").click()
     expect(page.get_by_label("Prompt", exact=True)).to_have_value(f"{tag} a lantern in fog")
-    expect(page.get_by_label("Seed")).to_have_value("")
-    expect(page.get_by_label("Aspect ratio")).to_have_value("2:3")
+    expect(page.get_by_label("Seed", exact=True)).to_have_value("")
+    expect(page.locator("#generation-form [name=aspect_ratio]:checked")).to_have_value("2:3")
 
 
 def test_a_batch_of_two_costs_both_and_shows_both_on_its_page(page):
@@ -204,14 +204,20 @@ def test_a_batch_of_two_costs_both_and_shows_both_on_its_page(page):
     expect(cost).to_have_text("2 images × $0.04 = $0.08")
     screenshot(page, "playground-batch")
     page.get_by_role("button", name="Generate").click()
+    # A batch is one job in the studio; its page shows both images at the same size.
+    card = page.locator(".job-card").first
+    expect(card.locator(".job-image")).to_have_count(2)
+    card.locator(".job-actions").get_by_role("link", name="Open").click()
 
     expect(page).to_have_url(re.compile(r"/generations/\d+/$"))
     batch = page.get_by_role("region", name=re.compile("This batch"))
     expect(batch.get_by_role("heading")).to_have_text("This batch: 2 images, $0.08 in all")
-    expect(batch.locator(".tile")).to_have_count(2)
-    expect(batch.locator('.tile[data-status="completed"]')).to_have_count(2, timeout=COMPLETED)
-    expect(batch.locator(".tile-image")).to_have_count(2)
-    expect(page.locator("#images figure img")).to_be_visible()
+    expect(batch.locator(".job-image")).to_have_count(2)
+    expect(batch.locator('.job-image[data-status="completed"]')).to_have_count(2, timeout=COMPLETED)
+    images = batch.locator(".job-image img")
+    expect(images).to_have_count(2)
+    widths = [images.nth(i).bounding_box()["width"] for i in range(2)]
+    assert abs(widths[0] - widths[1]) < 1, f"a batch's images differ in size: {widths}"
     expect(page.locator("#inference")).not_to_have_text("–")
     screenshot(page, "batch-detail")
 

@@ -8,6 +8,10 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.pages import (
+    choose_aspect_ratio,
+    chosen_aspect_ratio,
+    fill_seed,
+    generate,
     horizontal_overflow,
     log_in,
     new_page,
@@ -25,18 +29,27 @@ def test_generate_and_see_the_image_arrive_without_reloading(page):
     page.get_by_role("button", name=re.compile("Wide shot of a cozy café")).click()
     prompt = page.get_by_label("Prompt", exact=True)
     expect(prompt).to_have_value(re.compile("^Wide shot of a cozy café"))
-    page.get_by_label("Aspect ratio").select_option("16:9")
+    choose_aspect_ratio(page, "16:9")
     screenshot(page, "playground")
-    page.get_by_role("button", name="Generate").click()
-
-    expect(page).to_have_url(re.compile(r"/generations/\d+/$"))
     # Marks this document: a reload would replace the window and lose the mark.
     page.evaluate("window.__sameDocument = true")
-    expect(page.locator("#status-badge .badge")).not_to_have_attribute("data-status", "completed")
-    image = page.locator("#images figure img")
-    expect(image).to_be_visible(timeout=60_000)
-    expect(page.locator("#status-badge .badge")).to_have_attribute("data-status", "completed")
+    page.get_by_role("button", name="Generate").click()
+
+    # The studio stays: the job's card arrives beside the form and fills in.
+    card = page.locator(".job-card").first
+    expect(card.locator(".job-prompt")).to_contain_text("Wide shot of a cozy café")
+    expect(card.locator(".job-image img")).to_be_visible(timeout=60_000)
+    expect(card.locator(".job-image")).to_have_attribute("data-status", "completed")
     assert page.evaluate("window.__sameDocument") is True
+    expect(page.get_by_label("Prompt", exact=True)).to_have_value(re.compile("^Wide shot"))
+    screenshot(page, "studio-completed")
+
+    card.locator(".job-actions").get_by_role("link", name="Open").click()
+    expect(page).to_have_url(re.compile(r"/generations/\d+/$"))
+    badge = page.locator("#generation-progress .badge")
+    expect(badge).to_have_attribute("data-status", "completed")
+    image = page.locator("#images figure img")
+    expect(image).to_be_visible()
     assert page.evaluate("document.querySelector('#images img').naturalWidth") == 1392
     # The page shows the WebP display rendition; the PNG original is behind "Download original".
     assert "/display/" in (image.get_attribute("src") or "")
@@ -63,24 +76,27 @@ def test_generate_and_see_the_image_arrive_without_reloading(page):
 
 def test_a_form_error_is_shown_beside_the_field_and_the_prompt_kept(page):
     log_in(page)
+    cards = page.locator(".job-card").count()
     page.get_by_label("Prompt", exact=True).fill("A quiet harbour")
-    page.get_by_label("Guidance scale").fill("42")
+    fill_seed(page, "99999999999")
     page.get_by_role("button", name="Generate").click()
-    expect(page.locator("#guidance_scale-error")).to_contain_text("less than or equal to 20")
+    # Checked in the browser, in the server's words: no request, no card.
+    expect(page.locator("#seed-error")).to_have_text(
+        "The seed must be between 0 and 2147483647, or -1 for a random seed."
+    )
+    expect(page.get_by_label("Seed", exact=True)).to_be_focused()
+    expect(page.locator(".job-card")).to_have_count(cards)
     expect(page.get_by_label("Prompt", exact=True)).to_have_value("A quiet harbour")
 
 
 def test_use_these_settings_brings_them_back_into_the_form(page):
     log_in(page)
-    page.get_by_label("Prompt", exact=True).fill("A kite over dunes")
-    page.get_by_label("Seed").fill("4242")
-    page.get_by_label("Aspect ratio").select_option("3:4")
-    page.get_by_role("button", name="Generate").click()
-    expect(page).to_have_url(re.compile(r"/generations/\d+/$"))
+    pk = generate(page, "A kite over dunes", aspect_ratio="3:4", seed=4242)
+    page.goto(f"/generations/{pk}/")
     page.get_by_role("link", name="Use these settings").click()
     expect(page.get_by_label("Prompt", exact=True)).to_have_value("A kite over dunes")
-    expect(page.get_by_label("Seed")).to_have_value("4242")
-    expect(page.get_by_label("Aspect ratio")).to_have_value("3:4")
+    expect(page.get_by_label("Seed", exact=True)).to_have_value("4242")
+    assert chosen_aspect_ratio(page) == "3:4"
 
 
 def test_the_playground_fits_a_phone(browser, running_app):
@@ -93,7 +109,7 @@ def test_the_playground_fits_a_phone(browser, running_app):
         assert overflow <= 0, (
             f"the page scrolls sideways by {overflow}px on a phone: {overflowing(page)}"
         )
-        expect(page.get_by_role("button", name="Generate")).to_be_visible()
+        expect(page.get_by_role("button", name="Generate")).to_be_in_viewport()
         screenshot(page, "playground-phone")
     finally:
         context.close()

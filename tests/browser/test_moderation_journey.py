@@ -35,6 +35,9 @@ def test_a_moderator_approves_a_flagged_image_with_the_keyboard_and_the_team_see
         # Olive generates; her image is held, and she sees why.
         olive.get_by_label("Prompt", exact=True).fill(prompt)
         olive.get_by_role("button", name="Generate").click()
+        # The studio adds the job's card; its page is one link away.
+        card = olive.locator(".job-card").filter(has_text=prompt)
+        card.locator(".job-actions").get_by_role("link", name="Open").click()
         expect(olive).to_have_url(re.compile(r"/generations/\d+/$"))
         expect(olive.get_by_text(re.compile("Awaiting review")).first).to_be_visible(timeout=60_000)
         image_id = olive.locator("[data-image-id]").first.get_attribute("data-image-id")
