@@ -9,6 +9,7 @@ between polls are chosen here.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -26,8 +27,18 @@ MISSING_AFTER_POLLS = 2
 MAX_RETRY_AFTER_SECONDS = 300
 
 
-def apply_prediction(generation: Generation, prediction: ws.Prediction, now: datetime) -> None:
-    """Move a processing generation on from what the API last said of its prediction."""
+def apply_prediction(
+    generation: Generation,
+    prediction: ws.Prediction,
+    now: datetime,
+    *,
+    download_with: Callable[[int], None] | None = None,
+) -> None:
+    """Move a processing generation on from what the API last said of its prediction.
+
+    Completed outputs are downloaded once this is committed: by `download_with(id)` when
+    given (the sweeper's own threads), else by an ingest task.
+    """
     if prediction.is_completed:
         if not prediction.outputs:
             lifecycle.fail(
@@ -37,7 +48,8 @@ def apply_prediction(generation: Generation, prediction: ws.Prediction, now: dat
                 detail="completed with empty outputs",
             )
         elif lifecycle.accept_outputs(generation.pk, prediction, now):
-            transaction.on_commit(lambda: enqueue.ingest(generation.pk))
+            download = download_with or enqueue.ingest
+            transaction.on_commit(lambda: download(generation.pk))
         return
     if prediction.is_terminal:
         words = describe_task_failure(prediction.status, prediction.error_code, prediction.error)

@@ -47,6 +47,11 @@ class Thumbnail:
 
 def decode(data: bytes, *, max_pixels: int) -> DecodedImage:
     """Check that bytes are a whole PNG, JPEG or WebP image of a sane size."""
+    return _load(data, max_pixels=max_pixels)[1]
+
+
+def _load(data: bytes, *, max_pixels: int) -> tuple[Image.Image, DecodedImage]:
+    """`decode`, keeping the decoded pixels for whatever is made from them next."""
     try:
         with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as image:
             width, height = image.size
@@ -72,18 +77,43 @@ def decode(data: bytes, *, max_pixels: int) -> DecodedImage:
         raise ImageError(f"The image file is damaged ({error}).", permanent=True) from None
     except (OSError, SyntaxError) as error:
         raise ImageError(f"The image file is damaged ({error}).", permanent=True) from None
-    return DecodedImage(data=data, format=image_format, width=width, height=height)
+    return image, DecodedImage(data=data, format=image_format, width=width, height=height)
 
 
 def make_thumbnail(data: bytes, *, max_size: int) -> Thumbnail:
     """A WebP thumbnail that fits in a max_size square, keeping the aspect ratio."""
     with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as source:
         source.draft("RGB", (max_size, max_size))  # lets JPEG decode at a reduced scale
-        image = source.convert("RGBA" if source.mode in {"RGBA", "LA", "P"} else "RGB")
-        image.thumbnail((max_size, max_size), Image.Resampling.LANCZOS)
-        out = io.BytesIO()
-        image.save(out, format="WEBP", quality=82, method=4)
-        return Thumbnail(data=out.getvalue(), width=image.width, height=image.height)
+        return _thumbnail_of(source, max_size)[0]
+
+
+def _thumbnail_of(source: Image.Image, max_size: int) -> tuple[Thumbnail, Image.Image]:
+    """The thumbnail's WebP file, and its pixels."""
+    image = source.convert("RGBA" if source.mode in {"RGBA", "LA", "P"} else "RGB")
+    image.thumbnail((max_size, max_size), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    image.save(out, format="WEBP", quality=82, method=4)
+    return Thumbnail(data=out.getvalue(), width=image.width, height=image.height), image
+
+
+@dataclass(frozen=True)
+class TakenIn:
+    """An output image checked, with its thumbnail and placeholder (`take_in`)."""
+
+    decoded: DecodedImage
+    thumbnail: Thumbnail
+    placeholder: Placeholder
+
+
+def take_in(data: bytes, *, max_pixels: int, thumbnail_size: int) -> TakenIn:
+    """`decode`, `make_thumbnail` and `make_placeholder` of one image, decoding it once.
+
+    Decoding is most of the work of taking an image in; the placeholder is made from the
+    thumbnail, which at 16 pixels looks the same as one made from the full image.
+    """
+    source, decoded = _load(data, max_pixels=max_pixels)  # the size is checked before pixels
+    thumbnail, pixels = _thumbnail_of(source, thumbnail_size)
+    return TakenIn(decoded, thumbnail, _placeholder_of(pixels))
 
 
 @dataclass(frozen=True)
@@ -100,16 +130,18 @@ def make_placeholder(data: bytes, *, size: int = 16, blur: float = 2.0) -> Place
     """
     with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as image:
         image.draft("RGB", (size * 4, size * 4))
-        small = image.convert("RGB")
-        small.thumbnail((size, size), Image.Resampling.BOX)
-        blurred = small.filter(ImageFilter.GaussianBlur(blur))
-        # A pixel of an RGB image is a tuple of three; Pillow types any mode's pixel.
-        pixel = cast(
-            tuple[int, int, int], small.resize((1, 1), Image.Resampling.BOX).getpixel((0, 0))
-        )
-        red, green, blue = pixel
-        out = io.BytesIO()
-        blurred.save(out, format="WEBP", quality=40)
+        return _placeholder_of(image, size=size, blur=blur)
+
+
+def _placeholder_of(image: Image.Image, *, size: int = 16, blur: float = 2.0) -> Placeholder:
+    small = image.convert("RGB")
+    small.thumbnail((size, size), Image.Resampling.BOX)
+    blurred = small.filter(ImageFilter.GaussianBlur(blur))
+    # A pixel of an RGB image is a tuple of three; Pillow types any mode's pixel.
+    pixel = cast(tuple[int, int, int], small.resize((1, 1), Image.Resampling.BOX).getpixel((0, 0)))
+    red, green, blue = pixel
+    out = io.BytesIO()
+    blurred.save(out, format="WEBP", quality=40)
     encoded = base64.b64encode(out.getvalue()).decode("ascii")
     return Placeholder(
         data_uri=f"data:image/webp;base64,{encoded}", color=f"#{red:02x}{green:02x}{blue:02x}"

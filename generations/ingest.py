@@ -57,9 +57,10 @@ def _store_output(generation: Generation, index: int, url: str) -> None:
         max_bytes=settings.DOWNLOAD_MAX_BYTES,
         timeout=settings.DOWNLOAD_TIMEOUT_SECONDS,
     )
-    decoded = imaging.decode(data, max_pixels=settings.IMAGE_MAX_PIXELS)
-    thumbnail = imaging.make_thumbnail(data, max_size=settings.THUMBNAIL_MAX_SIZE)
-    placeholder = imaging.make_placeholder(data)
+    taken = imaging.take_in(
+        data, max_pixels=settings.IMAGE_MAX_PIXELS, thumbnail_size=settings.THUMBNAIL_MAX_SIZE
+    )
+    decoded, thumbnail, placeholder = taken.decoded, taken.thumbnail, taken.placeholder
     if decoded.format == "PNG":
         # The recipe travels with the file, so a downloaded image can be made again anywhere.
         data = imaging.add_png_text(

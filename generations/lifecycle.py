@@ -259,6 +259,10 @@ def accept_outputs(generation_id: int, prediction: ws.Prediction, now: datetime)
         inference_ms=prediction.inference_ms,
         ingest_started_at=now,
         next_check_at=None,
+        # The API answered: that ends any run of failed polls, as `poll_again` does.
+        failed_polls=0,
+        failed_poll_code=None,
+        polls_failing_since=None,
         **changes,
     )
 

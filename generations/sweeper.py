@@ -66,14 +66,17 @@ from generations.wavespeed import client as ws
 log = logging.getLogger(__name__)
 
 S = Generation.Status
-LEASE_NAME = "sweeper"
+LEASE_NAME = enqueue.SWEEPER_LEASE
 BATCH_SIZE = 500
 # The lease lives this much longer than a slice and is renewed at least this often, and
 # before any write once that long has passed: far more often than it could lapse.
-LEASE_EXTRA_SECONDS = 60.0
+LEASE_EXTRA_SECONDS = enqueue.SWEEPER_LEASE_EXTRA_SECONDS
 LEASE_RENEW_SECONDS = 5.0
 # While it runs, the sweeper looks for new work at least this often.
 LOOK_INTERVAL_SECONDS = 0.5
+# Downloads of completed predictions the sweeper's process runs at once (see `Downloads`):
+# enough to overlap one download's network wait with another's decoding on two cores.
+DOWNLOAD_THREADS = 4
 # The safety-net schedule's interval (migration 0002_sweep_schedule): it starts a sweep every
 # minute, so checks due later than that need no sweeper kept waiting for them.
 SCHEDULE_INTERVAL_SECONDS = 60.0
@@ -198,7 +201,8 @@ class Sweep:
             # Something finished that freed a thread, or made new work due: look at once.
             if time.monotonic() >= look_at or applied or errands_done:
                 due_in = self.look(timezone.now())
-                idle = not self.polls and not _errands.busy()
+                # Downloads under way keep it too: the slice ends with its images stored.
+                idle = not self.polls and not _errands.busy() and not _downloads.pending()
                 if idle and (due_in is None or due_in > SCHEDULE_INTERVAL_SECONDS):
                     break  # nothing due within the schedule's minute: the worker goes free
                 pause = LOOK_INTERVAL_SECONDS if due_in is None or self.backlog else due_in
@@ -254,13 +258,18 @@ class Sweep:
         answered_at = timezone.now()
         answers = [future.result() for future in finished]
         breaker.record_outcomes(answers)  # polls answered together are one outcome
+        # A leased sweeper downloads what completed in its own process, at once; the shell's
+        # and the tests' sweeps leave it to an ingest task.
+        download = _downloads.start if self.leased else None
         with transaction.atomic():
             for future, answer in zip(finished, answers, strict=True):
                 generation = self.polls.pop(future)
                 if isinstance(answer, ws.WaveSpeedError):
                     following.note_poll_error(generation, answer, answered_at)
                 else:
-                    following.apply_prediction(generation, answer, answered_at)
+                    following.apply_prediction(
+                        generation, answer, answered_at, download_with=download
+                    )
                 self.streak.note(answer, answered_at)
         return len(finished)
 
@@ -479,3 +488,53 @@ def _run_errand(work: Callable[[int], None], generation_id: int) -> None:
 
 
 _errands = Errands()
+
+
+class Downloads:
+    """Downloads of the outputs a sweep saw completed, in a pool of threads of its process.
+
+    An ingest task would wait for a free worker, and one of the two default workers is the
+    sweeper's own: a burst of completions would be downloaded one at a time, each behind the
+    broker's round trip. Here they start the moment the answer is committed, a few at once
+    (the network waits overlap, and Pillow decodes and encodes without the GIL). The pool
+    outlives the slice. A download lost with its process is found by the sweeper like one
+    whose worker died (`_reingest_stale`): `accept_outputs` stamped when it became due, and
+    `ingest_outputs` stores each output once, whoever runs it.
+    """
+
+    def __init__(self, threads: int) -> None:
+        self._threads = threads
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+        self._pid = 0
+        self._pending: set[int] = set()
+
+    def start(self, generation_id: int) -> None:
+        """Download this generation's outputs soon, unless that is under way in this process."""
+        with self._lock:
+            if self._pool is None or self._pid != os.getpid():
+                self._pool = ThreadPoolExecutor(
+                    max_workers=self._threads, thread_name_prefix="download"
+                )
+                self._pid = os.getpid()
+                self._pending.clear()
+            if generation_id in self._pending:
+                return
+            self._pending.add(generation_id)
+            download = self._pool.submit(_run_errand, _ingest, generation_id)
+        download.add_done_callback(lambda _: self._done(generation_id))
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._pending)
+
+    def _done(self, generation_id: int) -> None:
+        with self._lock:
+            self._pending.discard(generation_id)
+
+
+def _ingest(generation_id: int) -> None:
+    ingest.ingest_outputs(generation_id)
+
+
+_downloads = Downloads(DOWNLOAD_THREADS)

@@ -90,3 +90,29 @@ def test_thumbnails_are_webp_within_the_box_keeping_the_ratio(size, expected):
     with Image.open(io.BytesIO(thumbnail.data)) as image:
         assert image.format == "WEBP"
         assert image.size == expected
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
+def test_taking_an_image_in_at_once_gives_what_the_three_steps_give(fmt):
+    data = png_bytes((640, 320), fmt)
+
+    taken = imaging.take_in(data, max_pixels=10**6, thumbnail_size=128)
+
+    assert taken.decoded == imaging.decode(data, max_pixels=10**6)
+    alone = imaging.make_thumbnail(data, max_size=128)
+    assert (taken.thumbnail.width, taken.thumbnail.height) == (alone.width, alone.height)
+    with Image.open(io.BytesIO(taken.thumbnail.data)) as thumbnail:
+        assert (thumbnail.format, thumbnail.size) == ("WEBP", (128, 64))
+    assert taken.placeholder.data_uri.startswith("data:image/webp;base64,")
+    # Made from the thumbnail, the average colour is the full image's within a shade.
+    own = imaging.make_placeholder(data).color
+    assert all(
+        abs(int(taken.placeholder.color[i : i + 2], 16) - int(own[i : i + 2], 16)) <= 3
+        for i in (1, 3, 5)
+    )
+
+
+def test_taking_in_too_many_pixels_is_refused_before_decoding():
+    with pytest.raises(imaging.ImageError) as refused:
+        imaging.take_in(png_bytes((200, 200)), max_pixels=100, thumbnail_size=64)
+    assert refused.value.permanent and refused.value.message == imaging.TOO_MANY_PIXELS
