@@ -16,6 +16,9 @@ from typing import cast
 from PIL import Image, ImageFilter, UnidentifiedImageError
 
 ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP")
+# Pillow imports its format plugins on the first save; done here, when a worker loads the
+# pipeline, rather than in front of the first image a person waits for.
+Image.init()
 TOO_MANY_PIXELS = "The image has more pixels than this server accepts."
 # Pillow's words when a compressed PNG chunk (text, colour profile) would expand past its limit.
 _CHUNK_BOMB = "decompressed data too large"
@@ -92,7 +95,8 @@ def _thumbnail_of(source: Image.Image, max_size: int) -> tuple[Thumbnail, Image.
     image = source.convert("RGBA" if source.mode in {"RGBA", "LA", "P"} else "RGB")
     image.thumbnail((max_size, max_size), Image.Resampling.LANCZOS)
     out = io.BytesIO()
-    image.save(out, format="WEBP", quality=82, method=4)
+    # Method 2 makes files within a few percent of method 4's in a little over half the time.
+    image.save(out, format="WEBP", quality=82, method=2)
     return Thumbnail(data=out.getvalue(), width=image.width, height=image.height), image
 
 

@@ -75,8 +75,8 @@ LEASE_RENEW_SECONDS = 5.0
 # While it runs, the sweeper looks for new work at least this often.
 LOOK_INTERVAL_SECONDS = 0.5
 # Downloads of completed predictions the sweeper's process runs at once (see `Downloads`):
-# enough to overlap one download's network wait with another's decoding on two cores.
-DOWNLOAD_THREADS = 4
+# one's network wait overlaps the other's decoding.
+DOWNLOAD_THREADS = 2
 # The safety-net schedule's interval (migration 0002_sweep_schedule): it starts a sweep every
 # minute, so checks due later than that need no sweeper kept waiting for them.
 SCHEDULE_INTERVAL_SECONDS = 60.0
@@ -260,7 +260,7 @@ class Sweep:
         breaker.record_outcomes(answers)  # polls answered together are one outcome
         # A leased sweeper downloads what completed in its own process, at once; the shell's
         # and the tests' sweeps leave it to an ingest task.
-        download = _downloads.start if self.leased else None
+        download = _download if self.leased else None
         with transaction.atomic():
             for future, answer in zip(finished, answers, strict=True):
                 generation = self.polls.pop(future)
@@ -491,15 +491,15 @@ _errands = Errands()
 
 
 class Downloads:
-    """Downloads of the outputs a sweep saw completed, in a pool of threads of its process.
+    """Downloads of the outputs a sweep saw completed, in a few threads of its process.
 
-    An ingest task would wait for a free worker, and one of the two default workers is the
-    sweeper's own: a burst of completions would be downloaded one at a time, each behind the
-    broker's round trip. Here they start the moment the answer is committed, a few at once
-    (the network waits overlap, and Pillow decodes and encodes without the GIL). The pool
-    outlives the slice. A download lost with its process is found by the sweeper like one
-    whose worker died (`_reingest_stale`): `accept_outputs` stamped when it became due, and
-    `ingest_outputs` stores each output once, whoever runs it.
+    An ingest task waits for the broker to hand it to a worker, and one of the two default
+    workers is the sweeper's own: the moment an answer is committed, its download starts here
+    instead. Only a few at once (decoding holds the GIL, more threads would only slow each
+    one down); the rest go to ingest tasks, which the other workers take in parallel. The
+    pool outlives the slice. A download lost with its process is found by the sweeper like
+    one whose worker died (`_reingest_stale`): `accept_outputs` stamped when it became due,
+    and `ingest_outputs` stores each output once, whoever runs it.
     """
 
     def __init__(self, threads: int) -> None:
@@ -509,8 +509,8 @@ class Downloads:
         self._pid = 0
         self._pending: set[int] = set()
 
-    def start(self, generation_id: int) -> None:
-        """Download this generation's outputs soon, unless that is under way in this process."""
+    def start(self, generation_id: int) -> bool:
+        """Download this generation's outputs now; False if every thread is busy."""
         with self._lock:
             if self._pool is None or self._pid != os.getpid():
                 self._pool = ThreadPoolExecutor(
@@ -519,10 +519,13 @@ class Downloads:
                 self._pid = os.getpid()
                 self._pending.clear()
             if generation_id in self._pending:
-                return
+                return True
+            if len(self._pending) >= self._threads:
+                return False
             self._pending.add(generation_id)
             download = self._pool.submit(_run_errand, _ingest, generation_id)
         download.add_done_callback(lambda _: self._done(generation_id))
+        return True
 
     def pending(self) -> int:
         with self._lock:
@@ -535,6 +538,12 @@ class Downloads:
 
 def _ingest(generation_id: int) -> None:
     ingest.ingest_outputs(generation_id)
+
+
+def _download(generation_id: int) -> None:
+    """Download in the sweeper's own threads if one is free, else through an ingest task."""
+    if not _downloads.start(generation_id):
+        enqueue.ingest(generation_id)
 
 
 _downloads = Downloads(DOWNLOAD_THREADS)

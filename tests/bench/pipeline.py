@@ -51,6 +51,7 @@ SUBMITTING_SESSIONS = 8
 DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/pipeline_bench"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/11"
 GENERATION_URL_PK = "/generations/"
+WARM_UP_PROMPT = "pipeline bench warm-up"
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,7 @@ def measure(
     database_url: str | None = None,
     redis_url: str | None = None,
     webhooks: bool = False,
+    warm_up: int = 1,
     workdir: Path | None = None,
 ) -> list[Row]:
     """Run the app and the official client side by side; the figures as rows.
@@ -90,6 +92,8 @@ def measure(
     Without `database_url`: SQLite and the ORM broker under `runplayground`. With it (and
     `redis_url`): the stack on PostgreSQL and Redis; the database is dropped and made anew,
     the Redis database emptied. `webhooks` sets PUBLIC_BASE_URL to the app's own address.
+    `warm_up` generations are made first and not counted: the app times its polls by the
+    model's recent predictions, as it has them once in use.
     """
     workdir = workdir or Path(mkdtemp(prefix="pipeline-bench-"))
     database = "postgresql" if database_url else "sqlite"
@@ -116,7 +120,7 @@ def measure(
     with _fresh_backing(database_url, redis_url):
         app.start(timeout=180)
         try:
-            app_figures = _run_app(app, in_flight, latency, database_url)
+            app_figures = _run_app(app, in_flight, latency, database_url, warm_up)
             client_figures = _run_client(app, in_flight)
         finally:
             app.stop()
@@ -136,9 +140,16 @@ class Figures:
     failed: int
 
 
-def _run_app(app: RunningApp, count: int, latency: float, database_url: str | None) -> Figures:
+def _run_app(
+    app: RunningApp, count: int, latency: float, database_url: str | None, warm_up: int
+) -> Figures:
     prompts = [f"pipeline bench lantern {number:05d}" for number in range(count)]
     sessions = [_logged_in(app) for _ in range(min(SUBMITTING_SESSIONS, count))]
+    for number in range(warm_up):
+        _submit(app, sessions[0], f"{WARM_UP_PROMPT} {number}", number)
+    deadline = time.monotonic() + 3 * latency + 120
+    while warm_up and _finished(app, database_url) < warm_up and time.monotonic() < deadline:
+        time.sleep(0.2)
     started = time.time()
     with ThreadPoolExecutor(max_workers=len(sessions)) as pool:
         list(
@@ -150,13 +161,14 @@ def _run_app(app: RunningApp, count: int, latency: float, database_url: str | No
     # Generous: every prediction's latency, with room for a slow machine.
     deadline = time.monotonic() + 3 * latency + 120 + count
     while time.monotonic() < deadline:
-        if _finished(app, database_url) >= count:
+        if _finished(app, database_url) >= count + warm_up:
             break
         time.sleep(0.5)
     rows = _generations(app)
     record = {item["id"]: item for item in _record(app)}
     samples = []
     last = started
+    rows = [row for row in rows if not row["prompt"].startswith(WARM_UP_PROMPT)]
     for row in rows:
         if row["status"] != "completed" or row["prediction_id"] not in record:
             continue
@@ -246,7 +258,7 @@ def _generations(app: RunningApp) -> list[dict[str, Any]]:
         "from generations.models import Generation\n"
         "rows = []\n"
         "fields = ('created_at', 'submitted_at', 'ingest_started_at', 'finished_at')\n"
-        "for g in Generation.objects.values('pk', 'status', 'prediction_id', *fields):\n"
+        "for g in Generation.objects.values('pk', 'prompt', 'status', 'prediction_id', *fields):\n"
         "    for name in fields:\n"
         "        g[name] = g[name].timestamp() if g[name] else None\n"
         "    rows.append(g)\n"
