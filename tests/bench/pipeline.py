@@ -120,6 +120,9 @@ def measure(
     with _fresh_backing(database_url, redis_url):
         app.start(timeout=180)
         try:
+            if database_url:
+                # The stack makes no account of its own (runplayground does).
+                app.create_users([ADMIN_USER], ADMIN_PASSWORD)
             app_figures = _run_app(app, in_flight, latency, database_url, warm_up)
             client_figures = _run_client(app, in_flight)
         finally:
