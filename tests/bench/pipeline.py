@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import math
+import os
 import sqlite3
 import sys
 import time
@@ -39,7 +40,7 @@ from typing import Any
 import requests
 
 from generations.wavespeed.contract import MODEL_ID
-from tests.apprunner import ADMIN_PASSWORD, ADMIN_USER, CSRF_TOKEN, RunningApp
+from tests.apprunner import ADMIN_PASSWORD, ADMIN_USER, CSRF_TOKEN, RunningApp, descendants
 from tests.bench.report import Row, write
 
 FINAL_STATES = ("completed", "failed", "timed_out")
@@ -141,6 +142,7 @@ class Figures:
     wall: float  # seconds from the first submit to the last image stored or downloaded
     finished: int  # predictions with their image
     failed: int
+    cpu: float | None = None  # CPU seconds the app's processes used (not the simulator's)
 
 
 def _run_app(
@@ -153,6 +155,7 @@ def _run_app(
     deadline = time.monotonic() + 3 * latency + 120
     while warm_up and _finished(app, database_url) < warm_up and time.monotonic() < deadline:
         time.sleep(0.2)
+    cpu_before = _app_cpu_seconds(app)
     started = time.time()
     with ThreadPoolExecutor(max_workers=len(sessions)) as pool:
         list(
@@ -167,6 +170,7 @@ def _run_app(
         if _finished(app, database_url) >= count + warm_up:
             break
         time.sleep(0.5)
+    cpu = _app_cpu_seconds(app) - cpu_before
     rows = _generations(app)
     record = {item["id"]: item for item in _record(app)}
     samples = []
@@ -186,7 +190,25 @@ def _run_app(
         )
         last = max(last, row["finished_at"])
     failed = sum(1 for row in rows if row["status"] != "completed")
-    return Figures(samples, last - started, len(samples), failed)
+    return Figures(samples, last - started, len(samples), failed, cpu)
+
+
+def _app_cpu_seconds(app: RunningApp) -> float:
+    """CPU seconds used so far by the app's live processes, the simulator left out."""
+    assert app.process is not None
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in {app.process.pid, *descendants(app.process.pid)}:
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        if b"simulator" in command:
+            continue
+        # utime, stime, and those of children it waited for (fields 14-17 of stat).
+        total += sum(int(value) for value in fields[11:15]) / ticks
+    return total
 
 
 def _logged_in(app: RunningApp) -> tuple[requests.Session, str]:
@@ -367,6 +389,8 @@ def _rows(
         Row(section, "created -> sent to the API, p95",
             percentile([s.to_submit for s in app.samples if s.to_submit is not None], 0.95)
             * 1000, "ms"),
+        Row(section, "app CPU per generation (all its processes)",
+            (app.cpu or math.nan) / max(1, app.finished + app.failed) * 1000, "ms"),
         Row(section, "result GETs per generation (mean)", mean(gets) if gets else math.nan,
             "GETs", mean(client_gets) if client_gets else None, reference),
         Row(section, "result GETs per generation (max)", max(gets, default=math.nan), "GETs",
