@@ -1,4 +1,4 @@
-"""The sweeper: one task that makes the pipeline's API calls (all but the downloads).
+"""The sweeper: one task that makes the pipeline's API calls, and starts the downloads.
 
 django-q2 has no delayed enqueue and a task holds its worker until it returns, so a task per
 generation that sleeps between polls, or a task per submit waiting for its answer, would need
@@ -19,6 +19,9 @@ never waits on the API itself:
   the claim it took before sending and the conditional steps record it exactly once. If the
   process dies mid-call, the claim is abandoned and settled like any unconfirmed submit,
   never resent blindly.
+- **Downloads** of what a poll saw completed start the moment its answer is committed, in
+  two threads of the sweeper's process (`Downloads`), or as ingest tasks for the other
+  workers when both are busy.
 - **The account's wait** (`throttle`): when several polls in a row are answered 429, the whole
   account waits once; until then the sweeper starts no poll, settle or submit.
 
