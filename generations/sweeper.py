@@ -77,6 +77,11 @@ LEASE_EXTRA_SECONDS = enqueue.SWEEPER_LEASE_EXTRA_SECONDS
 LEASE_RENEW_SECONDS = 5.0
 # While it runs, the sweeper looks for new work at least this often.
 LOOK_INTERVAL_SECONDS = 0.5
+# A slice ends early, within this long of its end, at a moment with no check due within the
+# hand-over to the next slice (`Sweep.quiet_near_the_end`); longer than a poll interval, so
+# such a moment comes between two polls of the same prediction.
+HANDOVER_WINDOW_SECONDS = 1.5
+HANDOVER_SECONDS = 0.6
 # Downloads of completed predictions the sweeper's process runs at once (see `Downloads`):
 # one's network wait overlaps the other's decoding.
 DOWNLOAD_THREADS = 2
@@ -166,12 +171,15 @@ class Sweep:
         self.leased = leased
         self.holder = uuid.uuid4().hex
         self.ends_at = time.monotonic() + max_seconds
+        # A short slice (the tests') keeps most of its length.
+        self.handover_window = min(HANDOVER_WINDOW_SECONDS, max_seconds / 4)
         self.lease_ttl = max_seconds + LEASE_EXTRA_SECONDS
         self.renewed_at = float("-inf")
         self.polls: dict[Future[ws.Prediction | ws.WaveSpeedError], Generation] = {}
         self.started_errands: list[Future[None]] = []
         self.streak = throttle.Streak()
         self.backlog = False  # due work left for lack of a free thread
+        self.next_due_at: float | None = 0.0  # monotonic; unknown until the first look
         self._poll_pool: ThreadPoolExecutor | None = None
         self._poll_client: ws.WaveSpeedClient | None = None
 
@@ -197,13 +205,14 @@ class Sweep:
         errands_seen = _errands.finished
         while self.lease_held():
             applied = self.apply_answers()
-            if time.monotonic() >= self.ends_at:
+            if time.monotonic() >= self.ends_at or self.quiet_near_the_end():
                 break
             errands_done = _errands.finished != errands_seen
             errands_seen = _errands.finished
             # Something finished that freed a thread, or made new work due: look at once.
             if time.monotonic() >= look_at or applied or errands_done:
                 due_in = self.look(timezone.now())
+                self.next_due_at = None if due_in is None else time.monotonic() + due_in
                 # Downloads under way keep it too: the slice ends with its images stored.
                 idle = not self.polls and not _errands.busy() and not _downloads.pending()
                 if idle and (due_in is None or due_in > SCHEDULE_INTERVAL_SECONDS):
@@ -211,6 +220,19 @@ class Sweep:
                 pause = LOOK_INTERVAL_SECONDS if due_in is None or self.backlog else due_in
                 look_at = time.monotonic() + max(0.01, min(pause, LOOK_INTERVAL_SECONDS))
             self.wait_until(min(look_at, self.ends_at))
+
+    def quiet_near_the_end(self) -> bool:
+        """Whether the slice may end now, early, to hand over while no check falls due.
+
+        The next slice starts a moment after this one ends (the broker hands its task to a
+        worker); a check due in that moment waits for it. Near its end, a slice ends at the
+        first moment with no call in flight and no check due within the hand-over, so that
+        with a few predictions in flight none is seen late for it.
+        """
+        now = time.monotonic()
+        if now < self.ends_at - self.handover_window or self.polls or _errands.busy():
+            return False
+        return self.next_due_at is None or self.next_due_at - now > HANDOVER_SECONDS
 
     def look(self, now: datetime) -> float | None:
         """Start the calls of everything due; seconds until the next check, None if none."""

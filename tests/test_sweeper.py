@@ -310,3 +310,18 @@ def test_the_download_threads_take_as_many_as_they_have_threads(monkeypatch):
         release.set()
     wait_for(lambda: downloads.pending() == 0, 10, "the downloads to end")
     assert sorted(ran) == [1, 2]
+
+
+def test_a_slice_ends_early_near_its_end_only_when_no_check_falls_due_in_the_hand_over():
+    sweep = sweeper.Sweep(max_seconds=8, leased=False)
+    try:
+        now = time.monotonic()
+        sweep.ends_at, sweep.next_due_at = now + 5, None
+        assert not sweep.quiet_near_the_end()  # not near its end yet
+        sweep.ends_at = now + 1
+        sweep.next_due_at = now + sweeper.HANDOVER_SECONDS / 2
+        assert not sweep.quiet_near_the_end()  # a check falls due while the next one starts
+        sweep.next_due_at = now + sweeper.HANDOVER_SECONDS + 0.5
+        assert sweep.quiet_near_the_end()
+    finally:
+        sweep.close()
