@@ -129,7 +129,8 @@ def measure(
         finally:
             app.stop()
     poll = float(app.extra_env.get("POLL_INTERVAL_SECONDS", DEFAULT_POLL_INTERVAL))
-    section = f"pipeline ({database}, {in_flight} in flight, {latency:g} s latency)"
+    delivery = ", webhooks" if webhooks else ""
+    section = f"pipeline ({database}, {in_flight} in flight, {latency:g} s latency{delivery})"
     return _rows(section, app_figures, client_figures, latency, poll, webhooks)
 
 
