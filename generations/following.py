@@ -8,7 +8,9 @@ between polls are chosen here.
 
 from __future__ import annotations
 
+import math
 import random
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -26,8 +28,18 @@ MISSING_AFTER_POLLS = 2
 MAX_RETRY_AFTER_SECONDS = 300
 
 
-def apply_prediction(generation: Generation, prediction: ws.Prediction, now: datetime) -> None:
-    """Move a processing generation on from what the API last said of its prediction."""
+def apply_prediction(
+    generation: Generation,
+    prediction: ws.Prediction,
+    now: datetime,
+    *,
+    download_with: Callable[[int], None] | None = None,
+) -> None:
+    """Move a processing generation on from what the API last said of its prediction.
+
+    Completed outputs are downloaded once this is committed: by `download_with(id)` when
+    given (the sweeper's own threads), else by an ingest task.
+    """
     if prediction.is_completed:
         if not prediction.outputs:
             lifecycle.fail(
@@ -37,7 +49,8 @@ def apply_prediction(generation: Generation, prediction: ws.Prediction, now: dat
                 detail="completed with empty outputs",
             )
         elif lifecycle.accept_outputs(generation.pk, prediction, now):
-            transaction.on_commit(lambda: enqueue.ingest(generation.pk))
+            download = download_with or enqueue.ingest
+            transaction.on_commit(lambda: download(generation.pk))
         return
     if prediction.is_terminal:
         words = describe_task_failure(prediction.status, prediction.error_code, prediction.error)
@@ -111,11 +124,52 @@ def retry_delay(generation: Generation, error: ws.WaveSpeedError, now: datetime)
 
 
 def poll_delay(generation: Generation, now: datetime) -> timedelta:
-    """Poll often while an image is likely to arrive, then back off."""
+    """Poll often while an image is likely to arrive, then back off.
+
+    While polls are frequent, they are timed so that one falls just after the moment the
+    model's recent predictions took (`expected_seconds`): with the same number of polls, the
+    image is seen within a fraction of a second of its completion instead of up to a whole
+    interval later. Without such a record, or once it is overdue, the interval alone decides.
+    """
     base = settings.POLL_INTERVAL_SECONDS
     age = (now - (generation.submitted_at or generation.created_at)).total_seconds()
     factor = 1 if age < 30 else 2 if age < 120 else 5
-    return timedelta(seconds=base * factor)
+    interval = base * factor
+    expected = expected_seconds(generation.model, now) if factor == 1 else None
+    if expected is None or age >= expected + EXPECTED_MARGIN_SECONDS:
+        return timedelta(seconds=interval)
+    # The next of the moments expected + margin - k * interval at least half an interval away.
+    anchor = expected + EXPECTED_MARGIN_SECONDS
+    steps = math.floor((anchor - age - interval / 2) / interval)
+    return timedelta(seconds=anchor - age - steps * interval)
+
+
+# How long after the expected moment the poll that should see the image falls; a prediction's
+# time is counted from when its submit was answered, a little after the API started it.
+EXPECTED_MARGIN_SECONDS = 0.05
+# How many recent predictions tell the expected time, and how long a process reuses it.
+EXPECTED_SAMPLE = 20
+EXPECTED_REUSE_SECONDS = 10.0
+# Until a first prediction has told it, it is asked again sooner.
+UNKNOWN_REUSE_SECONDS = 1.0
+_expected: dict[str, tuple[float | None, datetime]] = {}
+
+
+def expected_seconds(model: str, now: datetime) -> float | None:
+    """The median inference time the API reported for the model's recent predictions."""
+    known = _expected.get(model)
+    if known is not None:
+        reuse = EXPECTED_REUSE_SECONDS if known[0] is not None else UNKNOWN_REUSE_SECONDS
+        if 0 <= (now - known[1]).total_seconds() < reuse:
+            return known[0]
+    times = sorted(
+        Generation.objects.filter(model=model, inference_ms__isnull=False)
+        .order_by("-created_at")
+        .values_list("inference_ms", flat=True)[:EXPECTED_SAMPLE]
+    )
+    value = times[len(times) // 2] / 1000 if times else None
+    _expected[model] = (value, now)
+    return value
 
 
 def _past_deadline(generation: Generation, now: datetime) -> bool:

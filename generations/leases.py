@@ -22,6 +22,19 @@ def acquire(name: str, holder: str, ttl_seconds: float) -> bool:
     return taken == 1
 
 
+def held_with_more_than(name: str, seconds: float) -> bool:
+    """Whether someone holds the lease and it has more than `seconds` left to live.
+
+    A holder that renews its lease keeps it far from expiring; one that died stops renewing,
+    and its lease soon has less left than that.
+    """
+    return (
+        Lease.objects.filter(name=name, expires_at__gt=timezone.now() + timedelta(seconds=seconds))
+        .exclude(holder="")
+        .exists()
+    )
+
+
 def release(name: str, holder: str) -> None:
     """Give the lease up, if `holder` still holds it."""
     Lease.objects.filter(name=name, holder=holder).update(holder="", expires_at=None)

@@ -233,14 +233,9 @@ def accept_outputs(generation_id: int, prediction: ws.Prediction, now: datetime)
     """processing -> downloading: the prediction completed; its outputs are copied next.
 
     Only as many outputs as a generation asks for are kept (and their flags, index for
-    index): more would be downloaded and stored for the price of one. The API answered, which
-    ends any run of failed polls, as in `poll_again`.
+    index): more would be downloaded and stored for the price of one.
     """
-    changes: dict[str, Any] = {
-        "failed_polls": 0,
-        "failed_poll_code": None,
-        "polls_failing_since": None,
-    }
+    changes: dict[str, Any] = {}
     extra = len(prediction.outputs) - OUTPUTS_PER_GENERATION
     if extra > 0:
         log.warning(
@@ -264,6 +259,10 @@ def accept_outputs(generation_id: int, prediction: ws.Prediction, now: datetime)
         inference_ms=prediction.inference_ms,
         ingest_started_at=now,
         next_check_at=None,
+        # The API answered: that ends any run of failed polls, as `poll_again` does.
+        failed_polls=0,
+        failed_poll_code=None,
+        polls_failing_since=None,
         **changes,
     )
 

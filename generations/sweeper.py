@@ -1,4 +1,4 @@
-"""The sweeper: one task that makes the pipeline's API calls (all but the downloads).
+"""The sweeper: one task that makes the pipeline's API calls, and starts the downloads.
 
 django-q2 has no delayed enqueue and a task holds its worker until it returns, so a task per
 generation that sleeps between polls, or a task per submit waiting for its answer, would need
@@ -19,6 +19,9 @@ never waits on the API itself:
   the claim it took before sending and the conditional steps record it exactly once. If the
   process dies mid-call, the claim is abandoned and settled like any unconfirmed submit,
   never resent blindly.
+- **Downloads** of what a poll saw completed start the moment its answer is committed, in
+  two threads of the sweeper's process (`Downloads`), or as ingest tasks for the other
+  workers when both are busy.
 - **The account's wait** (`throttle`): when several polls in a row are answered 429, the whole
   account waits once; until then the sweeper starts no poll, settle or submit.
 
@@ -66,14 +69,22 @@ from generations.wavespeed import client as ws
 log = logging.getLogger(__name__)
 
 S = Generation.Status
-LEASE_NAME = "sweeper"
+LEASE_NAME = enqueue.SWEEPER_LEASE
 BATCH_SIZE = 500
 # The lease lives this much longer than a slice and is renewed at least this often, and
 # before any write once that long has passed: far more often than it could lapse.
-LEASE_EXTRA_SECONDS = 60.0
+LEASE_EXTRA_SECONDS = enqueue.SWEEPER_LEASE_EXTRA_SECONDS
 LEASE_RENEW_SECONDS = 5.0
 # While it runs, the sweeper looks for new work at least this often.
 LOOK_INTERVAL_SECONDS = 0.5
+# A slice ends early, within this long of its end, at a moment with no check due within the
+# hand-over to the next slice (`Sweep.quiet_near_the_end`); longer than a poll interval, so
+# such a moment comes between two polls of the same prediction.
+HANDOVER_WINDOW_SECONDS = 1.5
+HANDOVER_SECONDS = 0.6
+# Downloads of completed predictions the sweeper's process runs at once (see `Downloads`):
+# one's network wait overlaps the other's decoding.
+DOWNLOAD_THREADS = 2
 # The safety-net schedule's interval (migration 0002_sweep_schedule): it starts a sweep every
 # minute, so checks due later than that need no sweeper kept waiting for them.
 SCHEDULE_INTERVAL_SECONDS = 60.0
@@ -160,12 +171,15 @@ class Sweep:
         self.leased = leased
         self.holder = uuid.uuid4().hex
         self.ends_at = time.monotonic() + max_seconds
+        # A short slice (the tests') keeps most of its length.
+        self.handover_window = min(HANDOVER_WINDOW_SECONDS, max_seconds / 4)
         self.lease_ttl = max_seconds + LEASE_EXTRA_SECONDS
         self.renewed_at = float("-inf")
         self.polls: dict[Future[ws.Prediction | ws.WaveSpeedError], Generation] = {}
         self.started_errands: list[Future[None]] = []
         self.streak = throttle.Streak()
         self.backlog = False  # due work left for lack of a free thread
+        self.next_due_at: float | None = 0.0  # monotonic; unknown until the first look
         self._poll_pool: ThreadPoolExecutor | None = None
         self._poll_client: ws.WaveSpeedClient | None = None
 
@@ -191,19 +205,34 @@ class Sweep:
         errands_seen = _errands.finished
         while self.lease_held():
             applied = self.apply_answers()
-            if time.monotonic() >= self.ends_at:
+            if time.monotonic() >= self.ends_at or self.quiet_near_the_end():
                 break
             errands_done = _errands.finished != errands_seen
             errands_seen = _errands.finished
             # Something finished that freed a thread, or made new work due: look at once.
             if time.monotonic() >= look_at or applied or errands_done:
                 due_in = self.look(timezone.now())
-                idle = not self.polls and not _errands.busy()
+                self.next_due_at = None if due_in is None else time.monotonic() + due_in
+                # Downloads under way keep it too: the slice ends with its images stored.
+                idle = not self.polls and not _errands.busy() and not _downloads.pending()
                 if idle and (due_in is None or due_in > SCHEDULE_INTERVAL_SECONDS):
                     break  # nothing due within the schedule's minute: the worker goes free
                 pause = LOOK_INTERVAL_SECONDS if due_in is None or self.backlog else due_in
                 look_at = time.monotonic() + max(0.01, min(pause, LOOK_INTERVAL_SECONDS))
             self.wait_until(min(look_at, self.ends_at))
+
+    def quiet_near_the_end(self) -> bool:
+        """Whether the slice may end now, early, to hand over while no check falls due.
+
+        The next slice starts a moment after this one ends (the broker hands its task to a
+        worker); a check due in that moment waits for it. Near its end, a slice ends at the
+        first moment with no call in flight and no check due within the hand-over, so that
+        with a few predictions in flight none is seen late for it.
+        """
+        now = time.monotonic()
+        if now < self.ends_at - self.handover_window or self.polls or _errands.busy():
+            return False
+        return self.next_due_at is None or self.next_due_at - now > HANDOVER_SECONDS
 
     def look(self, now: datetime) -> float | None:
         """Start the calls of everything due; seconds until the next check, None if none."""
@@ -254,13 +283,18 @@ class Sweep:
         answered_at = timezone.now()
         answers = [future.result() for future in finished]
         breaker.record_outcomes(answers)  # polls answered together are one outcome
+        # A leased sweeper downloads what completed in its own process, at once; the shell's
+        # and the tests' sweeps leave it to an ingest task.
+        download = _download if self.leased else None
         with transaction.atomic():
             for future, answer in zip(finished, answers, strict=True):
                 generation = self.polls.pop(future)
                 if isinstance(answer, ws.WaveSpeedError):
                     following.note_poll_error(generation, answer, answered_at)
                 else:
-                    following.apply_prediction(generation, answer, answered_at)
+                    following.apply_prediction(
+                        generation, answer, answered_at, download_with=download
+                    )
                 self.streak.note(answer, answered_at)
         return len(finished)
 
@@ -479,3 +513,62 @@ def _run_errand(work: Callable[[int], None], generation_id: int) -> None:
 
 
 _errands = Errands()
+
+
+class Downloads:
+    """Downloads of the outputs a sweep saw completed, in a few threads of its process.
+
+    An ingest task waits for the broker to hand it to a worker, and one of the two default
+    workers is the sweeper's own: the moment an answer is committed, its download starts here
+    instead. Only a few at once (decoding holds the GIL, more threads would only slow each
+    one down); the rest go to ingest tasks, which the other workers take in parallel. The
+    pool outlives the slice. A download lost with its process is found by the sweeper like
+    one whose worker died (`_reingest_stale`): `accept_outputs` stamped when it became due,
+    and `ingest_outputs` stores each output once, whoever runs it.
+    """
+
+    def __init__(self, threads: int) -> None:
+        self._threads = threads
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+        self._pid = 0
+        self._pending: set[int] = set()
+
+    def start(self, generation_id: int) -> bool:
+        """Download this generation's outputs now; False if every thread is busy."""
+        with self._lock:
+            if self._pool is None or self._pid != os.getpid():
+                self._pool = ThreadPoolExecutor(
+                    max_workers=self._threads, thread_name_prefix="download"
+                )
+                self._pid = os.getpid()
+                self._pending.clear()
+            if generation_id in self._pending:
+                return True
+            if len(self._pending) >= self._threads:
+                return False
+            self._pending.add(generation_id)
+            download = self._pool.submit(_run_errand, _ingest, generation_id)
+        download.add_done_callback(lambda _: self._done(generation_id))
+        return True
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._pending)
+
+    def _done(self, generation_id: int) -> None:
+        with self._lock:
+            self._pending.discard(generation_id)
+
+
+def _ingest(generation_id: int) -> None:
+    ingest.ingest_outputs(generation_id)
+
+
+def _download(generation_id: int) -> None:
+    """Download in the sweeper's own threads if one is free, else through an ingest task."""
+    if not _downloads.start(generation_id):
+        enqueue.ingest(generation_id)
+
+
+_downloads = Downloads(DOWNLOAD_THREADS)

@@ -367,12 +367,10 @@ def test_no_stored_record_file_or_task_payload_holds_the_key(site_in_use, monkey
                 assert found(handle.read()) == [], field.name
             files += 1
     assert files == 6
-    # What the inline pipeline recorded of its tasks.
+    # What the inline pipeline recorded of its tasks (the sweeper downloads in threads of its
+    # own, an ingest task only when they are busy: an ingest task's payload is checked below).
     recorded = {task.func for task in Task.objects.all()}
-    assert recorded >= {
-        "generations.tasks.sweep_predictions",
-        "generations.tasks.ingest_generation",
-    }
+    assert "generations.tasks.sweep_predictions" in recorded
     # What the broker (the ORM's table or Redis) stores for a worker to take: signed,
     # pickled payloads.
     monkeypatch.setattr(Conf, "SYNC", False)

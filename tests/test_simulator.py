@@ -707,6 +707,25 @@ def test_the_record_lists_every_prediction_and_counts_the_faults_by_kind(sim):
     }
 
 
+def test_the_record_says_when_each_prediction_finished_and_how_often_it_was_read(sim):
+    before = time.time()
+    made = submit(sim, prompt="[latency=0.4] counted")
+    untouched = submit(sim, prompt="[latency=0.4] never read")
+    for _ in range(3):
+        call(sim, "GET", f"/api/v3/predictions/{made['id']}/result")
+    finished, _ = wait_until_terminal(sim, made["id"])
+    assert requests.get(finished["outputs"][0], timeout=15).status_code == 200
+
+    record = call(sim, "GET", "/_sim/record").json()["data"]
+    items = {item["id"]: item for item in record["predictions"]}
+    # The waits above read the result too: at least the three counted ones.
+    assert items[made["id"]]["result_gets"] >= 4
+    assert items[made["id"]]["downloads"] == 1
+    assert (items[untouched["id"]]["result_gets"], items[untouched["id"]]["downloads"]) == (0, 0)
+    # Seconds since the epoch: submitted after `before`, finished 0.4 s later.
+    assert before + 0.4 <= items[made["id"]]["finished_at"] <= time.time()
+
+
 def test_a_revoked_key_is_refused_everywhere_until_restored(sim):
     made = submit(sim)
     assert call(sim, "POST", "/_sim/revoke-key", key=None).status_code == 401

@@ -250,3 +250,78 @@ def test_a_sweeper_waits_only_for_checks_within_the_schedules_minute(
     # is re-enqueued; within it, the slice waits and another is asked for.
     assert (time.monotonic() - started >= 0.5) is kept_going
     assert ("sweep" in pipeline) is kept_going
+
+
+def test_no_sweep_is_enqueued_while_a_live_sweeper_holds_the_lease(monkeypatch):
+    sent: list[str] = []
+    monkeypatch.setattr(enqueue, "async_task", lambda name, **kwargs: sent.append(name))
+
+    enqueue.sweep()  # nobody holds it
+    assert leases.acquire(sweeper.LEASE_NAME, "running", ttl_seconds=10 + 60)
+    enqueue.sweep()  # a sweeper that renewed its lease a moment ago looks for itself
+    # A lease that was not renewed for longer than its slice: its sweeper died or is ending.
+    Lease.objects.filter(name=sweeper.LEASE_NAME).update(
+        expires_at=timezone.now() + timedelta(seconds=50)
+    )
+    enqueue.sweep()
+    leases.release(sweeper.LEASE_NAME, "running")
+    enqueue.sweep()
+
+    assert sent == [enqueue.SWEEP_TASK] * 3
+
+
+def test_a_completed_prediction_is_downloaded_in_the_sweepers_threads_or_by_a_task(
+    monkeypatch,
+):
+    started: list[int] = []
+    enqueued: list[int] = []
+
+    def start(generation_id: int) -> bool:
+        if len(started) == 2:
+            return False  # both threads busy
+        started.append(generation_id)
+        return True
+
+    monkeypatch.setattr(sweeper._downloads, "start", start)
+    monkeypatch.setattr(enqueue, "ingest", enqueued.append)
+
+    for generation_id in (1, 2, 3, 4):
+        sweeper._download(generation_id)
+
+    assert (started, enqueued) == ([1, 2], [3, 4])
+
+
+def test_the_download_threads_take_as_many_as_they_have_threads(monkeypatch):
+    release = threading.Event()
+    ran: list[int] = []
+
+    def download(generation_id: int) -> None:
+        ran.append(generation_id)
+        release.wait(10)
+
+    monkeypatch.setattr(sweeper, "_ingest", download)
+    downloads = sweeper.Downloads(threads=2)
+    try:
+        assert downloads.start(1) and downloads.start(2)
+        assert downloads.start(1)  # already under way here: nothing more to do
+        assert not downloads.start(3)  # both threads busy: an ingest task takes it
+        assert downloads.pending() == 2
+    finally:
+        release.set()
+    wait_for(lambda: downloads.pending() == 0, 10, "the downloads to end")
+    assert sorted(ran) == [1, 2]
+
+
+def test_a_slice_ends_early_near_its_end_only_when_no_check_falls_due_in_the_hand_over():
+    sweep = sweeper.Sweep(max_seconds=8, leased=False)
+    try:
+        now = time.monotonic()
+        sweep.ends_at, sweep.next_due_at = now + 5, None
+        assert not sweep.quiet_near_the_end()  # not near its end yet
+        sweep.ends_at = now + 1
+        sweep.next_due_at = now + sweeper.HANDOVER_SECONDS / 2
+        assert not sweep.quiet_near_the_end()  # a check falls due while the next one starts
+        sweep.next_due_at = now + sweeper.HANDOVER_SECONDS + 0.5
+        assert sweep.quiet_near_the_end()
+    finally:
+        sweep.close()

@@ -100,6 +100,7 @@ def result(ctx: Context, prediction_id: str) -> Reply:
     prediction = ctx.store.get(prediction_id)
     if prediction is None:
         return json_reply(404, f"Prediction {prediction_id} not found")
+    ctx.store.count_result_read(prediction_id)
     if ctx.store.vanishes_now(prediction):
         ctx.tally.add("vanished_result")
         return json_reply(404, f"Prediction {prediction_id} not found")
@@ -204,20 +205,26 @@ def restore_key(ctx: Context) -> Reply:
 def record(ctx: Context) -> Reply:
     """The simulator's own record: every prediction it holds and the faults it injected.
 
-    Read by soak runs to count predictions per prompt; unlike the history it is never faulted,
-    paged or stripped of inputs.
+    Read by soak runs to count predictions per prompt, and by the pipeline benchmark for when
+    each prediction finished (`finished_at`, seconds since the epoch) and how often its result
+    and outputs were read; unlike the history it is never faulted, paged or stripped of inputs.
     """
     now = ctx.store.now()
-    predictions = [
-        {
-            "id": item.id,
-            "model": item.model,
-            "prompt": item.input.get("prompt"),
-            "status": item.status_at(now),
-            "created_at": item.created_at.isoformat(),
-        }
-        for item in reversed(ctx.store.query())
-    ]
+    predictions = []
+    for item in reversed(ctx.store.query()):
+        result_gets, downloads = ctx.store.reads(item.id)
+        predictions.append(
+            {
+                "id": item.id,
+                "model": item.model,
+                "prompt": item.input.get("prompt"),
+                "status": item.status_at(now),
+                "created_at": item.created_at.isoformat(),
+                "finished_at": ctx.store.epoch_of(item.submitted + item.latency),
+                "result_gets": result_gets,
+                "downloads": downloads,
+            }
+        )
     return success({"predictions": predictions, "faults": ctx.tally.snapshot()})
 
 
@@ -248,6 +255,7 @@ def output(ctx: Context, prediction_id: str, index: str) -> Reply:
         or prediction.status_at(ctx.store.now()) != "completed"
     ):
         return json_reply(404, "File not found")
+    ctx.store.count_output_read(prediction_id)
     inputs = prediction.input
     png = render_png(inputs["prompt"], inputs["seed"], inputs["aspect_ratio"])
     # Outputs never change once written, so caches may keep them.

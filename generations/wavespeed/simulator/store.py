@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -125,6 +125,9 @@ class Store:
         # Per-prediction fault state: when a throttle window opened, which results vanished.
         self._throttled_since: dict[str, float] = {}
         self._vanished: set[str] = set()
+        # How often each prediction's result and outputs were asked for (the record shows it).
+        self._result_reads: Counter[str] = Counter()
+        self._output_reads: Counter[str] = Counter()
 
     def now(self) -> float:
         """Read the store clock."""
@@ -164,6 +167,25 @@ class Store:
         """Return the prediction with this id, or None."""
         with self._lock:
             return self._items.get(prediction_id)
+
+    def count_result_read(self, prediction_id: str) -> None:
+        """Count one GET of a prediction's result."""
+        with self._lock:
+            self._result_reads[prediction_id] += 1
+
+    def count_output_read(self, prediction_id: str) -> None:
+        """Count one download of one of a prediction's outputs."""
+        with self._lock:
+            self._output_reads[prediction_id] += 1
+
+    def reads(self, prediction_id: str) -> tuple[int, int]:
+        """How many result GETs and output downloads a prediction has had."""
+        with self._lock:
+            return self._result_reads[prediction_id], self._output_reads[prediction_id]
+
+    def epoch_of(self, reading: float) -> float:
+        """A store clock reading as seconds since the epoch, the clock other processes read."""
+        return time.time() - (self.clock() - reading)
 
     def throttle_remaining(self, prediction: Prediction) -> float:
         """Seconds its result stays throttled; the window opens at the first look."""
@@ -226,3 +248,5 @@ class Store:
             self._items.popitem(last=False)
             self._throttled_since.pop(oldest.id, None)
             self._vanished.discard(oldest.id)
+            self._result_reads.pop(oldest.id, None)
+            self._output_reads.pop(oldest.id, None)

@@ -1,0 +1,71 @@
+"""When the next poll falls: timed to the model's usual time, same count as evenly spaced."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from generations import following
+from generations.models import Generation
+from tests.factories import make_generation
+
+pytestmark = pytest.mark.django_db
+
+S = Generation.Status
+
+
+@pytest.fixture(autouse=True)
+def forget_expected_times():
+    following._expected.clear()
+    yield
+    following._expected.clear()
+
+
+def running(owner, seconds_ago: float) -> Generation:
+    now = timezone.now()
+    return make_generation(
+        owner, status=S.PROCESSING, submitted_at=now - timedelta(seconds=seconds_ago)
+    )
+
+
+def polls_until(generation: Generation, seconds: float) -> list[float]:
+    """The ages at which a generation is polled, from its current age to `seconds`."""
+    now = timezone.now()
+    age = (now - generation.submitted_at).total_seconds()
+    ages = []
+    while age < seconds:
+        delay = following.poll_delay(generation, generation.submitted_at + timedelta(seconds=age))
+        age += delay.total_seconds()
+        ages.append(round(age, 3))
+    return ages
+
+
+def test_without_a_record_polls_are_evenly_spaced(alice, settings):
+    settings.POLL_INTERVAL_SECONDS = 1.0
+    generation = running(alice, seconds_ago=1.0)
+    assert following.poll_delay(generation, timezone.now()) == timedelta(seconds=1.0)
+
+
+def test_one_poll_falls_just_after_the_models_usual_time_with_no_extra_polls(alice, settings):
+    settings.POLL_INTERVAL_SECONDS = 1.0
+    for _ in range(3):
+        make_generation(alice, status=S.COMPLETED, inference_ms=10_000)
+    generation = running(alice, seconds_ago=1.0)
+
+    ages = polls_until(generation, 12)
+
+    # 2.05, 3.05 ... 10.05: the image done at 10 s is seen 50 ms later, not up to 1 s later.
+    assert ages[:9] == pytest.approx([n + following.EXPECTED_MARGIN_SECONDS for n in range(2, 11)])
+    # Once overdue, the interval alone; as many polls as evenly spaced ones from 1 s.
+    assert ages[9] == pytest.approx(11.05)
+    assert len([age for age in ages if age <= 11]) <= 10
+
+
+def test_a_late_poll_never_comes_back_sooner_than_half_an_interval(alice, settings):
+    settings.POLL_INTERVAL_SECONDS = 1.0
+    make_generation(alice, status=S.COMPLETED, inference_ms=10_000)
+    generation = running(alice, seconds_ago=9.7)  # 0.35 s before the expected moment
+    delay = following.poll_delay(generation, timezone.now()).total_seconds()
+    assert delay == pytest.approx(1.35, abs=0.01)
