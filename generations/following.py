@@ -111,11 +111,18 @@ def retry_delay(generation: Generation, error: ws.WaveSpeedError, now: datetime)
 
 
 def poll_delay(generation: Generation, now: datetime) -> timedelta:
-    """Poll often while an image is likely to arrive, then back off."""
+    """Poll often while an image is likely to arrive, then back off.
+
+    A prediction whose end the API calls our webhook about is polled only as a safety net,
+    for a lost call, at the webhook's slower interval.
+    """
     base = settings.POLL_INTERVAL_SECONDS
     age = (now - (generation.submitted_at or generation.created_at)).total_seconds()
     factor = 1 if age < 30 else 2 if age < 120 else 5
-    return timedelta(seconds=base * factor)
+    seconds = base * factor
+    if generation.webhook_requested:
+        seconds = max(seconds, settings.WEBHOOK_POLL_INTERVAL_SECONDS)
+    return timedelta(seconds=seconds)
 
 
 def _past_deadline(generation: Generation, now: datetime) -> bool:

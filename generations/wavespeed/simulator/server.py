@@ -11,13 +11,14 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from .config import SimulatorConfig
 from .protocol import Dice
 from .routes import Aborted, Context, Dropped, Reply, json_reply, resolve, submit
 from .store import Store
 from .tally import Tally
+from .webhooks import Deliveries
 
 API_PREFIX = "/api/v3"
 # The simulator's own controls for tests (e.g. revoking the key); they need the key too.
@@ -58,6 +59,14 @@ class SimulatorServer(ThreadingHTTPServer):
         # Every fault injected, by kind (transport faults and prompt markers alike).
         self.tally = Tally()
         self.dice = Dice(config.seed)
+        # Webhook calls go out from threads of their own: no request waits on one.
+        self.webhooks = Deliveries(
+            config.webhook_secret,
+            failure_rate=config.webhook_failure_rate,
+            dice=self.dice,
+            tally=self.tally,
+            clock=self.store.clock,
+        )
         self.log_requests = log_requests
         self.stopping = threading.Event()
         self.key_revoked = threading.Event()
@@ -109,6 +118,7 @@ class SimulatorServer(ThreadingHTTPServer):
     def server_close(self) -> None:
         """Stop listening, wake waiting requests and cut idle keep-alive connections."""
         self.stopping.set()
+        self.webhooks.close()
         super().server_close()
         with self._connections_lock:
             connections = list(self._connections)
@@ -168,7 +178,8 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         body = self._read_body()
         if body is None:
             return
-        path = urlsplit(self.path).path
+        target = urlsplit(self.path)
+        path = target.path
         server = self.server
         is_api = path == API_PREFIX or path.startswith(API_PREFIX + "/")
         faults = server.config.faults
@@ -210,6 +221,8 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             body=body,
             key_revoked=server.key_revoked,
             tally=server.tally,
+            query=parse_qs(target.query),
+            webhooks=server.webhooks,
         )
         try:
             reply = endpoint(context, **params)

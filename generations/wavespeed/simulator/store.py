@@ -125,6 +125,8 @@ class Store:
         # Per-prediction fault state: when a throttle window opened, which results vanished.
         self._throttled_since: dict[str, float] = {}
         self._vanished: set[str] = set()
+        # Result GETs per prediction, for the record: how often a client polled each.
+        self._reads: dict[str, int] = {}
 
     def now(self) -> float:
         """Read the store clock."""
@@ -164,6 +166,16 @@ class Store:
         """Return the prediction with this id, or None."""
         with self._lock:
             return self._items.get(prediction_id)
+
+    def note_read(self, prediction_id: str) -> None:
+        """Count one result GET of this prediction."""
+        with self._lock:
+            self._reads[prediction_id] = self._reads.get(prediction_id, 0) + 1
+
+    def reads(self, prediction_id: str) -> int:
+        """How many result GETs this prediction had."""
+        with self._lock:
+            return self._reads.get(prediction_id, 0)
 
     def throttle_remaining(self, prediction: Prediction) -> float:
         """Seconds its result stays throttled; the window opens at the first look."""
@@ -226,3 +238,4 @@ class Store:
             self._items.popitem(last=False)
             self._throttled_since.pop(oldest.id, None)
             self._vanished.discard(oldest.id)
+            self._reads.pop(oldest.id, None)
