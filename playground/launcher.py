@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -136,6 +137,21 @@ def unreachable_from_outside(url: str) -> bool:
     return not address.is_global
 
 
+def children_environment(
+    environ: Mapping[str, str], *, simulated: bool, host: str, port: int
+) -> dict[str, str]:
+    """The environment of `make run`'s processes: this one's, with PUBLIC_BASE_URL set to the
+    local web server in simulator mode when it is unset.
+
+    The simulator delivers webhooks to this web server on loopback. Only in simulator mode:
+    the real API cannot reach a local address, so there the address stays the deployer's.
+    """
+    env = dict(environ)
+    if simulated and not env.get("PUBLIC_BASE_URL", "").strip():
+        env["PUBLIC_BASE_URL"] = f"http://{url_host(shown_host(host))}:{port}"
+    return env
+
+
 def url_host(host: str) -> str:
     """A host as it is written in a URL: an IPv6 address in brackets."""
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
@@ -173,11 +189,7 @@ def run(
     web = Child("web server", [python, manage, "runserver", f"{host}:{port}", "--noreload"])
     children.append(web)
     shown = shown_host(host)
-    env = dict(os.environ)
-    if simulated and not env.get("PUBLIC_BASE_URL", "").strip():
-        # The simulator delivers webhooks to this web server on loopback. Only in simulator
-        # mode: the real API cannot reach a local address, so there it stays the deployer's.
-        env["PUBLIC_BASE_URL"] = f"http://{url_host(shown)}:{port}"
+    env = children_environment(os.environ, simulated=simulated, host=host, port=port)
     launcher = Launcher(children=children, cwd=base_dir, env=env)
     launcher.stop_on_signals()
     try:
