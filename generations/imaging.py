@@ -10,7 +10,7 @@ import base64
 import io
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 
 from PIL import Image, ImageFilter, UnidentifiedImageError
@@ -36,6 +36,8 @@ class DecodedImage:
     format: str
     width: int
     height: int
+    # The decoded pixels, so a thumbnail need not decode the file a second time.
+    pixels: Image.Image | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ def decode(data: bytes, *, max_pixels: int) -> DecodedImage:
                 raise ImageError(TOO_MANY_PIXELS, permanent=True)
             image_format = image.format or ""
             image.load()  # decodes every pixel: a truncated or corrupt file fails here
+            pixels = image.copy()  # outlives the file, which the `with` closes
     except ImageError:
         raise
     except Image.DecompressionBombError:
@@ -72,18 +75,30 @@ def decode(data: bytes, *, max_pixels: int) -> DecodedImage:
         raise ImageError(f"The image file is damaged ({error}).", permanent=True) from None
     except (OSError, SyntaxError) as error:
         raise ImageError(f"The image file is damaged ({error}).", permanent=True) from None
-    return DecodedImage(data=data, format=image_format, width=width, height=height)
+    return DecodedImage(data=data, format=image_format, width=width, height=height, pixels=pixels)
 
 
-def make_thumbnail(data: bytes, *, max_size: int) -> Thumbnail:
-    """A WebP thumbnail that fits in a max_size square, keeping the aspect ratio."""
-    with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as source:
+def make_thumbnail(data: bytes | DecodedImage, *, max_size: int) -> Thumbnail:
+    """A WebP thumbnail that fits in a max_size square, keeping the aspect ratio.
+
+    From a `DecodedImage`, its pixels are used as they are (no second decode).
+    """
+    if isinstance(data, DecodedImage) and data.pixels is not None:
+        return _thumbnail_of(data.pixels, max_size)
+    raw = data.data if isinstance(data, DecodedImage) else data
+    with Image.open(io.BytesIO(raw), formats=ALLOWED_FORMATS) as source:
         source.draft("RGB", (max_size, max_size))  # lets JPEG decode at a reduced scale
-        image = source.convert("RGBA" if source.mode in {"RGBA", "LA", "P"} else "RGB")
-        image.thumbnail((max_size, max_size), Image.Resampling.LANCZOS)
-        out = io.BytesIO()
-        image.save(out, format="WEBP", quality=82, method=4)
-        return Thumbnail(data=out.getvalue(), width=image.width, height=image.height)
+        return _thumbnail_of(source, max_size)
+
+
+def _thumbnail_of(source: Image.Image, max_size: int) -> Thumbnail:
+    image = source.convert("RGBA" if source.mode in {"RGBA", "LA", "P"} else "RGB")
+    # reducing_gap: an integer box reduce first (properly averaged), then Lanczos over what
+    # is left: a fraction of the time of Lanczos over the whole image, for a small preview.
+    image.thumbnail((max_size, max_size), Image.Resampling.LANCZOS, reducing_gap=1.0)
+    out = io.BytesIO()
+    image.save(out, format="WEBP", quality=82, method=4)
+    return Thumbnail(data=out.getvalue(), width=image.width, height=image.height)
 
 
 @dataclass(frozen=True)

@@ -58,8 +58,9 @@ def _store_output(generation: Generation, index: int, url: str) -> None:
         timeout=settings.DOWNLOAD_TIMEOUT_SECONDS,
     )
     decoded = imaging.decode(data, max_pixels=settings.IMAGE_MAX_PIXELS)
-    thumbnail = imaging.make_thumbnail(data, max_size=settings.THUMBNAIL_MAX_SIZE)
-    placeholder = imaging.make_placeholder(data)
+    thumbnail = imaging.make_thumbnail(decoded, max_size=settings.THUMBNAIL_MAX_SIZE)
+    # From the thumbnail: 16 blurred pixels look the same, without decoding the original again.
+    placeholder = imaging.make_placeholder(thumbnail.data)
     if decoded.format == "PNG":
         # The recipe travels with the file, so a downloaded image can be made again anywhere.
         data = imaging.add_png_text(

@@ -66,6 +66,8 @@ class Context:
     query: dict[str, list[str]] = field(default_factory=dict)
     # Where a submit with a webhook schedules its call; None: the server sends none.
     webhooks: Deliveries | None = None
+    # Renders an output in the background ahead of its download (prompt, seed, aspect ratio).
+    prerender: Callable[[str, int, str], None] | None = None
 
 
 Endpoint = Callable[..., Reply]
@@ -179,6 +181,9 @@ def submit(ctx: Context) -> Reply:
     )
     if failure:
         ctx.tally.add(f"task_failed_{failure[0] // 1000}xxx")
+    if not failure and ctx.prerender is not None:
+        # Rendered while it "runs", so its file is ready when it completes, as a CDN's is.
+        ctx.prerender(inputs["prompt"], inputs["seed"], inputs["aspect_ratio"])
     if webhook and ctx.webhooks is not None:
         ctx.webhooks.schedule(
             prediction, webhook, ctx.base_url, forced_failures=markers.webhook_failures

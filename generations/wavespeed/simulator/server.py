@@ -9,11 +9,13 @@ import socket
 import socketserver
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from .config import SimulatorConfig
+from .images import render_png
 from .protocol import Dice
 from .routes import Aborted, Context, Dropped, Reply, json_reply, resolve, submit
 from .store import Store
@@ -67,6 +69,8 @@ class SimulatorServer(ThreadingHTTPServer):
             tally=self.tally,
             clock=self.store.clock,
         )
+        # One thread renders outputs ahead of their downloads (see routes.submit).
+        self._renderer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="render")
         self.log_requests = log_requests
         self.stopping = threading.Event()
         self.key_revoked = threading.Event()
@@ -95,6 +99,11 @@ class SimulatorServer(ThreadingHTTPServer):
             host = f"[{host}]"
         return f"http://{host}:{port}"
 
+    def prerender(self, prompt: str, seed: int, aspect_ratio: str) -> None:
+        """Render an output in the background, into the renderer's cache."""
+        with contextlib.suppress(RuntimeError):  # shutting down
+            self._renderer.submit(render_png, prompt, seed, aspect_ratio)
+
     def revoke_key(self) -> None:
         """Answer 401 to every /api/v3 call from now on, as the API does for a revoked key."""
         self.key_revoked.set()
@@ -119,6 +128,7 @@ class SimulatorServer(ThreadingHTTPServer):
         """Stop listening, wake waiting requests and cut idle keep-alive connections."""
         self.stopping.set()
         self.webhooks.close()
+        self._renderer.shutdown(wait=False, cancel_futures=True)
         super().server_close()
         with self._connections_lock:
             connections = list(self._connections)
@@ -223,6 +233,7 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             tally=server.tally,
             query=parse_qs(target.query),
             webhooks=server.webhooks,
+            prerender=server.prerender,
         )
         try:
             reply = endpoint(context, **params)
