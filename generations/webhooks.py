@@ -92,6 +92,11 @@ class _Secret:
                 return None
             return fresh if fresh != held else None
 
+    def held(self) -> list[str]:
+        """The secret as held and as the signing key, for error reports to hide; [] if none."""
+        value = self._value
+        return [value, value.removeprefix(signing.SECRET_PREFIX)] if value else []
+
     def forget(self) -> None:
         """Drop the secret (tests; a process that wants to ask again)."""
         with self._lock:

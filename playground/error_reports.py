@@ -10,7 +10,8 @@ from django.views.debug import SafeExceptionReporterFilter
 
 
 class SecretValueFilter(SafeExceptionReporterFilter):
-    """Hide every frame variable whose text holds the API key or the secret key.
+    """Hide every frame variable whose text holds the API key, the secret key or the webhook
+    secret.
 
     Django hides settings by their names, and a function's variables only where it is marked
     @sensitive_variables, and only with DEBUG off. The API key also travels through requests'
@@ -20,7 +21,10 @@ class SecretValueFilter(SafeExceptionReporterFilter):
 
     def cleanse_special_types(self, request: HttpRequest | None, value: Any) -> Any:
         value = super().cleanse_special_types(request, value)
-        secrets = [secret for secret in (settings.WAVESPEED_API_KEY, settings.SECRET_KEY) if secret]
+        from generations.webhooks import secret as webhook_secret  # the app's, once loaded
+
+        held = (settings.WAVESPEED_API_KEY, settings.SECRET_KEY, *webhook_secret.held())
+        secrets = [secret for secret in held if secret]
         try:
             text = repr(value)
         except Exception:  # the report has its own words for a value it cannot show

@@ -649,3 +649,26 @@ def test_remembered_ids_are_forgotten_after_the_window(alice, webhooks_on, enque
     assert call(finished_body(webhooks_on, generation), webhook_id="new").status_code == 200
     remembered = set(WebhookDelivery.objects.values_list("webhook_id", flat=True))
     assert remembered == {"recent", "new"}
+
+
+@pipeline
+def test_the_webhook_secret_stays_out_of_logs_records_and_error_reports(
+    alice, webhooks_on, enqueued, caplog, rf
+):
+    from django.core import serializers
+
+    from playground.error_reports import SecretValueFilter
+
+    caplog.set_level("DEBUG")
+    generation = processing(alice)
+    body = finished_body(webhooks_on, generation)
+    assert call(body, secret="whsec_forged").status_code == 401
+    assert call(body).status_code == 200
+    key = SimulatorConfig.webhook_secret.removeprefix("whsec_")
+    assert key not in caplog.text
+    records = serializers.serialize(
+        "json", [*Generation.objects.all(), *WebhookDelivery.objects.all()]
+    )
+    assert key not in records
+    report = SecretValueFilter()
+    assert report.cleanse_special_types(rf.post(URL), {"k": key}) == report.cleansed_substitute
