@@ -10,7 +10,9 @@ Polling alone is measured in the same app with prompts marked `[webhook-fail=99]
 is never delivered) and the safety net polled as often as polling alone would
 (`WEBHOOK_POLL_INTERVAL_SECONDS` equal to `POLL_INTERVAL_SECONDS`).
 
-    python -m tests.bench.webhooks [--generations 20]
+    python -m tests.bench.webhooks [--generations 20] [--database-url postgres://... --redis-url
+        redis://...]   (with both: the webhook figures again on PostgreSQL and Redis; the
+                       database must exist and is migrated, and gets the generations)
 """
 
 from __future__ import annotations
@@ -44,13 +46,17 @@ class Figures:
     webhook_delivered: bool
 
 
-def start_app(workdir: Path, *, safety_net_seconds: float) -> RunningApp:
+def start_app(
+    workdir: Path, *, safety_net_seconds: float, services: dict[str, str] | None = None
+) -> RunningApp:
+    """The app as `make run` starts it; `services` may name a DATABASE_URL and REDIS_URL."""
     return RunningApp(
         workdir=workdir,
         extra_env={
             "SIMULATOR_LATENCY": str(LATENCY_SECONDS),
             "POLL_INTERVAL_SECONDS": str(POLL_INTERVAL_SECONDS),
             "WEBHOOK_POLL_INTERVAL_SECONDS": str(safety_net_seconds),
+            **(services or {}),
         },
     ).start()
 
@@ -136,9 +142,21 @@ def rows_for(section: str, figures: list[Figures], *, target: bool) -> list[Row]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--generations", type=int, default=20)
-    count = parser.parse_args().generations
+    parser.add_argument("--database-url", default="")
+    parser.add_argument("--redis-url", default="")
+    args = parser.parse_args()
+    count = args.generations
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="bench-webhooks-") as folder:
+        if args.database_url and args.redis_url:
+            services = {"DATABASE_URL": args.database_url, "REDIS_URL": args.redis_url}
+            app = start_app(Path(folder) / "services", safety_net_seconds=15, services=services)
+            try:
+                prompts = [f"Webhook lantern {n} (services)" for n in range(count)]
+                figures = run_generations(app, prompts)
+            finally:
+                app.stop()
+            rows += rows_for("webhooks (postgresql, redis broker)", figures, target=True)
         app = start_app(Path(folder) / "webhooks", safety_net_seconds=15)
         try:
             figures = run_generations(app, [f"Webhook lantern {n}" for n in range(count)])
