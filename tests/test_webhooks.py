@@ -672,3 +672,21 @@ def test_the_webhook_secret_stays_out_of_logs_records_and_error_reports(
     assert key not in records
     report = SecretValueFilter()
     assert report.cleanse_special_types(rf.post(URL), {"k": key}) == report.cleansed_substitute
+
+
+def test_the_simulators_command_line_takes_a_webhook_failure_rate(capsys):
+    from generations.wavespeed.simulator import __main__ as command
+
+    assert command.parse_args(["--webhook-failure-rate", "0.25"]).webhook_failure_rate == 0.25
+    assert command.parse_args([]).webhook_failure_rate is None
+    assert command.main(["--webhook-failure-rate", "1.5", "--port", "0"]) == 2
+    assert "--webhook-failure-rate" in capsys.readouterr().err
+
+
+def test_the_simulators_webhook_settings_come_from_the_environment():
+    config = SimulatorConfig.from_env(
+        {"SIMULATOR_WEBHOOK_SECRET": "whsec_mine", "SIMULATOR_WEBHOOK_FAILURE_RATE": "0.5"}
+    )
+    assert (config.webhook_secret, config.webhook_failure_rate) == ("whsec_mine", 0.5)
+    with pytest.raises(InvalidSetting, match="SIMULATOR_WEBHOOK_FAILURE_RATE"):
+        SimulatorConfig.from_env({"SIMULATOR_WEBHOOK_FAILURE_RATE": "2"})
