@@ -49,6 +49,8 @@ FORM_TARGETS = [
     ("moderation:bulk", None),
     ("moderation:approve", "held_image"),
     ("moderation:reject", "held_image"),
+    # The API's webhook calls (POST only, no session: see tests/test_webhooks.py).
+    ("generations:wavespeed-webhook", None),
 ]
 HTML_PAGES = [
     page
