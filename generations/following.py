@@ -130,11 +130,16 @@ def poll_delay(generation: Generation, now: datetime) -> timedelta:
     model's recent predictions took (`expected_seconds`): with the same number of polls, the
     image is seen within a fraction of a second of its completion instead of up to a whole
     interval later. Without such a record, or once it is overdue, the interval alone decides.
+
+    A prediction whose end the API calls our webhook about is polled only as a safety net,
+    for a lost call, at the webhook's slower interval.
     """
     base = settings.POLL_INTERVAL_SECONDS
     age = (now - (generation.submitted_at or generation.created_at)).total_seconds()
     factor = 1 if age < 30 else 2 if age < 120 else 5
     interval = base * factor
+    if generation.webhook_requested:
+        return timedelta(seconds=max(interval, settings.WEBHOOK_POLL_INTERVAL_SECONDS))
     expected = expected_seconds(generation.model, now) if factor == 1 else None
     if expected is None or age >= expected + EXPECTED_MARGIN_SECONDS:
         return timedelta(seconds=interval)

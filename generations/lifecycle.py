@@ -165,11 +165,16 @@ def await_confirmation(
     )
 
 
-def attach_prediction(generation_id: int, prediction: ws.Prediction, now: datetime) -> bool:
+def attach_prediction(
+    generation_id: int, prediction: ws.Prediction, now: datetime, *, webhook: bool = False
+) -> bool:
     """submitting -> processing: the API's prediction is this generation's; follow it.
 
-    Raises IntegrityError when the prediction already belongs to another generation.
+    `webhook`: the submit asked the API to call back when it ends, so the first poll, a
+    safety net, comes later. Raises IntegrityError when the prediction already belongs to
+    another generation.
     """
+    interval = settings.WEBHOOK_POLL_INTERVAL_SECONDS if webhook else settings.POLL_INTERVAL_SECONDS
     return transition(
         generation_id,
         S.SUBMITTING,
@@ -178,7 +183,8 @@ def attach_prediction(generation_id: int, prediction: ws.Prediction, now: dateti
         api_status=prediction.status,
         submit_ambiguous=False,
         error_detail="",
-        next_check_at=now + timedelta(seconds=settings.POLL_INTERVAL_SECONDS),
+        webhook_requested=webhook,
+        next_check_at=now + timedelta(seconds=interval),
     )
 
 

@@ -1,5 +1,5 @@
-"""Generation records, their output images, the sweeper's lease, and the provider's breaker and
-admission bookkeeping."""
+"""Generation records, their output images, the sweeper's lease, the provider's breaker and
+admission bookkeeping, and the webhook calls already applied."""
 
 from __future__ import annotations
 
@@ -170,6 +170,8 @@ class Generation(models.Model):
     )
     next_check_at = models.DateTimeField(null=True, blank=True)
     poll_count = models.PositiveIntegerField(default=0)
+    # The submit asked the API to call our webhook when it ends: polls are a slower safety net.
+    webhook_requested = models.BooleanField(default=False)
     # The current run of failed polls: errors that will not clear are confirmed, then fail.
     failed_polls = models.PositiveSmallIntegerField(
         default=0, help_text="Polls in a row that failed with the same cause."
@@ -530,3 +532,17 @@ class SentSubmit(models.Model):
 
     def __str__(self) -> str:
         return f"submit sent at {self.sent_at:%H:%M:%S}"
+
+
+class WebhookDelivery(models.Model):
+    """A webhook call from the API that was verified and applied, remembered by its id so a
+    replay (or the API's own retry) within the signature's window is not applied twice.
+
+    Rows older than that window can go: an older call is refused for its timestamp anyway.
+    """
+
+    webhook_id = models.CharField(max_length=128, primary_key=True)
+    received_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"webhook {self.webhook_id} at {self.received_at:%H:%M:%S}"

@@ -1,5 +1,5 @@
-"""The WaveSpeed client the app uses, built from settings: the real API, or the simulator; and
-where the outputs it names may be downloaded from."""
+"""The WaveSpeed client the app uses, built from settings: the real API, or the simulator;
+where the outputs it names may be downloaded from; and where it should call back."""
 
 from __future__ import annotations
 
@@ -25,6 +25,17 @@ def get_client(*, deadline: float | None = None, max_retries: int = 4) -> WaveSp
         max_retries=max_retries,
         deadline=deadline,
     )
+
+
+# The receiver's path (generations/urls.py), under PUBLIC_BASE_URL.
+WEBHOOK_PATH = "/webhooks/wavespeed/"
+
+
+def webhook_url() -> str | None:
+    """Where the API should call back when a prediction ends; None: webhooks are off."""
+    if not settings.PUBLIC_BASE_URL:
+        return None
+    return settings.PUBLIC_BASE_URL + WEBHOOK_PATH
 
 
 def output_policy() -> OutboundPolicy:

@@ -115,7 +115,9 @@ def submit(generation_id: int) -> None:
     try:
         # The breaker counts every submit's outcome, across all workers.
         with provider.get_client() as client, breaker.observing():
-            prediction = client.submit(generation.api_inputs(), model=generation.model)
+            prediction = client.submit(
+                generation.api_inputs(), model=generation.model, webhook=provider.webhook_url()
+            )
     except (ws.AuthenticationError, ws.InsufficientBalanceError) as error:
         # The account is refused, not this request: the breaker now holds every submit back,
         # and this generation waits in line with the others (admission, when it asks again).
@@ -176,7 +178,10 @@ def record_prediction(generation_id: int, prediction: ws.Prediction) -> bool:
     try:
         # A savepoint, so a refused row leaves the caller's transaction usable.
         with transaction.atomic():
-            moved = lifecycle.attach_prediction(generation_id, prediction, now)
+            # Settled submits were sent by this app too, so with the same webhook setting.
+            moved = lifecycle.attach_prediction(
+                generation_id, prediction, now, webhook=provider.webhook_url() is not None
+            )
     except IntegrityError:
         log.error(
             "Generation %s: prediction %s already belongs to another generation",

@@ -32,4 +32,6 @@ urlpatterns = [
         name="image-display",
     ),
     path("images/<int:pk>/report/", views.report, name="report"),
+    # provider.WEBHOOK_PATH: the URL every submit gives the API to call back.
+    path("webhooks/wavespeed/", views.wavespeed_webhook, name="wavespeed-webhook"),
 ]

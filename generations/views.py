@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
 from django.db.models import Prefetch
 from django.http import (
     HttpRequest,
@@ -17,10 +18,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 
-from generations import budgets, delivery, guide, sharing, studio, submission, usage
+from generations import budgets, delivery, guide, sharing, studio, submission, usage, webhooks
 from generations import gallery as gallery_query
 from generations.forms import GenerationForm, ReportForm, VisibilityForm
 from generations.http import wants_json
@@ -299,3 +301,17 @@ def image_file(request: HttpRequest, pk: int, variant: str) -> HttpResponseBase:
         content_type=content_type,
         download_name=download_name(image.generation, image) if as_download else None,
     )
+
+
+@csrf_exempt  # the API has no session: the call's signature is its proof
+@login_not_required
+@require_POST
+def wavespeed_webhook(request: HttpRequest) -> JsonResponse:
+    """The API's call when a prediction ends: verified, applied, answered at once."""
+    length = request.headers.get("Content-Length", "")
+    if length.isdigit() and int(length) > webhooks.MAX_BODY_BYTES:
+        # Refused before the body is read.
+        return JsonResponse({"detail": "body too large"}, status=413)
+    headers = {name: request.headers.get(name, "") for name in webhooks.HEADERS}
+    outcome = webhooks.receive(headers, request.body)
+    return JsonResponse({"detail": outcome.detail}, status=outcome.status)

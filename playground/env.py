@@ -16,6 +16,7 @@ import math
 import os
 from collections.abc import Mapping
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -87,6 +88,24 @@ def env_list(name: str, default: list[str], environ: Mapping[str, str] | None = 
     if value is None:
         return list(default)
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def env_http_url(name: str, environ: Mapping[str, str] | None = None) -> str:
+    """Return an http(s) URL with a host and no query or fragment, without a trailing slash;
+    "" when the variable is unset."""
+    value = _raw(name, environ)
+    if value is None:
+        return ""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (raises ValueError for a malformed port)
+    except ValueError:
+        raise InvalidSetting(f"{name} must be an http(s) URL; got {value!r}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidSetting(f"{name} must be an http(s) URL with a host; got {value!r}")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise InvalidSetting(f"{name} must have no query, fragment or credentials; got {value!r}")
+    return value.rstrip("/")
 
 
 def parse_float(

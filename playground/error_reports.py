@@ -12,8 +12,8 @@ from generations.accounts.tokens import IN_TEXT as PERSONAL_TOKEN
 
 
 class SecretValueFilter(SafeExceptionReporterFilter):
-    """Hide every frame variable whose text holds the API key, the secret key or a personal
-    access token.
+    """Hide every frame variable whose text holds the API key, the secret key, the webhook
+    secret or a personal access token.
 
     Django hides settings by their names, and a function's variables only where it is marked
     @sensitive_variables, and only with DEBUG off. The API key also travels through requests'
@@ -23,7 +23,10 @@ class SecretValueFilter(SafeExceptionReporterFilter):
 
     def cleanse_special_types(self, request: HttpRequest | None, value: Any) -> Any:
         value = super().cleanse_special_types(request, value)
-        secrets = [secret for secret in (settings.WAVESPEED_API_KEY, settings.SECRET_KEY) if secret]
+        from generations.webhooks import secret as webhook_secret  # the app's, once loaded
+
+        held = (settings.WAVESPEED_API_KEY, settings.SECRET_KEY, *webhook_secret.held())
+        secrets = [secret for secret in held if secret]
         try:
             text = repr(value)
         except Exception:  # the report has its own words for a value it cannot show

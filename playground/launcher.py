@@ -8,14 +8,17 @@ after a grace period, so no worker or server is left behind.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from playground import healthcheck
 
@@ -35,10 +38,14 @@ class Launcher:
     children: list[Child]
     cwd: Path
     stopping: threading.Event = field(default_factory=threading.Event)
+    # The children's environment; None: this process's own.
+    env: dict[str, str] | None = None
 
     def start(self, child: Child) -> subprocess.Popen:
         # The argv is built from sys.executable and fixed arguments, never from input.
-        child.process = subprocess.Popen(child.argv, cwd=self.cwd, start_new_session=True)  # noqa: S603
+        child.process = subprocess.Popen(  # noqa: S603
+            child.argv, cwd=self.cwd, start_new_session=True, env=self.env
+        )
         return child.process
 
     def stop_on_signals(self) -> None:
@@ -118,6 +125,38 @@ def shown_host(host: str) -> str:
     return "127.0.0.1" if host in {"0.0.0.0", "::"} else host  # noqa: S104
 
 
+def unreachable_from_outside(url: str) -> bool:
+    """Whether a URL names this machine or a private network (by name or address literal)."""
+    host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False  # a name: only DNS knows, and it is the deployer's
+    return not address.is_global
+
+
+def children_environment(
+    environ: Mapping[str, str], *, simulated: bool, host: str, port: int
+) -> dict[str, str]:
+    """The environment of `make run`'s processes: this one's, with PUBLIC_BASE_URL set to the
+    local web server in simulator mode when it is unset.
+
+    The simulator delivers webhooks to this web server on loopback. Only in simulator mode:
+    the real API cannot reach a local address, so there the address stays the deployer's.
+    """
+    env = dict(environ)
+    if simulated and not env.get("PUBLIC_BASE_URL", "").strip():
+        env["PUBLIC_BASE_URL"] = f"http://{url_host(shown_host(host))}:{port}"
+    return env
+
+
+def url_host(host: str) -> str:
+    """A host as it is written in a URL: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
 def run(
     *,
     host: str,
@@ -149,9 +188,10 @@ def run(
     children.append(Child("task cluster", [python, manage, "qcluster"]))
     web = Child("web server", [python, manage, "runserver", f"{host}:{port}", "--noreload"])
     children.append(web)
-    launcher = Launcher(children=children, cwd=base_dir)
-    launcher.stop_on_signals()
     shown = shown_host(host)
+    env = children_environment(os.environ, simulated=simulated, host=host, port=port)
+    launcher = Launcher(children=children, cwd=base_dir, env=env)
+    launcher.stop_on_signals()
     try:
         for child in children:
             if launcher.stopping.is_set():
@@ -182,6 +222,15 @@ def run(
                 "stands in for the API.",
                 flush=True,
             )
+        if env.get("PUBLIC_BASE_URL", "").strip():
+            public = env["PUBLIC_BASE_URL"].strip().rstrip("/")
+            print(f"Webhooks: the API calls back at {public}/webhooks/wavespeed/", flush=True)
+            if not simulated and unreachable_from_outside(public):
+                print(
+                    f"Warning: PUBLIC_BASE_URL ({public}) is a local address the API cannot "
+                    "reach; results then arrive by polling only.",
+                    flush=True,
+                )
         print("Press Ctrl-C to stop.", flush=True)
         print("=" * 72 + "\n", flush=True)
         return launcher.watch()

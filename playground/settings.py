@@ -17,7 +17,15 @@ from django.core.exceptions import ImproperlyConfigured
 
 from generations.outbound import parse_allowed_hosts
 from generations.wavespeed import contract
-from playground.env import InvalidSetting, env_bool, env_float, env_int, env_list, env_str
+from playground.env import (
+    InvalidSetting,
+    env_bool,
+    env_float,
+    env_http_url,
+    env_int,
+    env_list,
+    env_str,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("PLAYGROUND_VAR_DIR", str(BASE_DIR / "var"))).resolve()
@@ -300,6 +308,17 @@ except ValueError as error:
 # Generations beyond them wait in the queue (generations/admission.py).
 WAVESPEED_MAX_CONCURRENT = env_int("WAVESPEED_MAX_CONCURRENT", None, minimum=1)
 WAVESPEED_MAX_PER_MINUTE = env_int("WAVESPEED_MAX_PER_MINUTE", None, minimum=1)
+
+# Where the API can reach this app, e.g. https://playground.example.com: submits then ask the
+# API to POST each finished prediction to <PUBLIC_BASE_URL>/webhooks/wavespeed/, and polling
+# becomes a slower safety net. Unset: polling alone. `make run` sets it to its own server in
+# simulator mode (the simulator delivers to loopback; the real API cannot).
+PUBLIC_BASE_URL = env_http_url("PUBLIC_BASE_URL")
+# How often a prediction submitted with a webhook is polled all the same, in case the call
+# is lost: the API's delivery is at-least-once at best, and its retries are undocumented.
+WEBHOOK_POLL_INTERVAL_SECONDS = env_float(
+    "WEBHOOK_POLL_INTERVAL_SECONDS", 15.0, minimum=0.05, maximum=600
+)
 
 # --- Team gallery ---------------------------------------------------------------------------
 

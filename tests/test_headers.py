@@ -54,6 +54,8 @@ FORM_TARGETS = [
     ("moderation:bulk", None),
     ("moderation:approve", "held_image"),
     ("moderation:reject", "held_image"),
+    # The API's webhook calls (POST only, no session: see tests/test_webhooks.py).
+    ("generations:wavespeed-webhook", None),
 ]
 # The WaveSpeed-compatible API: its methods and answers are tests/test_gateway.py's.
 API_ROUTES = [

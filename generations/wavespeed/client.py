@@ -284,12 +284,17 @@ class WaveSpeedClient:
 
     # -- calls ----------------------------------------------------------------------------------
 
-    def submit(self, inputs: Mapping[str, Any], *, model: str = MODEL_ID) -> Prediction:
+    def submit(
+        self, inputs: Mapping[str, Any], *, model: str = MODEL_ID, webhook: str | None = None
+    ) -> Prediction:
         """Create a prediction. Never resent: see `AmbiguousSubmitError`.
 
-        Only a connection that never opened is tried again, within the submit's deadline.
+        With `webhook` (a URL the API can reach), the API also POSTs the prediction there when
+        it completes or fails (see `webhooks`). Only a connection that never opened is tried
+        again, within the submit's deadline.
         """
         url = f"{self.base_url}/api/v3/{model.strip('/')}"
+        params = {"webhook": webhook} if webhook else None
         deadline = self._deadline_after(self._submit_timeout)
         attempt = 0
         while True:
@@ -301,6 +306,7 @@ class WaveSpeedClient:
                     deadline=deadline,
                     connect_timeout=self._connect_timeout,
                     json=dict(inputs),
+                    params=params,
                 )
                 break
             except requests.RequestException as error:
@@ -353,6 +359,17 @@ class WaveSpeedClient:
         if not isinstance(balance, int | float) or isinstance(balance, bool):
             raise ProtocolError("the balance answer has no balance")
         return float(balance)
+
+    def get_webhook_secret(self) -> str:
+        """The account's webhook signing secret, as the API gives it (with its `whsec_` prefix).
+
+        A read, retried like any other. The caller keeps it out of logs, records and pages.
+        """
+        data = self._data(self._read("GET", f"{self.base_url}/api/v3/webhook/secret"))
+        secret = data.get("secret") if isinstance(data, Mapping) else None
+        if not isinstance(secret, str) or not secret.strip():
+            raise ProtocolError("the webhook secret answer has no secret")
+        return secret.strip()
 
     def list_predictions(
         self,

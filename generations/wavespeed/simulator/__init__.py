@@ -16,6 +16,14 @@ Environment (see ``config.SimulatorConfig.from_env``):
                             ``input`` even when asked for inputs, as in the docs' example)
     SIMULATOR_SYNC_WAIT     longest server-side wait of sync mode in seconds (default 90)
     SIMULATOR_RANDOM_SEED   makes seeds, flags, failures and faults reproducible
+    SIMULATOR_WEBHOOK_SECRET        what GET /api/v3/webhook/secret answers and webhook calls
+                                    are signed with (default whsec_simulator-webhook-secret)
+    SIMULATOR_WEBHOOK_FAILURE_RATE  share of webhook attempts lost, 0..1 (then retried after
+                                    0.5, 1, 2, 4, 8, 16 s); also --webhook-failure-rate
+
+Webhooks: a submit with ``?webhook=<http(s) URL>`` gets the bare prediction POSTed there, signed
+as WaveSpeed signs it (``webhook-id``, ``webhook-timestamp``, ``webhook-signature: v3,<hex>``),
+when it completes or fails; a non-2xx answer or none is retried (see ``webhooks``).
 
 The history (``POST /api/v3/predictions``) shows each item's ``input`` only when the body says
 ``"include_inputs": true``.
@@ -35,10 +43,13 @@ Prompt markers, for deterministic tests:
                           seconds left, N at first) for N seconds from its first poll, then
                           normally: a client that honours the header gets through next time
     ``[vanish-once]``     the prediction's first result GET answers 404, later ones normally
+    ``[webhook-fail=N]``  the first N attempts of its webhook call are lost (then retried;
+                          7 or more: never delivered, so only polling finds the result)
 
 Controls (POST, with the Bearer key; or the same methods on the in-thread server object):
     ``/_sim/revoke-key``  from now on every /api/v3 call answers 401 (``server.revoke_key()``)
     ``/_sim/restore-key`` the key works again (``server.restore_key()``)
-    ``/_sim/record``      (GET) every prediction held (id, prompt, status) and the faults
-                          injected so far, counted by kind (``server.tally``)
+    ``/_sim/record``      (GET) every prediction held (id, prompt, status, its result GETs,
+                          its webhook call's attempts) and the faults injected so far,
+                          counted by kind (``server.tally``)
 """

@@ -1,11 +1,13 @@
 """Run the simulator in the foreground.
 
 python -m generations.wavespeed.simulator [--host H] [--port P] [--quiet]
+    [--webhook-failure-rate R]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import signal
 import sys
 import threading
@@ -39,6 +41,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="port to bind, 0 for any free one (default SIMULATOR_PORT or 8001)",
     )
     parser.add_argument("--quiet", action="store_true", help="do not log each request")
+    parser.add_argument(
+        "--webhook-failure-rate",
+        type=float,
+        default=None,
+        metavar="R",
+        help="share (0..1) of webhook attempts lost, then retried "
+        "(default SIMULATOR_WEBHOOK_FAILURE_RATE or 0)",
+    )
     return parser.parse_args(argv)
 
 
@@ -47,6 +57,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parse_args(argv)
         config = SimulatorConfig.from_env()
+        if args.webhook_failure_rate is not None:
+            rate = args.webhook_failure_rate
+            if not 0.0 <= rate <= 1.0:
+                raise InvalidSetting(f"--webhook-failure-rate must be within 0..1; got {rate}")
+            config = dataclasses.replace(config, webhook_failure_rate=rate)
     except InvalidSetting as error:
         print(f"Invalid simulator configuration: {error}", file=sys.stderr)
         return 2

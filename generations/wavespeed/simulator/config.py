@@ -90,6 +90,10 @@ class SimulatorConfig:
     faults: Faults = field(default_factory=Faults)
     sync_wait_max: float = 90.0  # the server-side wait of sync mode
     seed: int | None = None  # makes the random draws reproducible
+    # What GET /api/v3/webhook/secret answers and webhook calls are signed with; as public
+    # as the simulator's API key.
+    webhook_secret: str = "whsec_simulator-webhook-secret"  # noqa: S105
+    webhook_failure_rate: float = 0.0  # share of webhook attempts lost (then retried)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SimulatorConfig:
@@ -116,4 +120,14 @@ class SimulatorConfig:
                 "SIMULATOR_SYNC_WAIT", defaults.sync_wait_max, minimum=0.0, environ=environ
             ),
             seed=env_int("SIMULATOR_RANDOM_SEED", defaults.seed, environ=environ),
+            webhook_secret=env_str(
+                "SIMULATOR_WEBHOOK_SECRET", defaults.webhook_secret, environ=environ
+            ),
+            webhook_failure_rate=env_float(
+                "SIMULATOR_WEBHOOK_FAILURE_RATE",
+                defaults.webhook_failure_rate,
+                minimum=0.0,
+                maximum=1.0,
+                environ=environ,
+            ),
         )

@@ -9,6 +9,7 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from generations.wavespeed.contract import (
     ASPECT_RATIO_DEFAULT,
@@ -38,6 +39,7 @@ _HANG_MARKER = re.compile(rf"\[hang={_SECONDS}\]", re.IGNORECASE)
 _HANG_BEFORE_MARKER = re.compile(rf"\[hang-before={_SECONDS}\]", re.IGNORECASE)
 _LOSE_ANSWER_MARKER = re.compile(r"\[lose-answer\]", re.IGNORECASE)
 _VANISH_ONCE_MARKER = re.compile(r"\[vanish-once\]", re.IGNORECASE)
+_WEBHOOK_FAIL_MARKER = re.compile(r"\[webhook-fail=(\d{1,3})\]", re.IGNORECASE)
 
 
 class InvalidInput(ValueError):
@@ -57,6 +59,7 @@ class Markers:
     hang_before: float | None = None  # seconds the submit waits before creating it
     lose_answer: bool = False  # the submit creates the task, then drops the connection
     vanish_once: bool = False  # the first result GET answers 404
+    webhook_failures: int = 0  # webhook attempts lost before one is sent
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,7 @@ def parse_markers(prompt: str) -> Markers:
     if fail:
         failure = task_error(int(fail.group(1)) if fail.group(1) else 5000)
     refuse = _REFUSE_MARKER.search(prompt)
+    webhook_fail = _WEBHOOK_FAIL_MARKER.search(prompt)
     return Markers(
         nsfw=bool(_NSFW_MARKER.search(prompt)),
         failure=failure,
@@ -94,6 +98,7 @@ def parse_markers(prompt: str) -> Markers:
         hang_before=_seconds(_HANG_BEFORE_MARKER, prompt),
         lose_answer=bool(_LOSE_ANSWER_MARKER.search(prompt)),
         vanish_once=bool(_VANISH_ONCE_MARKER.search(prompt)),
+        webhook_failures=int(webhook_fail.group(1)) if webhook_fail else 0,
     )
 
 
@@ -115,6 +120,21 @@ def load_json_object(body: bytes) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidInput("Invalid JSON body: expected an object")
     return value
+
+
+def parse_webhook_url(query: dict[str, list[str]]) -> str | None:
+    """The submit's `webhook` query parameter: an http(s) URL, or None when absent."""
+    values = query.get("webhook") or []
+    if not values or not values[0]:
+        return None
+    url = values[0]
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise InvalidInput(f"webhook must be an http(s) URL; got {url!r}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidInput(f"webhook must be an http(s) URL; got {url!r}")
+    return url
 
 
 def parse_submit(body: bytes) -> tuple[dict[str, Any], bool]:

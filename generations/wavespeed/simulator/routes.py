@@ -22,10 +22,12 @@ from .protocol import (
     parse_list_query,
     parse_markers,
     parse_submit,
+    parse_webhook_url,
     task_error,
 )
 from .store import Prediction, Store
 from .tally import Tally
+from .webhooks import Deliveries
 
 
 @dataclass
@@ -60,6 +62,12 @@ class Context:
     key_revoked: threading.Event = field(default_factory=threading.Event)
     # Where injected faults are counted by kind (the server's, shown at /_sim/record).
     tally: Tally = field(default_factory=Tally)
+    # The request's query string, parsed (the submit's `webhook`).
+    query: dict[str, list[str]] = field(default_factory=dict)
+    # Where a submit with a webhook schedules its call; None: the server sends none.
+    webhooks: Deliveries | None = None
+    # Renders an output in the background ahead of its download (prompt, seed, aspect ratio).
+    prerender: Callable[[str, int, str], None] | None = None
 
 
 Endpoint = Callable[..., Reply]
@@ -145,6 +153,7 @@ def submit(ctx: Context) -> Reply:
     """Create a prediction; in sync mode, wait for it to finish first."""
     try:
         inputs, sync = parse_submit(ctx.body)
+        webhook = parse_webhook_url(ctx.query)
     except InvalidInput as error:
         return json_reply(400, str(error))
     markers = parse_markers(inputs["prompt"])
@@ -172,6 +181,13 @@ def submit(ctx: Context) -> Reply:
     )
     if failure:
         ctx.tally.add(f"task_failed_{failure[0] // 1000}xxx")
+    if not failure and ctx.prerender is not None:
+        # Rendered while it "runs", so its file is ready when it completes, as a CDN's is.
+        ctx.prerender(inputs["prompt"], inputs["seed"], inputs["aspect_ratio"])
+    if webhook and ctx.webhooks is not None:
+        ctx.webhooks.schedule(
+            prediction, webhook, ctx.base_url, forced_failures=markers.webhook_failures
+        )
     if markers.lose_answer:
         ctx.tally.add("lost_answer")
         raise Dropped  # created and charged, but the client never hears of it
@@ -190,6 +206,11 @@ def _hold(ctx: Context, seconds: float) -> None:
         raise Aborted
 
 
+def webhook_secret(ctx: Context) -> Reply:
+    """The account's webhook signing secret, with its whsec_ prefix, as the API gives it."""
+    return success({"secret": ctx.config.webhook_secret})
+
+
 def revoke_key(ctx: Context) -> Reply:
     """From now on every /api/v3 call answers 401, as if the key had been revoked."""
     ctx.key_revoked.set()
@@ -205,9 +226,10 @@ def restore_key(ctx: Context) -> Reply:
 def record(ctx: Context) -> Reply:
     """The simulator's own record: every prediction it holds and the faults it injected.
 
-    Read by soak runs to count predictions per prompt, and by the pipeline benchmark for when
+    Read by soak runs to count predictions per prompt, by the pipeline benchmark for when
     each prediction finished (`finished_at`, seconds since the epoch) and how often its result
-    and outputs were read; unlike the history it is never faulted, paged or stripped of inputs.
+    and outputs were read, and by tests for each one's webhook attempts; unlike the history it
+    is never faulted, paged or stripped of inputs.
     """
     now = ctx.store.now()
     predictions = []
@@ -223,6 +245,7 @@ def record(ctx: Context) -> Reply:
                 "finished_at": ctx.store.epoch_of(item.submitted + item.latency),
                 "result_gets": result_gets,
                 "downloads": downloads,
+                "webhook": ctx.webhooks.summary(item.id) if ctx.webhooks else None,
             }
         )
     return success({"predictions": predictions, "faults": ctx.tally.snapshot()})
@@ -278,6 +301,7 @@ ROUTES: list[tuple[re.Pattern[str], dict[str, Endpoint]]] = [
     (re.compile(r"/api/v3/predictions/(?P<prediction_id>[^/]{1,128})/result"), {"GET": result}),
     (re.compile(r"/api/v3/predictions"), {"POST": history}),
     (re.compile(r"/api/v3/balance"), {"GET": balance}),
+    (re.compile(r"/api/v3/webhook/secret"), {"GET": webhook_secret}),
     (re.compile(r"/_sim/revoke-key"), {"POST": revoke_key}),
     (re.compile(r"/_sim/restore-key"), {"POST": restore_key}),
     (re.compile(r"/_sim/record"), {"GET": record}),

@@ -9,15 +9,18 @@ import socket
 import socketserver
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from .config import SimulatorConfig
+from .images import render_png
 from .protocol import Dice
 from .routes import Aborted, Context, Dropped, Reply, json_reply, resolve, submit
 from .store import Store
 from .tally import Tally
+from .webhooks import Deliveries
 
 API_PREFIX = "/api/v3"
 # The simulator's own controls for tests (e.g. revoking the key); they need the key too.
@@ -58,6 +61,16 @@ class SimulatorServer(ThreadingHTTPServer):
         # Every fault injected, by kind (transport faults and prompt markers alike).
         self.tally = Tally()
         self.dice = Dice(config.seed)
+        # Webhook calls go out from threads of their own: no request waits on one.
+        self.webhooks = Deliveries(
+            config.webhook_secret,
+            failure_rate=config.webhook_failure_rate,
+            dice=self.dice,
+            tally=self.tally,
+            clock=self.store.clock,
+        )
+        # One thread renders outputs ahead of their downloads (see routes.submit).
+        self._renderer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="render")
         self.log_requests = log_requests
         self.stopping = threading.Event()
         self.key_revoked = threading.Event()
@@ -86,6 +99,11 @@ class SimulatorServer(ThreadingHTTPServer):
             host = f"[{host}]"
         return f"http://{host}:{port}"
 
+    def prerender(self, prompt: str, seed: int, aspect_ratio: str) -> None:
+        """Render an output in the background, into the renderer's cache."""
+        with contextlib.suppress(RuntimeError):  # shutting down
+            self._renderer.submit(render_png, prompt, seed, aspect_ratio)
+
     def revoke_key(self) -> None:
         """Answer 401 to every /api/v3 call from now on, as the API does for a revoked key."""
         self.key_revoked.set()
@@ -109,6 +127,8 @@ class SimulatorServer(ThreadingHTTPServer):
     def server_close(self) -> None:
         """Stop listening, wake waiting requests and cut idle keep-alive connections."""
         self.stopping.set()
+        self.webhooks.close()
+        self._renderer.shutdown(wait=False, cancel_futures=True)
         super().server_close()
         with self._connections_lock:
             connections = list(self._connections)
@@ -168,7 +188,8 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         body = self._read_body()
         if body is None:
             return
-        path = urlsplit(self.path).path
+        target = urlsplit(self.path)
+        path = target.path
         server = self.server
         is_api = path == API_PREFIX or path.startswith(API_PREFIX + "/")
         faults = server.config.faults
@@ -210,6 +231,9 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             body=body,
             key_revoked=server.key_revoked,
             tally=server.tally,
+            query=parse_qs(target.query),
+            webhooks=server.webhooks,
+            prerender=server.prerender,
         )
         try:
             reply = endpoint(context, **params)
