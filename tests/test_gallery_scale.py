@@ -88,7 +88,7 @@ def test_the_visibility_rule_reads_no_images(alice):
     # A column test, no subquery: what lets one index serve the rule and the order.
     sql = str(Generation.objects.visible_to(alice).query)
     assert "generations_outputimage" not in sql
-    assert '"held"' in sql
+    assert "team_visible" in sql
 
 
 @pytest.mark.parametrize(

@@ -64,5 +64,10 @@ class Migration(migrations.Migration):
             index=models.Index(fields=['owner', '-created_at', '-id'], name='generation_owner_newest'),
         ),
         migrations.RunPython(hold_held_work, migrations.RunPython.noop),
+        migrations.AddField(
+            model_name='generation',
+            name='team_visible',
+            field=models.GeneratedField(db_persist=True, expression=models.Q(('held', False), ('visibility', 'team')), output_field=models.BooleanField()),
+        ),
         PROMPT_TRIGRAMS,
     ]
