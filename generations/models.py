@@ -208,6 +208,13 @@ class Generation(models.Model):
         indexes = [
             models.Index(fields=["-created_at", "-id"], name="generation_newest"),
             models.Index(fields=["owner", "-created_at", "-id"], name="generation_owner_newest"),
+            # The gallery's filters on one value, in its order: the page reads its own rows
+            # instead of sorting every match (which SQLite, never analysed, and PostgreSQL
+            # right after a bulk load would otherwise do).
+            models.Index(fields=["status", "-created_at", "-id"], name="generation_status_newest"),
+            models.Index(
+                fields=["aspect_ratio", "-created_at", "-id"], name="generation_ratio_newest"
+            ),
             models.Index(fields=["status", "next_check_at"], name="generation_due"),
         ]
         constraints = [

@@ -63,6 +63,14 @@ class Migration(migrations.Migration):
             model_name='generation',
             index=models.Index(fields=['owner', '-created_at', '-id'], name='generation_owner_newest'),
         ),
+        migrations.AddIndex(
+            model_name='generation',
+            index=models.Index(fields=['status', '-created_at', '-id'], name='generation_status_newest'),
+        ),
+        migrations.AddIndex(
+            model_name='generation',
+            index=models.Index(fields=['aspect_ratio', '-created_at', '-id'], name='generation_ratio_newest'),
+        ),
         migrations.RunPython(hold_held_work, migrations.RunPython.noop),
         migrations.AddField(
             model_name='generation',
