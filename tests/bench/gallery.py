@@ -41,7 +41,7 @@ TARGET_MS = 20.0
 TARGET_RATIO = 1.5
 REPEATS = 40
 WORDS = ["lighthouse", "fox", "harbour", "kite", "lantern", "statue", "forest", "city"]
-RARE_WORD = "zeppelin"  # in one prompt of a thousand
+RARE_WORD = "zeppelin"  # in one prompt of a thousand, team work the viewer may see
 RATIOS = ["21:9", "16:9", "4:3", "3:2", "1:1", "2:3", "3:4", "9:16", "9:21"]
 # The scenarios, in the table's order: label -> the gallery's query string (the deep page's
 # cursor is added once the table is filled).
@@ -71,7 +71,7 @@ def fill(count: int) -> None:
     step = timedelta(days=60) / max(count, 1)
     batch: list[Generation] = []
     for number in range(count):
-        word = RARE_WORD if number % 1000 == 500 else WORDS[number % len(WORDS)]
+        word = RARE_WORD if number % 1000 == 501 else WORDS[number % len(WORDS)]
         batch.append(
             Generation(
                 owner=users[number % len(users)],
@@ -382,9 +382,8 @@ def rows(measured: dict[str, Any], reference: dict[str, Any]) -> list[Row]:
             out.append(
                 Row(section, f"{scenario}: {what}", now[key], "ms", then[key], label, target, met)
             )
-        out.append(
-            Row(section, f"{scenario}: page median", now["median"], "ms", then["median"], label)
-        )
+        for key, what in (("median", "page median"), ("data_median", "its data median")):
+            out.append(Row(section, f"{scenario}: {what}", now[key], "ms", then[key], label))
         out.append(
             Row(
                 section,
