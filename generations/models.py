@@ -326,7 +326,7 @@ class OutputImageQuerySet(models.QuerySet):
             changed = super().update(**kwargs)
             if "generation" in kwargs:
                 generations.add(getattr(kwargs["generation"], "pk", kwargs["generation"]))
-            _refresh_held(generations)
+            refresh_held(generations)
         return changed
 
     update.alters_data = True  # type: ignore[attr-defined]
@@ -334,16 +334,28 @@ class OutputImageQuerySet(models.QuerySet):
     def bulk_create(self, objs, *args, **kwargs) -> list[OutputImage]:
         with transaction.atomic(using=self.db):
             created = super().bulk_create(objs, *args, **kwargs)
-            _refresh_held({image.generation_id for image in created})
+            refresh_held({image.generation_id for image in created})
         return created
 
     bulk_create.alters_data = True  # type: ignore[attr-defined]
 
 
-def _refresh_held(generation_ids: set[int]) -> None:
+def refresh_held(generation_ids: set[int]) -> None:
+    """Recompute `held` for these generations, after their images changed in this transaction.
+
+    The generations' rows are locked first and `held` computed in a statement of its own, so
+    it sees every other change to their images committed meanwhile: two transactions changing
+    images of one generation take turns, and the second computes from the first's result.
+    Images are always locked before their generation (a decision, a report, ingest, a
+    deletion), so the two never wait on each other in a circle; NO KEY UPDATE leaves a new
+    image's foreign key check free to pass.
+    """
     ids = sorted(pk for pk in generation_ids if pk is not None)
-    for start in range(0, len(ids), 500):  # within SQLite's limit on parameters
-        Generation.objects.filter(pk__in=ids[start : start + 500]).refresh_held()
+    with transaction.atomic():
+        for start in range(0, len(ids), 500):  # within SQLite's limit on parameters
+            chunk = Generation.objects.filter(pk__in=ids[start : start + 500])
+            list(chunk.select_for_update(no_key=True).order_by("pk").values_list("pk"))
+            chunk.refresh_held()
 
 
 class OutputImage(models.Model):
@@ -390,7 +402,7 @@ class OutputImage(models.Model):
         # The generation's `held` follows in the same transaction (see Generation.held).
         with transaction.atomic(using=kwargs.get("using")):
             super().save(*args, **kwargs)
-            _refresh_held({self.generation_id})
+            refresh_held({self.generation_id})
 
     @property
     def is_shown(self) -> bool:

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 
-from generations.models import Generation, OutputImage
+from generations.models import OutputImage, refresh_held
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ def delete_files_with_image(sender, instance: OutputImage, **kwargs) -> None:
 @receiver(post_delete, sender=OutputImage, dispatch_uid="output_image_held")
 def refresh_held_after_delete(sender, instance: OutputImage, **kwargs) -> None:
     # Removing a generation's last shown image holds it; its last held one frees it.
-    Generation.objects.filter(pk=instance.generation_id).refresh_held()
+    refresh_held({instance.generation_id})
 
 
 def delete_stored_files(files: list) -> None:
