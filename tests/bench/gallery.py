@@ -433,7 +433,5 @@ def _write_plans(measured: dict[str, Any]) -> Path:
     return path
 
 
-Measure = Callable[[str | None, int], list[Row]]
-
 if __name__ == "__main__":
     _child_main(sys.argv[1:])
