@@ -34,10 +34,11 @@ test: $(INSTALLED)
 test-fast: $(INSTALLED)
 	$(PY) -m pytest -m "not browser and not e2e and not stack and not process"
 
-## bench: benchmarks that print figures (gallery pages over 100,000 generations; image ingest and serving)
+## bench: the benchmarks on SQLite, then on PostgreSQL at BENCH_POSTGRES_URL when it answers
+## (gallery pages over BENCH_GENERATIONS generations, image ingest and serving, the pipeline
+## beside the official client, polling and webhooks): one table, saved in var/bench/bench.json
 bench: $(INSTALLED)
-	$(PY) -m tests.bench.gallery $(BENCH_GENERATIONS)
-	$(PY) -m tests.bench.images
+	$(PY) -m tests.bench --generations $(BENCH_GENERATIONS)
 
 ## soak: the fault soak: SOAK_GENERATIONS generations through a faulty simulator while the
 ## qclusters are killed SOAK_KILLS times, on SQLite, then on PostgreSQL and Redis if they answer

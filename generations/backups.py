@@ -140,6 +140,8 @@ def restore(directory: Path) -> Summary:
         # The backup's schedules replace those `migrate` made, or the sweep would run twice.
         Schedule.objects.all().delete()
         call_command("loaddata", str(database), verbosity=0)
+        # Fixtures load without the models' save(): the held flags are read off the images.
+        Generation.objects.refresh_held()
     records = len(json.loads(database.read_text()))
     return Summary(records=records, files=len(manifest["files"]))
 

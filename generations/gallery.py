@@ -15,7 +15,7 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.db.models import Prefetch, Q
+from django.db.models import Exists, OuterRef, Prefetch, Q
 from django.utils import timezone
 
 from generations.models import (
@@ -182,13 +182,15 @@ def gallery_page(user, filters: dict, page_size: int | None = None) -> GalleryPa
     descending = (filters.get("sort") == "oldest") == backwards
     if cursor is not None:
         created, pk = cursor
+        # The plain bound on created_at is redundant but it is what lets the database start
+        # the index scan at the cursor: neither PostgreSQL nor SQLite reads one out of the OR.
         if descending:
             generations = generations.filter(
-                Q(created_at__lt=created) | Q(created_at=created, pk__lt=pk)
+                Q(created_at__lt=created) | Q(pk__lt=pk), created_at__lte=created
             )
         else:
             generations = generations.filter(
-                Q(created_at__gt=created) | Q(created_at=created, pk__gt=pk)
+                Q(created_at__gt=created) | Q(pk__gt=pk), created_at__gte=created
             )
     order = ("-created_at", "-pk") if descending else ("created_at", "pk")
     rows = list(generations.order_by(*order)[: page_size + 1])
@@ -208,10 +210,11 @@ def gallery_page(user, filters: dict, page_size: int | None = None) -> GalleryPa
 
 def authors() -> list[str]:
     """Usernames for the author filter: the team is small enough to list."""
+    # EXISTS per account (an index lookup each), not a join over every generation.
+    authored = Generation.objects.filter(owner=OuterRef("pk"))
     return list(
         get_user_model()
-        .objects.filter(is_active=True, generations__isnull=False)
-        .distinct()
+        .objects.filter(Exists(authored), is_active=True)
         .order_by("username")
         .values_list("username", flat=True)
     )

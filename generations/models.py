@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Exists, OuterRef, Q
 
 from generations.wavespeed import contract
@@ -79,11 +79,18 @@ class GenerationQuerySet(models.QuerySet):
             return self.none()
         if is_moderator(user):
             return self
+        # Plain columns, no subquery: the test fits the gallery's index on its order, and its
+        # plan stays the same whether or not the database has statistics on the tables.
+        return self.filter(Q(owner=user) | Q(team_visible=True))
+
+    def refresh_held(self) -> int:
+        """Recompute `held` for these generations from their images; returns rows changed."""
         images = OutputImage.objects.filter(generation=OuterRef("pk"))
-        # At most two index lookups per row (image_generation_moderation): nearly every
-        # generation has a shown image, so the first answers and the second is rarely asked.
-        not_held = Exists(images.filter(moderation__in=SHOWN_STATES)) | ~Exists(images)
-        return self.filter(Q(owner=user) | (Q(visibility=Visibility.TEAM) & not_held))
+        held = Exists(images) & ~Exists(images.filter(moderation__in=SHOWN_STATES))
+        # Only rows whose value changes are written.
+        return self.filter(held, held=False).update(held=True) + self.filter(held=True).exclude(
+            held
+        ).update(held=False)
 
     def with_favourite_of(self, user) -> GenerationQuerySet:
         """Annotate `is_favourite` for this user in the same query."""
@@ -144,6 +151,23 @@ class Generation(models.Model):
     visibility = models.CharField(
         max_length=8, choices=Visibility.choices, default=default_visibility
     )
+    # Held: it has images and none of them is shown (all awaiting review or removed). The
+    # images' own writes keep it, in their transaction, whatever makes them (ingest, a decision,
+    # a report, the admin): `OutputImage.save`, `OutputImageQuerySet.update` and `bulk_create`,
+    # and the deletion signal. The visibility rule then reads a column instead of the images.
+    held = models.BooleanField(
+        default=False, editable=False, help_text="Has images, none of them shown to the team."
+    )
+    # The team's half of the rule as one column, computed by the database. One boolean rather
+    # than two tests matters to PostgreSQL before it has statistics (right after a bulk load):
+    # it takes a boolean for half the rows but `visibility = 'team'` for 0.5% of them, and
+    # would then sort every visible row instead of walking the index on the gallery's order.
+    team_visible = models.GeneratedField(
+        # A Q is a boolean expression to Django; the stubs want an Expression.
+        expression=Q(visibility=Visibility.TEAM, held=False),  # type: ignore[arg-type]
+        output_field=models.BooleanField(),
+        db_persist=True,
+    )
     # A batch of N images is N generations, one prediction each, sharing this id.
     batch = models.UUIDField(null=True, blank=True, db_index=True)
     batch_index = models.PositiveSmallIntegerField(default=0)
@@ -195,7 +219,14 @@ class Generation(models.Model):
         ordering = ("-created_at", "-id")
         indexes = [
             models.Index(fields=["-created_at", "-id"], name="generation_newest"),
-            models.Index(fields=["owner", "-created_at"], name="generation_owner_newest"),
+            models.Index(fields=["owner", "-created_at", "-id"], name="generation_owner_newest"),
+            # The gallery's filters on one value, in its order: the page reads its own rows
+            # instead of sorting every match (which SQLite, never analysed, and PostgreSQL
+            # right after a bulk load would otherwise do).
+            models.Index(fields=["status", "-created_at", "-id"], name="generation_status_newest"),
+            models.Index(
+                fields=["aspect_ratio", "-created_at", "-id"], name="generation_ratio_newest"
+            ),
             models.Index(fields=["status", "next_check_at"], name="generation_due"),
         ]
         constraints = [
@@ -303,6 +334,46 @@ class OutputImageQuerySet(models.QuerySet):
     def shown(self) -> OutputImageQuerySet:
         return self.filter(moderation__in=SHOWN_STATES)
 
+    def update(self, **kwargs) -> int:
+        """Update, and keep the generations' `held` in the same transaction."""
+        if "moderation" not in kwargs and "generation" not in kwargs:
+            return super().update(**kwargs)
+        with transaction.atomic(using=self.db):
+            generations = set(self.values_list("generation_id", flat=True))
+            changed = super().update(**kwargs)
+            if "generation" in kwargs:
+                generations.add(getattr(kwargs["generation"], "pk", kwargs["generation"]))
+            refresh_held(generations)
+        return changed
+
+    update.alters_data = True  # type: ignore[attr-defined]
+
+    def bulk_create(self, objs, *args, **kwargs) -> list[OutputImage]:
+        with transaction.atomic(using=self.db):
+            created = super().bulk_create(objs, *args, **kwargs)
+            refresh_held({image.generation_id for image in created})
+        return created
+
+    bulk_create.alters_data = True  # type: ignore[attr-defined]
+
+
+def refresh_held(generation_ids: set[int]) -> None:
+    """Recompute `held` for these generations, after their images changed in this transaction.
+
+    The generations' rows are locked first and `held` computed in a statement of its own, so
+    it sees every other change to their images committed meanwhile: two transactions changing
+    images of one generation take turns, and the second computes from the first's result.
+    Images are always locked before their generation (a decision, a report, ingest, a
+    deletion), so the two never wait on each other in a circle; NO KEY UPDATE leaves a new
+    image's foreign key check free to pass.
+    """
+    ids = sorted(pk for pk in generation_ids if pk is not None)
+    with transaction.atomic():
+        for start in range(0, len(ids), 500):  # within SQLite's limit on parameters
+            chunk = Generation.objects.filter(pk__in=ids[start : start + 500])
+            list(chunk.select_for_update(no_key=True).order_by("pk").values_list("pk"))
+            chunk.refresh_held()
+
 
 class OutputImage(models.Model):
     generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="images")
@@ -349,6 +420,12 @@ class OutputImage(models.Model):
 
     def __str__(self) -> str:
         return f"Image {self.index} of generation #{self.generation_id}"
+
+    def save(self, *args, **kwargs) -> None:
+        # The generation's `held` follows in the same transaction (see Generation.held).
+        with transaction.atomic(using=kwargs.get("using")):
+            super().save(*args, **kwargs)
+            refresh_held({self.generation_id})
 
     @property
     def is_shown(self) -> bool:

@@ -1,4 +1,5 @@
-"""An output image's files go with its row, however the row goes (page, admin, cascade)."""
+"""An output image's files go with its row, however the row goes (page, admin, cascade); its
+generation's `held` follows."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from django.db import transaction
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 
-from generations.models import OutputImage
+from generations.models import OutputImage, refresh_held
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +23,12 @@ def delete_files_with_image(sender, instance: OutputImage, **kwargs) -> None:
     ]
     # Only once the deletion is committed: a rollback keeps both the row and its files.
     transaction.on_commit(lambda: delete_stored_files(files))
+
+
+@receiver(post_delete, sender=OutputImage, dispatch_uid="output_image_held")
+def refresh_held_after_delete(sender, instance: OutputImage, **kwargs) -> None:
+    # Removing a generation's last shown image holds it; its last held one frees it.
+    refresh_held({instance.generation_id})
 
 
 def delete_stored_files(files: list) -> None:

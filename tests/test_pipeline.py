@@ -236,6 +236,7 @@ def test_an_image_the_api_flags_is_stored_as_nsfw(alice, simulator, sync_tasks):
     generation = generate(alice, prompt="[nsfw] a statue")
     assert generation.status == S.COMPLETED
     assert generation.images.get().nsfw is True
+    assert generation.held  # held from the team by the ingest that stored it
 
 
 def test_a_task_failure_is_shown_in_plain_words(alice, simulator, sync_tasks):

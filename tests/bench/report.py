@@ -28,6 +28,13 @@ class Row:
     target: str = ""  # the target in words, e.g. "<= 20 ms"
     met: bool | None = None  # None when the figure has no target
 
+    @property
+    def ratio(self) -> float | None:
+        """The value as a multiple of the reference (how it grew, or how it compares)."""
+        if self.reference is None or self.reference == 0:
+            return None
+        return self.value / self.reference
+
 
 def render(rows: list[Row]) -> str:
     """The rows as a plain-text table, grouped by section in the order given."""
@@ -43,9 +50,10 @@ def render(rows: list[Row]) -> str:
             if row.reference is not None
             else ""
         )
+        ratio = f"{row.ratio:6.2f}x" if row.ratio is not None else ""
         verdict = {True: "ok", False: "MISSED", None: ""}[row.met]
         lines.append(
-            f"  {row.figure:<52} {row.value:10.2f} {row.unit:<4} {reference:<36} "
+            f"  {row.figure:<52} {row.value:10.2f} {row.unit:<4} {reference:<36} {ratio:>7} "
             f"{row.target:<14} {verdict}"
         )
     return "\n".join(lines)
@@ -60,7 +68,7 @@ def write(rows: list[Row], name: str = "bench") -> Path:
         json.dumps(
             {
                 "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "rows": [asdict(row) for row in rows],
+                "rows": [{**asdict(row), "ratio": row.ratio} for row in rows],
             },
             indent=2,
         )
