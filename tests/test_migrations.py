@@ -20,8 +20,8 @@ def test_work_held_before_the_held_column_is_held_after_it():
     from django.db import connection
     from django.db.migrations.executor import MigrationExecutor
 
-    before = [("generations", "0009_provider_breaker_and_admission")]
-    after = [("generations", "0010_held_generations_and_prompt_search")]
+    before = [("generations", "0012_webhooks")]
+    after = [("generations", "0013_held_generations_and_prompt_search")]
     executor = MigrationExecutor(connection)
     executor.migrate(before)
     apps = executor.loader.project_state(before).apps
