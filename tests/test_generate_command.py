@@ -70,14 +70,20 @@ def test_pages_are_given_with_the_base_url(alice, enqueued):
 @pytest.mark.parametrize(
     ("args", "complaint"),
     [
-        (["--guidance-scale", "21"], "--guidance-scale: Ensure this value is less than or equal"),
-        (["--guidance-scale", "strong"], "--guidance-scale: Enter a number."),
-        (["--aspect-ratio", "5:1"], "--aspect-ratio: Select a valid choice."),
+        (["--guidance-scale", "21"], "--guidance-scale: Guidance scale must be between 1 and 20."),
+        (
+            ["--guidance-scale", "strong"],
+            "--guidance-scale: Guidance scale must be a number between 1 and 20.",
+        ),
+        (["--aspect-ratio", "5:1"], "--aspect-ratio: Choose one of the aspect ratios shown."),
         (["--seed", "12ab"], "--seed: Type the seed as a whole number"),
         (["--seed", "-2"], "--seed:"),
-        (["--num-images", "5"], "--num-images: Ensure this value is less than or equal to 4"),
-        (["--safety-tolerance", "6"], "--safety-tolerance: Select a valid choice."),
-        (["--visibility", "public"], "--visibility: Select a valid choice."),
+        (["--num-images", "5"], "--num-images: Choose between 1 and 4 images."),
+        (
+            ["--safety-tolerance", "6"],
+            "--safety-tolerance: Safety tolerance must be one of 1, 2, 3, 4 or 5.",
+        ),
+        (["--visibility", "public"], "--visibility: Choose team or private."),
         (["--timeout", "0"], "--timeout must be a positive number"),
     ],
 )
@@ -96,7 +102,7 @@ def test_bad_options_are_refused_with_the_forms_words_and_nothing_is_made(
         ("   ", "prompt: Describe the image you want"),
         ("\u200b\u200b", "prompt: The prompt has only spaces or invisible characters"),
         ("a\x07bell", "prompt: The prompt contains a control character"),
-        ("x" * 2001, "prompt: Ensure this value has at most 2000 characters"),
+        ("x" * 2001, "prompt: The prompt can be at most 2000 characters long"),
     ],
 )
 def test_a_prompt_the_form_refuses_is_refused(alice, enqueued, prompt, complaint):
