@@ -166,7 +166,7 @@
     if (nextLink && !pages.querySelector('a[rel="prev"]')) pages.hidden = true;
     new IntersectionObserver(function (entries) {
       if (entries[0].isIntersecting && pages.hidden) loadNextPage();
-    }, { rootMargin: "600px 0px" }).observe(sentinel);
+    }, { rootMargin: "400px 0px" }).observe(sentinel);
   }
 
   // ---- Quick actions on a tile ---------------------------------------------------------
@@ -306,6 +306,8 @@
     shownId = data.id;
     title.textContent = shortPrompt(data.prompt);
     prompt.textContent = data.prompt;
+    // The heading already says a short prompt in full.
+    prompt.hidden = title.textContent === data.prompt.replace(/\s+/g, " ").trim();
     errorBox.hidden = !data.error;
     errorBox.textContent = data.error || "";
     // A re-render of the same generation keeps a revealed image revealed.
