@@ -76,3 +76,23 @@ def test_a_failed_generation_is_charged_nothing(status, charged):
 )
 def test_page_titles_come_from_the_prompt_cut_short(prompt, title):
     assert display.title_words(prompt) == title
+
+
+@pytest.mark.django_db
+def test_a_generations_page_speaks_the_same_way(client_for, alice):
+    from tests.factories import completed, make_generation
+
+    generation, _ = completed(alice, prompt="a lighthouse at dusk", inference_ms=4000)
+    page = client_for(alice).get(f"/generations/{generation.pk}/").content.decode()
+    assert "<title>a lighthouse at dusk · Kontext Playground</title>" in page
+    assert "4.0 s" in page and "4000 ms" not in page
+    assert "minutes ago" not in page and ">just now</time>" in page
+    failed = make_generation(alice, prompt="a storm", status=Generation.Status.FAILED)
+    page = client_for(alice).get(f"/generations/{failed.pk}/").content.decode()
+    assert "<dt>Cost</dt><dd>$0.00" in page and "(refunded)" in page
+
+
+@pytest.mark.django_db
+def test_every_page_links_the_favicon(client_for, alice):
+    page = client_for(alice).get("/gallery/").content.decode()
+    assert 'rel="icon" href="/static/favicon.svg"' in page

@@ -67,7 +67,7 @@
       if (images.querySelector('[data-image-id="' + image.id + '"]')) return;
       images.appendChild(figureFor(image, data));
     });
-    if (data.inference_ms) inference.textContent = data.inference_ms + " ms";
+    if (data.inference_ms) inference.textContent = (data.inference_ms / 1000).toFixed(1) + " s";
     if (data.error) {
       errorText.textContent = data.error;
       errorBox.hidden = false;

@@ -3,6 +3,7 @@ the first page, stars from the tile, chips that remove a filter, words on hover 
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import uuid
@@ -163,6 +164,26 @@ def test_on_a_touch_screen_the_words_stay_without_hover(browser, running_app):
             pytest.skip("this Chromium does not emulate a screen without hover")
         expect(tiles(page).first.locator(".tile-text")).to_be_visible()
         expect(tiles(page).first.get_by_role("button", name="Favourite")).to_be_visible()
+    finally:
+        context.close()
+    assert errors == []
+
+
+def test_the_usage_chart_labels_do_not_collide_on_a_phone(browser, running_app):
+    context, page, errors = new_page(browser, running_app, viewport={"width": 360, "height": 740})
+    try:
+        log_in(page)
+        page.goto("/usage/")
+        boxes = page.evaluate(
+            "[...document.querySelectorAll('.day-label')]"
+            ".filter(l => l.getClientRects().length)"
+            ".map(l => { const r = l.getBoundingClientRect(); return [r.left, r.right]; })"
+        )
+        assert len(boxes) >= 2
+        boxes.sort()
+        for (_, right), (left, _) in itertools.pairwise(boxes):
+            assert right <= left, f"chart labels overlap: {boxes}"
+        assert all(left >= 0 and right <= 360 for left, right in boxes)
     finally:
         context.close()
     assert errors == []
