@@ -63,7 +63,7 @@
     holder.innerHTML = html;
     var meta = holder.content.querySelector(".tiles-page");
     var fresh = Array.prototype.filter.call(holder.content.querySelectorAll(".tile"), function (tile) {
-      return !grid.querySelector('.tile[data-generation-id="' + tile.dataset.generationId + '"]');
+      return !alreadyShown(tile);
     });
     if (meta && meta.dataset.topCursor) grid.dataset.topCursor = meta.dataset.topCursor;
     if (!fresh.length) return;
