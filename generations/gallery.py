@@ -147,6 +147,8 @@ def filtered(user, filters: dict) -> GenerationQuerySet:
         generations = generations.filter(aspect_ratio=filters["aspect_ratio"])
     if filters.get("status"):
         generations = generations.filter(status__in=STATUS_GROUPS[filters["status"]])
+    elif filters.get("view") != "mine":
+        generations = without_teammates_failures(generations, user)
     if filters.get("since"):
         today = timezone.localdate()
         generations = generations.filter(
@@ -164,6 +166,12 @@ def filtered(user, filters: dict) -> GenerationQuerySet:
             match |= Q(seed=int(term))  # a seed pasted into the search box finds its image
         generations = generations.filter(match)
     return generations
+
+
+def without_teammates_failures(generations: GenerationQuerySet, user) -> GenerationQuerySet:
+    """The team feed shows finished work: a teammate's failures stay in their Mine view and
+    under the status filter, not as grey boxes in everyone's feed."""
+    return generations.exclude(Q(status__in=STATUS_GROUPS["failed"]) & ~Q(owner=user))
 
 
 def gallery_page(user, filters: dict, page_size: int | None = None) -> GalleryPage:

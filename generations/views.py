@@ -22,7 +22,17 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 
-from generations import budgets, delivery, guide, sharing, studio, submission, usage, webhooks
+from generations import (
+    budgets,
+    delivery,
+    gallery_display,
+    guide,
+    sharing,
+    studio,
+    submission,
+    usage,
+    webhooks,
+)
 from generations import gallery as gallery_query
 from generations.forms import GenerationForm, ReportForm, VisibilityForm
 from generations.http import wants_json
@@ -170,6 +180,7 @@ def gallery(request: HttpRequest) -> HttpResponse:
     page = gallery_query.gallery_page(request.user, cleaned)
     context = {
         "page": page,
+        "tiles": gallery_display.batch_tiles(page.generations),
         "filters": filters,
         "cleaned": cleaned,
         "query": _query_without(request, "after", "before", "partial"),
@@ -178,6 +189,7 @@ def gallery(request: HttpRequest) -> HttpResponse:
         # Only the tiles: the gallery asks for work newer than its first tile this way.
         return render(request, "generations/_gallery_tiles.html", context)
     context["authors"] = gallery_query.authors()
+    context["chips"] = gallery_display.filter_chips(filters, cleaned, request.GET)
     return render(request, "generations/gallery.html", context)
 
 

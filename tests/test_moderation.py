@@ -199,7 +199,13 @@ def test_decide_and_next_moves_to_the_next_item(client_for, alice, maude, flagge
         .post(f"/moderation/images/{second.pk}/approve/", HTTP_ACCEPT="application/json")
         .json()
     )
-    assert answer == {"id": second.pk, "moderation": "approved", "changed": True, "next_id": None}
+    assert answer == {
+        "id": second.pk,
+        "moderation": "approved",
+        "changed": True,
+        "next_id": None,
+        "pending": 0,
+    }
 
 
 def test_a_bulk_decision_writes_one_row_per_image(client_for, alice, maude, flagged):
@@ -210,7 +216,7 @@ def test_a_bulk_decision_writes_one_row_per_image(client_for, alice, maude, flag
         {"action": "reject", "images": ids, "confirm_count": 3, "note": "spam"},
         HTTP_ACCEPT="application/json",
     )
-    assert response.json() == {"changed": 3, "moderation": "rejected"}
+    assert response.json() == {"changed": 3, "moderation": "rejected", "pending": 0}
     assert sorted(ModerationDecision.objects.values_list("image_ref", flat=True)) == sorted(ids)
     assert set(OutputImage.objects.filter(pk__in=ids).values_list("moderation", flat=True)) == {
         "rejected"
@@ -349,3 +355,46 @@ def test_the_moderation_pages_render_their_forms_limits(client_for, maude, flagg
     assert item.attributes["note"]["id"] == "decision-note"
     assert history.attributes["since"]["type"] == history.attributes["until"]["type"] == "date"
     assert history.options["outcome"] == ["", Moderation.APPROVED, Moderation.REJECTED]
+
+
+# --- the pages' counts and filters -------------------------------------------------------------
+
+
+def test_the_queue_and_an_item_say_where_they_stand_among_those_waiting(
+    client_for, maude, flagged, alice
+):
+    later = add_image(completed(alice)[0], index=1, nsfw=True)
+    later.moderation = Moderation.PENDING
+    later.save()
+    queue = client_for(maude).get("/moderation/").content.decode()
+    assert "<strong data-pending-count>2</strong> waiting" in queue
+    assert '<span class="mod-position">2 of 2</span>' in queue
+    item = client_for(maude).get(f"/moderation/images/{later.pk}/").content.decode()
+    assert "2 of <span data-pending-count>2</span> waiting" in item
+    assert 'class="tab" href="/moderation/" aria-current="page"' in item
+
+
+def test_a_decision_answers_with_the_count_still_waiting(client_for, maude, flagged):
+    answer = client_for(maude).post(
+        f"/moderation/images/{flagged.pk}/approve/", HTTP_ACCEPT="application/json"
+    )
+    assert answer.json()["pending"] == 0
+    assert moderation.pending_count() == 0
+
+
+def test_the_history_lists_only_people_who_decided_as_moderators(
+    client_for, maude, admin, stella, flagged
+):
+    moderation.decide(maude, [flagged.pk], "approve")
+    history = FormControls(client_for(maude).get("/moderation/history/").content.decode())
+    assert history.options["moderator"] == ["", "maude"]
+    assert moderation.moderator_names() == ["maude"]
+
+
+def test_an_unknown_moderator_in_the_history_url_is_ignored_with_a_message(
+    client_for, maude, flagged
+):
+    moderation.decide(maude, [flagged.pk], "approve")
+    page = client_for(maude).get("/moderation/history/?moderator=nobody").content.decode()
+    assert "Some filters were not understood" in page
+    assert f">{flagged.pk}</a>" in page

@@ -66,7 +66,9 @@ class BulkDecisionForm(forms.Form):
 
 
 class HistoryFilters(forms.Form):
-    moderator = forms.CharField(required=False, max_length=150)
+    """The history's filters; the moderator is chosen among those who decided something."""
+
+    moderator = forms.ChoiceField(required=False, choices=())
     outcome = forms.ChoiceField(
         required=False,
         choices=[
@@ -81,3 +83,10 @@ class HistoryFilters(forms.Form):
     until = forms.DateField(
         required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
     )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        moderator = cast(forms.ChoiceField, self.fields["moderator"])
+        moderator.choices = [("", "Anyone")] + [
+            (name, name) for name in moderation.moderator_names()
+        ]

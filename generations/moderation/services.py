@@ -70,6 +70,22 @@ def pending_count() -> int:
     return OutputImage.objects.filter(moderation=Moderation.PENDING).count()
 
 
+def queue_position(image: OutputImage) -> int | None:
+    """Where a pending image stands in the queue (1 for the oldest); None once decided."""
+    if image.moderation != Moderation.PENDING:
+        return None
+    pending = OutputImage.objects.filter(moderation=Moderation.PENDING)
+    earlier = pending.filter(created_at__lt=image.created_at).count()
+    tied = pending.filter(created_at=image.created_at, pk__lt=image.pk).count()
+    return earlier + tied + 1
+
+
+def moderator_names() -> list[str]:
+    """Everyone who has decided something, as the history's moderator filter lists them."""
+    names = ModerationDecision.objects.values_list("moderator_name", flat=True).distinct()
+    return sorted(set(names), key=str.casefold)
+
+
 def next_pending_after(image_id: int) -> OutputImage | None:
     """The queue's next item after this one (wrapping to the start), for "decide and next"."""
     images = OutputImage.objects.filter(moderation=Moderation.PENDING).order_by("created_at", "pk")

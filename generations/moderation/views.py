@@ -49,6 +49,7 @@ def item(request: HttpRequest, pk: int) -> HttpResponse:
             "item": queued,
             "data": image_data(image, request.user),
             "next_image": moderation.next_pending_after(image.pk),
+            "position": moderation.queue_position(image),
             "decisions": image.decisions.all()[:20],
             "decision_form": DecisionForm(auto_id="decision-%s"),
             "tab": "queue",
@@ -79,6 +80,7 @@ def decide(request: HttpRequest, pk: int, action: str) -> HttpResponse:
                 "moderation": moderation.DECISIONS[action],
                 "changed": bool(changed),
                 "next_id": following.pk if following else None,
+                "pending": moderation.pending_count(),
             }
         )
     verb = moderation.PAST_TENSE[action]
@@ -121,7 +123,13 @@ def bulk(request: HttpRequest) -> HttpResponse:
     )
     if as_json:
         # The queue's script says what happened; a flash message would wait for the next page.
-        return JsonResponse({"changed": changed, "moderation": moderation.DECISIONS[action]})
+        return JsonResponse(
+            {
+                "changed": changed,
+                "moderation": moderation.DECISIONS[action],
+                "pending": moderation.pending_count(),
+            }
+        )
     messages.success(request, f"{plural(changed, 'image')} {moderation.PAST_TENSE[action]}.")
     return redirect(reverse("moderation:queue"))
 

@@ -22,7 +22,13 @@
     if (!isDefault(field)) active += 1;
   });
   count.textContent = active ? "(" + active + " on)" : "";
-  if (!active && window.matchMedia("(max-width: 760px)").matches) more.open = false;
+  // The panel floats over the images: a click elsewhere or Escape folds it away.
+  document.addEventListener("click", function (event) {
+    if (more.open && !more.contains(event.target)) more.open = false;
+  });
+  more.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && more.open) { more.open = false; more.querySelector("summary").focus(); }
+  });
 
   form.addEventListener("change", function (event) {
     // Dates wait for Apply: a date being typed is "changed" at every digit.
@@ -57,7 +63,7 @@
     holder.innerHTML = html;
     var meta = holder.content.querySelector(".tiles-page");
     var fresh = Array.prototype.filter.call(holder.content.querySelectorAll(".tile"), function (tile) {
-      return !grid.querySelector('.tile[data-generation-id="' + tile.dataset.generationId + '"]');
+      return !alreadyShown(tile);
     });
     if (meta && meta.dataset.topCursor) grid.dataset.topCursor = meta.dataset.topCursor;
     if (!fresh.length) return;
@@ -86,6 +92,112 @@
       .then(function () { window.setTimeout(pollNewWork, NEW_WORK_EVERY); });
   }
   if (grid.dataset.live === "1") window.setTimeout(pollNewWork, NEW_WORK_EVERY);
+
+  // ---- More pages as you scroll --------------------------------------------------------
+  // The next page is the same server-rendered tiles the links lead to; the links stay for
+  // anyone without the script, and hide while the script loads pages by itself.
+  var pages = document.getElementById("gallery-pages");
+  var moreStatus = document.getElementById("gallery-more");
+  var loading = null;
+
+  function hasMore() { return Boolean(grid.dataset.nextCursor); }
+
+  function alreadyShown(tile) {
+    if (grid.querySelector('.tile[data-generation-id="' + tile.dataset.generationId + '"]')) return true;
+    // A batch is one tile: its other members on a later page are already represented.
+    return Boolean(tile.dataset.batch) && Boolean(grid.querySelector('.tile[data-batch="' + tile.dataset.batch + '"]'));
+  }
+
+  function appendPage(html) {
+    var holder = document.createElement("template");
+    holder.innerHTML = html;
+    var meta = holder.content.querySelector(".tiles-page");
+    grid.dataset.nextCursor = meta ? meta.dataset.nextCursor || "" : "";
+    var fresh = Array.prototype.filter.call(holder.content.querySelectorAll(".tile"), function (tile) {
+      return !alreadyShown(tile);
+    });
+    var fragment = document.createDocumentFragment();
+    fresh.forEach(function (tile) { fragment.appendChild(tile); });
+    grid.appendChild(fragment);
+    fresh.forEach(T.initTile);
+    var older = pages && pages.querySelector('a[rel="next"]');
+    if (older && hasMore()) {
+      var params = new URLSearchParams(grid.dataset.query);
+      params.set("after", grid.dataset.nextCursor);
+      older.href = "?" + params.toString();
+    } else if (older) {
+      older.remove();
+    }
+    moreStatus.textContent = hasMore() ? "" : "That is everything.";
+    moreStatus.hidden = hasMore();
+    updatePosition();
+    return fresh.length;
+  }
+
+  function loadNextPage() {
+    if (!hasMore()) return Promise.resolve(0);
+    if (loading) return loading;
+    var params = new URLSearchParams(grid.dataset.query);
+    params.set("after", grid.dataset.nextCursor);
+    params.set("partial", "1");
+    moreStatus.hidden = false;
+    moreStatus.textContent = "Loading more…";
+    loading = fetch("?" + params.toString(), { credentials: "same-origin", headers: { Accept: "text/html" } })
+      .then(function (response) {
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        return response.text();
+      })
+      .then(appendPage, function () {
+        moreStatus.textContent = "Could not load more; scroll again or use the page links.";
+        if (pages) pages.hidden = false;
+        return 0;
+      })
+      .then(function (added) { loading = null; return added; });
+    return loading;
+  }
+
+  if (pages && "IntersectionObserver" in window) {
+    var sentinel = document.createElement("div");
+    sentinel.className = "gallery-sentinel";
+    sentinel.setAttribute("aria-hidden", "true");
+    grid.after(sentinel);
+    var nextLink = pages.querySelector('a[rel="next"]');
+    // Only the forward direction loads by itself; a page reached by "Newer" keeps its links.
+    if (nextLink && !pages.querySelector('a[rel="prev"]')) pages.hidden = true;
+    new IntersectionObserver(function (entries) {
+      if (entries[0].isIntersecting && pages.hidden) loadNextPage();
+    }, { rootMargin: "400px 0px" }).observe(sentinel);
+  }
+
+  // ---- Quick actions on a tile ---------------------------------------------------------
+  function setTileFavourite(tile, on) {
+    tile.dataset.favourite = on ? "1" : "0";
+    var star = tile.querySelector(".badge-favourite");
+    if (star) star.hidden = !on;
+    var form = tile.querySelector(".tile-favourite");
+    if (!form) return;
+    form.elements.favourite.value = on ? "0" : "1";
+    var button = form.querySelector("button");
+    button.setAttribute("aria-pressed", on ? "true" : "false");
+    button.title = on ? "Remove from favourites" : "Add to favourites";
+    button.querySelector("[aria-hidden]").textContent = on ? "★" : "☆";
+  }
+
+  grid.addEventListener("submit", function (event) {
+    var form = event.target.closest(".tile-favourite");
+    if (!form) return;
+    event.preventDefault();
+    var tile = form.closest(".tile");
+    var button = form.querySelector("button");
+    button.disabled = true;
+    T.fetchJSON(form.getAttribute("action"), { method: "POST", body: new FormData(form) })
+      .then(function (answer) {
+        setTileFavourite(tile, answer.favourite);
+        if (dialog.open && tile === current) renderFavourite(answer.favourite);
+        say(answer.favourite ? "Added to favourites." : "Removed from favourites.");
+      }, function () { say("Could not change the favourite; try again."); })
+      .then(function () { button.disabled = false; button.focus(); });
+  });
 
   // ---- Lightbox ------------------------------------------------------------------------
   var dialog = document.getElementById("lightbox");
@@ -116,7 +228,28 @@
 
   function money(value) { return "$" + Number(value).toFixed(2); }
 
-  function seconds(ms) { return ms < 1000 ? ms + " ms" : (ms / 1000).toFixed(1) + " s"; }
+  // The same words as the pages' display filters: seconds with one decimal, relative times.
+  function seconds(ms) { return (ms / 1000).toFixed(1) + " s"; }
+
+  function count(n, unit) { return n + " " + unit + (n === 1 ? "" : "s"); }
+
+  function relative(date) {
+    var secs = Math.round((Date.now() - date.getTime()) / 1000);
+    var ahead = secs < 0;
+    secs = Math.abs(secs);
+    if (secs < 60) return "just now";
+    var words;
+    if (secs < 3600) words = count(Math.floor(secs / 60), "minute");
+    else if (secs < 86400) words = count(Math.floor(secs / 3600), "hour");
+    else if (secs < 7 * 86400) words = count(Math.floor(secs / 86400), "day");
+    else return date.toLocaleDateString(undefined, { day: "numeric", month: "short", year: "numeric" });
+    return ahead ? "in " + words : words + " ago";
+  }
+
+  function shortPrompt(text) {
+    var words = text.replace(/\s+/g, " ").trim();
+    return words.length > 80 ? words.slice(0, 79) + "…" : words || "Untitled";
+  }
 
   function row(term, value) {
     var dd = T.el("dd");
@@ -171,8 +304,10 @@
   function render(data, tile) {
     var sameGeneration = shownId === data.id;
     shownId = data.id;
-    title.textContent = "Generation #" + data.id;
+    title.textContent = shortPrompt(data.prompt);
     prompt.textContent = data.prompt;
+    // The heading already says a short prompt in full.
+    prompt.hidden = title.textContent === data.prompt.replace(/\s+/g, " ").trim();
     errorBox.hidden = !data.error;
     errorBox.textContent = data.error || "";
     // A re-render of the same generation keeps a revealed image revealed.
@@ -181,15 +316,24 @@
     params.replaceChildren();
     row("Status", T.badge(data.status, data.status_label));
     row("Author", data.owner);
-    var time = T.el("time", "", new Date(data.created_at).toLocaleString());
+    var created = new Date(data.created_at);
+    var time = T.el("time", "", relative(created));
     time.dateTime = data.created_at;
+    time.title = created.toLocaleString();
     row("Created", time);
     row("Aspect ratio", data.aspect_ratio);
     row("Seed", data.seed + (data.seed_was_random ? " (random)" : ""));
     row("Guidance scale", String(data.guidance_scale));
     row("Safety tolerance", data.safety_tolerance);
-    row("Cost", money(data.cost) + (data.batch_size > 1 ? " (one of a batch of " + data.batch_size + ", " +
-        money(data.batch_total) + " in all)" : ""));
+    // A failed generation is refunded: it cost nothing.
+    var charged = data.status === "failed" ? 0 : data.cost;
+    row("Cost", money(charged) + (data.status === "failed" ? " (refunded)" : "") +
+        (data.batch_size > 1 ? " (one of a batch of " + data.batch_size + ", " + money(data.batch_total) + " in all)" : ""));
+    if (data.batch_size > 1) {
+      var all = T.el("a", "", "See all " + data.batch_size + " images of the batch");
+      all.href = data.detail_url;
+      row("Batch", all);
+    }
     row("Inference", data.inference_ms ? seconds(data.inference_ms) : "–");
     row("Visibility", data.visibility === "private" ? "Private" : "Team");
     var model = T.el("code", "", data.model);
@@ -219,9 +363,10 @@
     if (!current) return;
     var all = tiles();
     var index = all.indexOf(current);
-    position.textContent = (index + 1) + " of " + all.length;
+    // "+" while more pages wait: → at the last tile loads them.
+    position.textContent = (index + 1) + " of " + all.length + (hasMore() ? "+" : "");
     prevButton.disabled = index <= 0;
-    nextButton.disabled = index === -1 || index >= all.length - 1;
+    nextButton.disabled = index === -1 || (index >= all.length - 1 && !hasMore());
   }
 
   function show(tile) {
@@ -255,9 +400,29 @@
 
   function move(step) {
     var all = tiles();
-    var next = all[all.indexOf(current) + step];
-    if (next) show(next);
+    var index = all.indexOf(current);
+    var next = all[index + step];
+    if (next) { show(next); return; }
+    // Past the last tile: the next page continues the sequence across the boundary.
+    if (step > 0 && hasMore()) {
+      var from = current;
+      loadNextPage().then(function () {
+        if (current !== from) return;
+        var after = tiles()[tiles().indexOf(from) + 1];
+        if (after) show(after);
+      });
+    }
   }
+
+  var infoButton = document.getElementById("lightbox-info");
+  var details = document.getElementById("lightbox-details");
+  function toggleDetails(force) {
+    var visible = force === undefined ? details.hidden : force;
+    details.hidden = !visible;
+    details.parentElement.classList.toggle("details-hidden", !visible);
+    infoButton.setAttribute("aria-expanded", visible ? "true" : "false");
+  }
+  infoButton.addEventListener("click", function () { toggleDetails(); });
 
   function toggleHelp(force) {
     var visible = force === undefined ? help.hidden : force;
@@ -284,6 +449,7 @@
     if (event.key === "ArrowRight") { event.preventDefault(); move(1); }
     else if (event.key === "ArrowLeft") { event.preventDefault(); move(-1); }
     else if (event.key === "?") { event.preventDefault(); toggleHelp(); }
+    else if (event.key === "i") { event.preventDefault(); toggleDetails(); }
   });
   // A click on the backdrop (the dialog itself, outside its inner box) closes it.
   dialog.addEventListener("click", function (event) { if (event.target === dialog) dialog.close(); });
@@ -318,9 +484,7 @@
     button.disabled = true;
     T.fetchJSON(favouriteForm.action, { method: "POST", body: new FormData(favouriteForm) })
       .then(function (answer) {
-        tile.dataset.favourite = answer.favourite ? "1" : "0";
-        var star = tile.querySelector(".badge-favourite");
-        if (star) star.hidden = !answer.favourite;
+        setTileFavourite(tile, answer.favourite);
         if (tile === current) renderFavourite(answer.favourite);
         say(answer.favourite ? "Added to favourites." : "Removed from favourites.");
       }, function () { say("Could not change the favourite; try again."); })

@@ -27,7 +27,7 @@
       root.dataset.mediaKey = parts.media_key;
       L.fill(media, parts.media);
     }
-    if (data.inference_ms) inference.textContent = data.inference_ms + " ms";
+    if (data.inference_ms) inference.textContent = (data.inference_ms / 1000).toFixed(1) + " s";
     // A generation held back says why in its progress line (its place in the waiting line).
     statusText.textContent = parts.finished || data.waiting ? "" : "Working on it: this page updates by itself.";
   }

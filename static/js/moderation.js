@@ -24,6 +24,16 @@
   function plainKey(event) {
     return !event.ctrlKey && !event.metaKey && !event.altKey && !typing(event);
   }
+  // Every pending count on the page (the navigation's badge, the Queue tab, the summary)
+  // follows the server's count after each decision.
+  function showPending(count) {
+    if (typeof count !== "number") return;
+    document.querySelectorAll("[data-pending-count]").forEach(function (node) {
+      node.textContent = String(count);
+      var badge = node.closest(".count-badge, .nav-count");
+      if (badge) badge.hidden = count === 0;
+    });
+  }
   function label(state) {
     return state === "approved" ? "Approved" : state === "rejected" ? "Rejected" : state;
   }
@@ -56,9 +66,27 @@
       return box && box.checked && !item.classList.contains("decided");
     });
   }
+  var selectAll = document.getElementById("select-all");
+  function undecidedBoxes() {
+    return items.filter(function (item) { return !item.classList.contains("decided"); })
+      .map(function (item) { return item.querySelector("input[name=images]"); })
+      .filter(Boolean);
+  }
   function updateCount() {
     if (!bulkCount) return;
-    bulkCount.textContent = selected().length + " selected";
+    var boxes = undecidedBoxes();
+    var count = selected().length;
+    bulkCount.textContent = count + " of " + boxes.length + " selected";
+    if (selectAll) {
+      selectAll.checked = count > 0 && count === boxes.length;
+      selectAll.indeterminate = count > 0 && count < boxes.length;
+    }
+  }
+  if (selectAll) {
+    selectAll.addEventListener("change", function () {
+      undecidedBoxes().forEach(function (box) { box.checked = selectAll.checked; });
+      updateCount();
+    });
   }
   queue.addEventListener("change", function (event) {
     if (event.target.name === "images") updateCount();
@@ -90,8 +118,9 @@
   function decide(item, action) {
     var form = item.querySelector("form.mod-decide[action$='/" + action + "/']");
     if (!form || item.classList.contains("decided")) return;
-    T.fetchJSON(form.action, { method: "POST", body: new FormData(form) }).then(function (data) {
+    T.fetchJSON(form.getAttribute("action"), { method: "POST", body: new FormData(form) }).then(function (data) {
       markDecided(item, data.moderation);
+      showPending(data.pending);
       var next = nextUndecided(item, 1) || nextUndecided(item, -1);
       if (next && document.activeElement && document.activeElement.closest(".mod-item") === item) next.focus();
     }).catch(function () {
@@ -103,7 +132,7 @@
     item.querySelectorAll("form.mod-decide").forEach(function (form) {
       form.addEventListener("submit", function (event) {
         event.preventDefault();
-        decide(item, form.action.indexOf("/approve/") !== -1 ? "approve" : "reject");
+        decide(item, form.getAttribute("action").indexOf("/approve/") !== -1 ? "approve" : "reject");
       });
     });
     item.addEventListener("focus", function () {
@@ -144,8 +173,11 @@
       body.set("action", action);
       // The count the moderator just confirmed; the server refuses the decision if it is off.
       body.set("confirm_count", String(chosen.length));
-      T.fetchJSON(bulkForm.action, { method: "POST", body: body }).then(function (data) {
+      // Not bulkForm.action: the buttons named "action" shadow that property (a RadioNodeList).
+      T.fetchJSON(bulkForm.getAttribute("action"), { method: "POST", body: body }).then(function (data) {
         chosen.forEach(function (item) { markDecided(item, data.moderation); });
+        showPending(data.pending);
+        if (selectAll) selectAll.checked = false;
         bulkCount.textContent = data.changed + " " + label(data.moderation).toLowerCase();
       }).catch(function () {
         bulkCount.textContent = "Nothing changed: the decision could not be saved.";

@@ -108,7 +108,12 @@
     frame.replaceChildren.apply(frame, parts);
     paintFrame(frame);
     var old = tile.querySelector(".tile-badges .badge[data-status]");
-    if (old) old.replaceWith(badge(data.status, data.status_label));
+    if (old) {
+      var fresh = badge(data.status, data.status_label);
+      // Completed is the usual case: only the other states are worth a word on a tile.
+      fresh.hidden = data.status === "completed";
+      old.replaceWith(fresh);
+    }
     tile.dispatchEvent(new CustomEvent("tile:updated", { bubbles: true, detail: data }));
   }
 

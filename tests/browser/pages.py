@@ -169,3 +169,10 @@ def overflowing(page) -> list[str]:
       }
       return found.slice(0, 8);
     })()""")
+
+
+def open_filters(page) -> None:
+    """Unfold the gallery's Filters menu, as a person clicks it, unless it is open already."""
+    menu = page.locator("#filters-more")
+    if menu.get_attribute("open") is None:
+        menu.locator("summary").click()

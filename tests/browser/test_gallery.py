@@ -13,6 +13,7 @@ from tests.browser.pages import (
     horizontal_overflow,
     log_in,
     new_page,
+    open_filters,
     overflowing,
     screenshot,
     wait_until_decoded,
@@ -57,6 +58,7 @@ def test_search_and_filters_are_kept_in_the_url(page):
     # Empty filters stay out of a link meant for sharing.
     assert "author=" not in page.url and "date_from=" not in page.url
 
+    open_filters(page)
     with page.expect_navigation():
         page.get_by_label("Aspect ratio").select_option("16:9")  # submits by itself
     expect(page).to_have_url(re.compile(r"aspect_ratio=16%3A9"))
@@ -78,6 +80,7 @@ def test_search_and_filters_are_kept_in_the_url(page):
     page.goto("/")
     page.goto(shared)
     expect(page.get_by_label("Search prompts or a seed")).to_have_value(f"{tag} lighthouse")
+    expect(page.get_by_role("link", name=re.compile("Ratio: 16:9"))).to_be_visible()
     expect(page.get_by_label("Aspect ratio")).to_have_value("16:9")
     expect(tiles(page)).to_have_count(1)
 
@@ -88,6 +91,7 @@ def test_search_and_filters_are_kept_in_the_url(page):
     expect(tiles(page)).to_have_count(1)
     page.goto(f"/gallery/?q={tag}")
     expect(tiles(page).first).to_contain_text("green desert")
+    open_filters(page)
     page.get_by_label("Order").select_option("oldest")
     expect(page).to_have_url(re.compile(r"sort=oldest"))
     expect(tiles(page).first).to_contain_text("red lighthouse")
@@ -170,7 +174,7 @@ def test_reuse_from_the_lightbox_fills_the_form(page):
     page.goto(f"/gallery/?q={tag}")
     wait_until_all_completed(page, 1)
 
-    tiles(page).first.locator("a").click()
+    tiles(page).first.locator(".tile-link").click()
     lightbox = page.get_by_role("dialog")
     expect(lightbox.locator("#lightbox-prompt")).to_contain_text("a lantern in fog")
     lightbox.get_by_role("button", name="Copy parameters").click()
@@ -187,7 +191,7 @@ def test_reuse_from_the_lightbox_fills_the_form(page):
     expect(page.locator("#generation-form [name=aspect_ratio]:checked")).to_have_value("2:3")
 
     page.go_back()
-    tiles(page).first.locator("a").click()
+    tiles(page).first.locator(".tile-link").click()
     page.get_by_role("dialog").get_by_role("link", name="Same settings, new seed").click()
     expect(page.get_by_label("Prompt", exact=True)).to_have_value(f"{tag} a lantern in fog")
     expect(page.get_by_label("Seed", exact=True)).to_have_value("")
@@ -236,7 +240,7 @@ def test_the_gallery_and_lightbox_fit_a_phone(browser, running_app):
         assert horizontal_overflow(page) <= 0, f"sideways scroll on a phone: {overflowing(page)}"
         screenshot(page, "gallery-phone")
 
-        tiles(page).first.locator("a").click()
+        tiles(page).first.locator(".tile-link").click()
         lightbox = page.get_by_role("dialog")
         expect(lightbox.locator("#lightbox-prompt")).to_contain_text("a red kite")
         wait_until_decoded(page, ".lightbox-image")
@@ -269,7 +273,7 @@ def test_a_flagged_image_stays_blurred_until_its_owner_reveals_it(page):
     expect(tile.locator(".tile-notice")).to_have_text("Awaiting review")
     expect(tile.locator(".tile-image")).to_have_count(0)
 
-    tile.locator("a").click()
+    tile.locator(".tile-link").click()
     lightbox = page.get_by_role("dialog")
     reveal = lightbox.get_by_role("button", name=re.compile("Click to reveal"))
     expect(reveal).to_be_visible()
@@ -338,8 +342,8 @@ def test_usage_draws_spend_as_bars_in_light_and_dark(browser, running_app):
             expect(page.locator(".usage-table tbody tr").first).to_contain_text("admin")
             screenshot(page, f"usage-{scheme}")
             page.goto("/gallery/")
-            tiles(page).first.locator("a").click()
-            expect(page.locator("#lightbox-title")).to_contain_text("Generation #")
+            tiles(page).first.locator(".tile-link").click()
+            expect(page.locator("#lightbox-title")).to_contain_text("a compass on a map")
             screenshot(page, f"lightbox-{scheme}", full_page=False)
         finally:
             context.close()

@@ -66,7 +66,7 @@ def test_generate_and_see_the_image_arrive_without_reloading(page):
     wait_until_decoded(page, ".tile .tile-image")
     screenshot(page, "gallery")
     # A tile opens the lightbox; the generation's own page is one link away from there.
-    tile.locator("a").click()
+    tile.locator(".tile-link").click()
     lightbox = page.get_by_role("dialog")
     expect(lightbox.locator("#lightbox-prompt")).to_contain_text("Wide shot of a cozy café")
     lightbox.get_by_role("link", name="Open its page").click()
