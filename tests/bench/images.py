@@ -15,14 +15,18 @@ shapes and a film grain. Figures:
 from __future__ import annotations
 
 import io
+import json
 import os
 import random
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from unittest import mock
 
@@ -222,7 +226,9 @@ def _two_megabytes(png: bytes) -> bytes:
     return png + b"\0" * max(0, 2 * 1024 * 1024 - len(png))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Print the figures; with `--json FILE` also write the rows there (for `make bench`)."""
+    args = sys.argv[1:] if argv is None else argv
     with tempfile.TemporaryDirectory() as folder:
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "playground.settings")
         os.environ["PLAYGROUND_VAR_DIR"] = str(Path(folder))
@@ -231,7 +237,22 @@ def main() -> None:
         import django
 
         django.setup()
-        print(render(measure()))
+        rows = measure()
+        print(render(rows))
+        if args[:1] == ["--json"] and len(args) == 2:
+            Path(args[1]).write_text(json.dumps([asdict(row) for row in rows]))
+
+
+def measure_in_a_process() -> list[Row]:
+    """`measure` in a process of its own, set up for Django as `main` does."""
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "rows.json"
+        subprocess.run(
+            [sys.executable, "-m", "tests.bench.images", "--json", str(out)],
+            cwd=Path(__file__).resolve().parents[2],
+            check=True,
+        )
+        return [Row(**fields) for fields in json.loads(out.read_text())]
 
 
 if __name__ == "__main__":
