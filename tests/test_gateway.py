@@ -8,6 +8,7 @@ moderates. A session cookie alone opens nothing here.
 from __future__ import annotations
 
 import json
+import time
 from datetime import timedelta
 from decimal import Decimal
 
@@ -130,6 +131,31 @@ def test_a_malformed_token_costs_no_database_query():
         answer = call("GET", "/api/v3/balance", "x" * 5000)
     assert answer.status_code == 401
     assert len(queries) == 0
+
+
+def test_a_made_up_token_of_the_right_shape_costs_no_database_query(alice_token):
+    key_id = alice_token.split("_")[1]  # even with a real key id
+    with CaptureQueriesContext(connection) as queries:
+        answer = call("GET", "/api/v3/balance", f"kpat_{key_id}_" + "C" * 43)
+    assert answer.status_code == 401
+    assert len(queries) == 0
+
+
+def test_how_long_an_auth_check_takes(alice_token):
+    """A figure, not a test of speed: an unknown token's check against a valid one's."""
+    made_up = "kpat_0123456789ab_" + "D" * 43
+    rounds = 200
+    figures = {}
+    for label, token in (("unknown token", made_up), ("valid token", alice_token)):
+        with CaptureQueriesContext(connection) as queries:
+            started = time.perf_counter()
+            for _ in range(rounds):
+                tokens.authenticate(token)
+            took = time.perf_counter() - started
+        figures[label] = (took / rounds * 1e6, len(queries) / rounds)
+    for label, (microseconds, per_check) in figures.items():
+        print(f"auth check, {label}: {microseconds:.1f} us, {per_check:.0f} queries")
+    assert figures["unknown token"][1] == 0 and figures["valid token"][1] == 1
 
 
 def test_a_session_cookie_alone_opens_nothing(alice_client, alice, enqueued):
