@@ -257,3 +257,13 @@ def test_a_used_token_is_in_no_log_record_and_no_stored_row(alice, caplog, enque
     dump = io.StringIO()
     call_command("dumpdata", stdout=dump)
     assert secret not in dump.getvalue()
+
+
+def test_the_shown_once_token_renders_but_its_repr_hides_it(alice):
+    from django.template import Context, Template
+
+    _, token = tokens.issue(alice, "script")
+    shown = tokens.ShownOnce(token)
+    assert Template("{{ t }}").render(Context({"t": shown})) == token
+    # What a debug log of a template context would write.
+    assert token not in repr({"new_token": shown}) and "hidden" in repr(shown)

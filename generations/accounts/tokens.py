@@ -50,6 +50,19 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode("ascii")).hexdigest()
 
 
+class ShownOnce(str):
+    """A new token for the page that shows it once: its text renders, its repr hides it.
+
+    Debug logging repr()s whole template contexts (a variable that fails to resolve logs the
+    context it was looked up in), and that must not carry the token into a log.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "'kpat_… (a new token, hidden)'"
+
+
 @sensitive_variables("secret")
 def _tag(key_id: str, secret: str, key: str | bytes) -> str:
     """The token's last 11 characters: 64 bits of an HMAC of the rest, keyed with `key`."""
