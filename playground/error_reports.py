@@ -23,7 +23,8 @@ class SecretValueFilter(SafeExceptionReporterFilter):
 
     def cleanse_special_types(self, request: HttpRequest | None, value: Any) -> Any:
         value = super().cleanse_special_types(request, value)
-        secrets = [secret for secret in (settings.WAVESPEED_API_KEY, settings.SECRET_KEY) if secret]
+        keys = (settings.WAVESPEED_API_KEY, settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS)
+        secrets = [secret for secret in keys if secret]
         try:
             text = repr(value)
         except Exception:  # the report has its own words for a value it cannot show
