@@ -397,6 +397,21 @@ def test_a_bad_history_query_is_a_400_envelope(alice_token):
     )
 
 
+@pytest.mark.parametrize("page", [2**62, 10**20])
+def test_a_page_far_past_the_end_is_empty_not_an_error(alice, alice_token, page):
+    completed(alice)
+    answer = call("POST", "/api/v3/predictions", alice_token, {"page": page})
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["data"] == {"page": page, "total": 1, "items": []}
+
+
+@pytest.mark.parametrize("huge", ["9223372036854775808", "99999999999999999999"])
+def test_ids_beyond_the_database_are_404_envelopes(alice_token, huge):
+    for path in (f"/api/v3/predictions/{huge}/result", f"/api/v3/outputs/{huge}"):
+        answer = call("GET", path, alice_token)
+        assert answer.status_code == 404, (path, answer.content)
+
+
 def test_the_balance_is_what_the_budget_has_left(alice, alice_token):
     assert call("GET", "/api/v3/balance", alice_token).json()["data"]["balance"] is None
     Budget.objects.create(user=alice, monthly_limit=Decimal("1.00"))

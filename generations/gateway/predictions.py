@@ -215,9 +215,12 @@ def history(user, body: bytes) -> tuple[HistoryPage, bool]:
     if query.created_before is not None:
         mine = mine.filter(created_at__lt=query.created_before)
     mine = mine.order_by("-created_at", "-id")
+    total = mine.count()
     start = (query.page - 1) * query.page_size
-    items = list(mine[start : start + query.page_size])
-    return HistoryPage(query.page, mine.count(), items), query.include_inputs
+    # A page past the end is empty without asking: its offset may not fit the database's
+    # integers (any positive page number is valid).
+    items = list(mine[start : start + query.page_size]) if start < total else []
+    return HistoryPage(query.page, total, items), query.include_inputs
 
 
 def balance(user, now: datetime | None = None) -> dict[str, Any]:
