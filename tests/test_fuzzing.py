@@ -543,6 +543,7 @@ GATEWAY_BODIES = st.dictionaries(
 
 @fuzz
 @given(body=GATEWAY_BODIES, raw=st.binary(max_size=40))
+@example(body={"page": 10**20, "page_size": 10**20}, raw=b'{"page": 9223372036854775807}')
 def test_the_gateway_never_answers_500_and_saves_only_what_it_accepts(alice, enqueued, body, raw):
     import json
 
