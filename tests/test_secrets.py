@@ -39,6 +39,7 @@ from django_q.signing import SignedPackage
 
 from generations import enqueue, provider
 from generations.accounts.models import PersonalAccessToken
+from generations.gateway.auth import token_required
 from generations.models import Generation, OutputImage
 from generations.wavespeed.contract import MODEL_ID
 from generations.wavespeed.simulator.config import SimulatorConfig
@@ -340,7 +341,14 @@ def raise_inside_an_api_call(request):
         client.get_result("no-such-prediction")
 
 
+@token_required
+def raise_inside_the_gateway(request):
+    """A gateway endpoint that breaks after the token's check: the token is in the request."""
+    raise RuntimeError("a gateway call broke")
+
+
 urlpatterns = [
+    path("raise-in-gateway/", raise_inside_the_gateway),
     path("raise/", raise_error),
     path("raise-in-api-call/", raise_inside_an_api_call),
     path("", include("playground.urls")),
@@ -386,6 +394,33 @@ def test_error_pages_do_not_show_the_key(error_site, client_for, settings, debug
             assert b"urlopen" in response.content  # the frame whose headers hold the key
     assert found(everything_in(response)) == []
     assert [text for text in logs.texts if found(text)] == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("debug", [True, False], ids=["DEBUG on", "DEBUG off"])
+def test_a_gateway_error_page_does_not_show_the_personal_token(
+    error_site, settings, debug, monkeypatch
+):
+    from django.test import Client
+
+    from generations.accounts import tokens
+
+    token = tokens.issue(error_site, "crashing script")[1]
+    monkeypatch.setattr(sys.modules[__name__], "TOKEN_DISGUISES", disguises(token))
+    settings.DEBUG = debug
+    script = Client(raise_request_exception=False)
+    with every_log_record() as logs:
+        response = script.post(
+            "/raise-in-gateway/",
+            json.dumps({"prompt": "x", "note": token}),
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {token}",
+        )
+    assert response.status_code == 500
+    if debug:
+        assert b"Traceback" in response.content and b"HTTP_AUTHORIZATION" in response.content
+    assert found(everything_in(response)) == []
+    assert logs.texts and [text for text in logs.texts if found(text)] == []
 
 
 # --- logs, stored records, stored files, task payloads ------------------------------------------
