@@ -504,3 +504,23 @@ def test_simultaneous_calls_never_pass_the_rate_together(alice, settings):
     _, token = tokens.issue(alice, "parallel script")
     statuses = at_once(8, lambda: call("GET", "/api/v3/balance", token).status_code)
     assert sorted(statuses) == [200] * 3 + [429] * 5
+
+
+def test_the_gateway_does_not_import_the_simulator():
+    """WaveSpeed's validation is `generations.wavespeed.validation`: the app serves the API
+    without loading the simulator's package."""
+    import os
+    import subprocess
+    import sys
+
+    probe = (
+        "import django, sys; django.setup(); "
+        "import generations.gateway.views, generations.gateway.urls; "
+        "print(sorted(m for m in sys.modules if m.startswith('generations.wavespeed.simulator')))"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "playground.settings"}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
