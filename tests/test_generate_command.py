@@ -236,3 +236,15 @@ def test_ctrl_c_while_waiting_stops_the_wait_with_a_message_not_a_traceback(
         generate("A fox", "--user=alice", "--wait")
     assert refusal.value.returncode == 130
     assert Generation.objects.get().status == S.QUEUED
+
+
+def test_a_long_wait_says_the_generation_is_still_at_it(alice, enqueued, monkeypatch):
+    from generations.management.commands import generate as command
+
+    monkeypatch.setattr(command, "STILL_SECONDS", 0.1)
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="Not finished within"):
+        call_command("generate", "A fox", "--user=alice", "--wait", "--timeout=1.2", stdout=out)
+    pk = Generation.objects.get().pk
+    assert re.search(rf"s  #{pk}  Queued\n", out.getvalue())
+    assert re.search(rf"s  #{pk}  still queued", out.getvalue())

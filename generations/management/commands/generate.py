@@ -37,6 +37,8 @@ OPTION_FIELDS = (
 DEFAULT_TIMEOUT_SECONDS = 600.0
 # How often the database is read while waiting: the pages' own refresh is about as often.
 POLL_SECONDS = 0.5
+# With no change for this long, a line says the generation is still at it (not a hung command).
+STILL_SECONDS = 15.0
 
 S = Generation.Status
 
@@ -47,6 +49,7 @@ class Progress:
 
     status: str = ""
     waiting: str = ""
+    at: float = 0.0  # seconds elapsed when its last line was printed
 
 
 class Command(BaseCommand):
@@ -174,6 +177,9 @@ class Command(BaseCommand):
         status = generation.get_status_display()
         waiting = admission.waiting_words(generation)
         if (status, waiting) == (shown.status, shown.waiting):
+            if elapsed - shown.at >= STILL_SECONDS:
+                self.stdout.write(f"{elapsed:7.1f}s  #{generation.pk}  still {status.lower()}")
+                shown.at = elapsed
             return
         change = f"{shown.status} -> {status}" if shown.status else status
         line = f"{elapsed:7.1f}s  #{generation.pk}  {change}"
@@ -182,7 +188,7 @@ class Command(BaseCommand):
         if generation.status in (S.FAILED, S.TIMED_OUT) and generation.error:
             line += f": {generation.error}"
         self.stdout.write(line)
-        shown.status, shown.waiting = status, waiting
+        shown.status, shown.waiting, shown.at = status, waiting, elapsed
 
     def write_images(self, author, generations: list[Generation], options: dict) -> None:
         folder: Path = options["out"]
