@@ -25,7 +25,12 @@ class SecretValueFilter(SafeExceptionReporterFilter):
         value = super().cleanse_special_types(request, value)
         from generations.webhooks import secret as webhook_secret  # the app's, once loaded
 
-        held = (settings.WAVESPEED_API_KEY, settings.SECRET_KEY, *webhook_secret.held())
+        held = (
+            settings.WAVESPEED_API_KEY,
+            settings.SECRET_KEY,
+            *settings.SECRET_KEY_FALLBACKS,
+            *webhook_secret.held(),
+        )
         secrets = [secret for secret in held if secret]
         try:
             text = repr(value)

@@ -49,6 +49,8 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+# Earlier keys, still accepted while sessions and personal access tokens move to the new one.
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS", [])
 if not DEBUG and not env_str("ALLOWED_HOSTS"):
     # A production default would either refuse every real host name or accept any.
     raise ImproperlyConfigured("ALLOWED_HOSTS must be set when DEBUG is off")

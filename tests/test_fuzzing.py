@@ -543,6 +543,7 @@ GATEWAY_BODIES = st.dictionaries(
 
 @fuzz
 @given(body=GATEWAY_BODIES, raw=st.binary(max_size=40))
+@example(body={"page": 10**20, "page_size": 10**20}, raw=b'{"page": 9223372036854775807}')
 def test_the_gateway_never_answers_500_and_saves_only_what_it_accepts(alice, enqueued, body, raw):
     import json
 
@@ -565,3 +566,30 @@ def test_the_gateway_never_answers_500_and_saves_only_what_it_accepts(alice, enq
         assert answer.status_code in (200, 400), answer.content
     odd = Client().get(f"/api/v3/predictions/{quote_from_bytes(raw, safe='')}/result", **auth)
     assert odd.status_code in (404, 200)
+
+
+# Header values as a WSGI server hands them over: latin-1 text, no line breaks.
+HEADER_TEXT = st.text(
+    alphabet=st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"),
+    max_size=300,
+)
+
+
+@fuzz
+@given(
+    header=HEADER_TEXT
+    | st.builds(lambda rest: "Bearer " + rest, HEADER_TEXT)
+    | st.builds(lambda rest: "Bearer kpat_" + rest, HEADER_TEXT)
+)
+@example(header="Bearer kpat_0123456789ab_" + "A" * 43)
+@example(header="bearer  kpat_0123456789ab_" + "é" * 43)
+def test_any_authorization_header_is_a_401_envelope_and_makes_nothing(alice, enqueued, header):
+    answer = Client().post(
+        f"/api/v3/{contract.MODEL_ID}",
+        '{"prompt": "A fox"}',
+        content_type="application/json",
+        HTTP_AUTHORIZATION=header,
+    )
+    assert answer.status_code == 401, answer.content
+    assert answer.json()["code"] == 401
+    assert not Generation.objects.exists()

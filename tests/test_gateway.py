@@ -8,6 +8,7 @@ moderates. A session cookie alone opens nothing here.
 from __future__ import annotations
 
 import json
+import time
 from datetime import timedelta
 from decimal import Decimal
 
@@ -130,6 +131,31 @@ def test_a_malformed_token_costs_no_database_query():
         answer = call("GET", "/api/v3/balance", "x" * 5000)
     assert answer.status_code == 401
     assert len(queries) == 0
+
+
+def test_a_made_up_token_of_the_right_shape_costs_no_database_query(alice_token):
+    key_id = alice_token.split("_")[1]  # even with a real key id
+    with CaptureQueriesContext(connection) as queries:
+        answer = call("GET", "/api/v3/balance", f"kpat_{key_id}_" + "C" * 43)
+    assert answer.status_code == 401
+    assert len(queries) == 0
+
+
+def test_how_long_an_auth_check_takes(alice_token):
+    """A figure, not a test of speed: an unknown token's check against a valid one's."""
+    made_up = "kpat_0123456789ab_" + "D" * 43
+    rounds = 200
+    figures = {}
+    for label, token in (("unknown token", made_up), ("valid token", alice_token)):
+        with CaptureQueriesContext(connection) as queries:
+            started = time.perf_counter()
+            for _ in range(rounds):
+                tokens.authenticate(token)
+            took = time.perf_counter() - started
+        figures[label] = (took / rounds * 1e6, len(queries) / rounds)
+    for label, (microseconds, per_check) in figures.items():
+        print(f"auth check, {label}: {microseconds:.1f} us, {per_check:.0f} queries")
+    assert figures["unknown token"][1] == 0 and figures["valid token"][1] == 1
 
 
 def test_a_session_cookie_alone_opens_nothing(alice_client, alice, enqueued):
@@ -371,6 +397,21 @@ def test_a_bad_history_query_is_a_400_envelope(alice_token):
     )
 
 
+@pytest.mark.parametrize("page", [2**62, 10**20])
+def test_a_page_far_past_the_end_is_empty_not_an_error(alice, alice_token, page):
+    completed(alice)
+    answer = call("POST", "/api/v3/predictions", alice_token, {"page": page})
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["data"] == {"page": page, "total": 1, "items": []}
+
+
+@pytest.mark.parametrize("huge", ["9223372036854775808", "99999999999999999999"])
+def test_ids_beyond_the_database_are_404_envelopes(alice_token, huge):
+    for path in (f"/api/v3/predictions/{huge}/result", f"/api/v3/outputs/{huge}"):
+        answer = call("GET", path, alice_token)
+        assert answer.status_code == 404, (path, answer.content)
+
+
 def test_the_balance_is_what_the_budget_has_left(alice, alice_token):
     assert call("GET", "/api/v3/balance", alice_token).json()["data"]["balance"] is None
     Budget.objects.create(user=alice, monthly_limit=Decimal("1.00"))
@@ -463,3 +504,23 @@ def test_simultaneous_calls_never_pass_the_rate_together(alice, settings):
     _, token = tokens.issue(alice, "parallel script")
     statuses = at_once(8, lambda: call("GET", "/api/v3/balance", token).status_code)
     assert sorted(statuses) == [200] * 3 + [429] * 5
+
+
+def test_the_gateway_does_not_import_the_simulator():
+    """WaveSpeed's validation is `generations.wavespeed.validation`: the app serves the API
+    without loading the simulator's package."""
+    import os
+    import subprocess
+    import sys
+
+    probe = (
+        "import django, sys; django.setup(); "
+        "import generations.gateway.views, generations.gateway.urls; "
+        "print(sorted(m for m in sys.modules if m.startswith('generations.wavespeed.simulator')))"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "playground.settings"}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -219,8 +219,38 @@ def test_waiting_past_the_timeout_fails_and_names_what_is_still_running(alice, e
     assert Generation.objects.get().status == S.QUEUED
 
 
-def test_a_folder_that_cannot_be_made_is_a_clear_error(alice, simulator, sync_tasks, tmp_path):
+def test_a_folder_that_cannot_be_made_is_a_clear_error_before_anything_is_queued(
+    alice, enqueued, tmp_path
+):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     with pytest.raises(CommandError, match="Cannot make the folder"):
         generate("A fox", "--user=alice", f"--out={blocker / 'images'}")
+    assert not Generation.objects.exists() and enqueued == []
+
+
+def test_ctrl_c_while_waiting_stops_the_wait_with_a_message_not_a_traceback(
+    alice, enqueued, monkeypatch
+):
+    from generations.management.commands import generate as command
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(command.time, "sleep", interrupted)
+    with pytest.raises(CommandError, match="Stopped waiting") as refusal:
+        generate("A fox", "--user=alice", "--wait")
+    assert refusal.value.returncode == 130
+    assert Generation.objects.get().status == S.QUEUED
+
+
+def test_a_long_wait_says_the_generation_is_still_at_it(alice, enqueued, monkeypatch):
+    from generations.management.commands import generate as command
+
+    monkeypatch.setattr(command, "STILL_SECONDS", 0.1)
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="Not finished within"):
+        call_command("generate", "A fox", "--user=alice", "--wait", "--timeout=1.2", stdout=out)
+    pk = Generation.objects.get().pk
+    assert re.search(rf"s  #{pk}  Queued\n", out.getvalue())
+    assert re.search(rf"s  #{pk}  still queued", out.getvalue())

@@ -1,5 +1,6 @@
 """The API key never leaves the server's settings: not in a page, a JSON answer, an error page,
-a log line, a stored record, a stored file or a queued task.
+a log line, a stored record, a stored file or a queued task. Nor does a personal access token,
+once the page that made it has shown it.
 
 The app runs with a distinctive key that the in-thread simulator accepts. Alice makes a team
 image, a private one, one the API flags and one that fails; one more fails because the API
@@ -18,6 +19,7 @@ import html
 import json
 import logging
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -36,7 +38,10 @@ from django_q.models import Task
 from django_q.signing import SignedPackage
 
 from generations import enqueue, provider
+from generations.accounts.models import PersonalAccessToken
+from generations.gateway.auth import token_required
 from generations.models import Generation, OutputImage
+from generations.wavespeed.contract import MODEL_ID
 from generations.wavespeed.simulator.config import SimulatorConfig
 from tests.services import serving
 
@@ -73,13 +78,16 @@ def disguises(secret: str) -> dict[str, str]:
 
 
 DISGUISES = disguises(KEY)
+# The disguises of the personal access token the site in use made (random, so made there).
+TOKEN_DISGUISES: dict[str, str] = {}
 
 
 def found(text: str | bytes) -> list[str]:
-    """The disguises of the key that occur in this text."""
+    """The disguises of the key, or of the personal token, that occur in this text."""
     if isinstance(text, bytes):
         text = text.decode("latin-1")  # any byte string, byte for byte
-    return [name for name, form in DISGUISES.items() if form in text]
+    forms = {**DISGUISES, **{f"token {name}": form for name, form in TOKEN_DISGUISES.items()}}
+    return [name for name, form in forms.items() if form in text]
 
 
 @pytest.mark.parametrize("name", list(DISGUISES))
@@ -170,6 +178,8 @@ def site_in_use(alice, bob, maude, simulator, simulator_config, sync_tasks, sett
             "flagged": post_prompt(owner, "[nsfw] A statue"),
             "failed": post_prompt(owner, "[fail:1200] A storm"),
         }
+        # Before the refused key below pauses all submitting.
+        made["gateway"] = script_through_the_gateway(owner, monkeypatch)
         # The same key sent to an API that no longer takes it.
         with serving(replace(simulator_config, api_key="another-key")) as refusing:
             settings.WAVESPEED_BASE_URL = refusing.url
@@ -185,12 +195,48 @@ def site_in_use(alice, bob, maude, simulator, simulator_config, sync_tasks, sett
         moderator.post(f"/moderation/images/{flagged.pk}/approve/", {"note": "fine"})
     for generation in made.values():
         generation.refresh_from_db()
-    assert [made[name].status for name in ("team", "private", "flagged")] == ["completed"] * 3
+    assert [made[name].status for name in ("team", "private", "flagged", "gateway")] == [
+        "completed"
+    ] * 4
     assert made["failed"].status == "failed"
     # A refused key pauses submitting (the breaker): the generation waits with the API's words.
     assert made["refused"].status == "queued"
     assert "401" in made["refused"].error_detail
     return {"made": made, "logs": logs.texts, "sql": [query["sql"] for query in queries]}
+
+
+def script_through_the_gateway(owner, monkeypatch) -> Generation:
+    """Alice makes a personal token on her account page (the one page that shows it) and a
+    script uses it on every gateway endpoint, a refused call and a 404 included."""
+    from django.test import Client
+
+    from generations.accounts.tokens import IN_TEXT
+
+    page = owner.post("/accounts/tokens/", {"name": "nightly", "expires": "30"})
+    token = IN_TEXT.search(page.content.decode()).group(0)
+    monkeypatch.setattr(sys.modules[__name__], "TOKEN_DISGUISES", disguises(token))
+    assert found(page.content)  # the search would see it
+    script = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    body = {"prompt": "A scripted heron", "seed": 3}
+    submitted = script.post(f"/api/v3/{MODEL_ID}", body, content_type="application/json")
+    assert submitted.status_code == 200, submitted.content
+    prediction = submitted.json()["data"]["id"]
+    result = script.get(f"/api/v3/predictions/{prediction}/result").json()["data"]
+    assert result["status"] == "completed", result
+    answers = [
+        submitted,
+        script.get(f"/api/v3/predictions/{prediction}/result"),
+        script.get(result["outputs"][0]),
+        script.post("/api/v3/predictions", {"page": 1}, content_type="application/json"),
+        script.get("/api/v3/balance"),
+        script.post(f"/api/v3/{MODEL_ID}", {"seed": "x"}, content_type="application/json"),
+        script.get("/api/v3/predictions/999999/result"),
+        script.post("/api/v3/wavespeed-ai/flux-dev", {}, content_type="application/json"),
+    ]
+    assert [answer.status_code for answer in answers] == [200, 200, 200, 200, 200, 400, 404, 404]
+    # No gateway answer quotes the token back, refusals included.
+    assert [found(everything_in(answer)) for answer in answers] == [[]] * len(answers)
+    return Generation.objects.get(pk=int(prediction))
 
 
 # --- every page and JSON answer, as each of the cast --------------------------------------------
@@ -213,6 +259,7 @@ def site_pages() -> list[tuple[str, dict[str, str]]]:
             "/moderation/history/",
             "/accounts/login/",
             "/accounts/password_change/",
+            "/accounts/tokens/",
             "/healthz",
             "/admin/",
         )
@@ -225,6 +272,8 @@ def site_pages() -> list[tuple[str, dict[str, str]]]:
     for pk in OutputImage.objects.values_list("pk", flat=True):
         pages += [(f"/moderation/images/{pk}/", {}), (f"/images/{pk}/original/", {})]
         pages += [(f"/images/{pk}/thumbnail/", {})]
+    for token in PersonalAccessToken.objects.values_list("pk", flat=True):
+        pages += [(f"/accounts/tokens/{token}/revoke/", {})]
     return pages
 
 
@@ -292,7 +341,14 @@ def raise_inside_an_api_call(request):
         client.get_result("no-such-prediction")
 
 
+@token_required
+def raise_inside_the_gateway(request):
+    """A gateway endpoint that breaks after the token's check: the token is in the request."""
+    raise RuntimeError("a gateway call broke")
+
+
 urlpatterns = [
+    path("raise-in-gateway/", raise_inside_the_gateway),
     path("raise/", raise_error),
     path("raise-in-api-call/", raise_inside_an_api_call),
     path("", include("playground.urls")),
@@ -340,6 +396,33 @@ def test_error_pages_do_not_show_the_key(error_site, client_for, settings, debug
     assert [text for text in logs.texts if found(text)] == []
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("debug", [True, False], ids=["DEBUG on", "DEBUG off"])
+def test_a_gateway_error_page_does_not_show_the_personal_token(
+    error_site, settings, debug, monkeypatch
+):
+    from django.test import Client
+
+    from generations.accounts import tokens
+
+    token = tokens.issue(error_site, "crashing script")[1]
+    monkeypatch.setattr(sys.modules[__name__], "TOKEN_DISGUISES", disguises(token))
+    settings.DEBUG = debug
+    script = Client(raise_request_exception=False)
+    with every_log_record() as logs:
+        response = script.post(
+            "/raise-in-gateway/",
+            json.dumps({"prompt": "x", "note": token}),
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {token}",
+        )
+    assert response.status_code == 500
+    if debug:
+        assert b"Traceback" in response.content and b"HTTP_AUTHORIZATION" in response.content
+    assert found(everything_in(response)) == []
+    assert logs.texts and [text for text in logs.texts if found(text)] == []
+
+
 # --- logs, stored records, stored files, task payloads ------------------------------------------
 
 
@@ -366,7 +449,7 @@ def test_no_stored_record_file_or_task_payload_holds_the_key(site_in_use, monkey
             with field.open("rb") as handle:
                 assert found(handle.read()) == [], field.name
             files += 1
-    assert files == 6
+    assert files == 8
     # What the inline pipeline recorded of its tasks (the sweeper downloads in threads of its
     # own, an ingest task only when they are busy: an ingest task's payload is checked below).
     recorded = {task.func for task in Task.objects.all()}

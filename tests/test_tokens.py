@@ -61,6 +61,33 @@ def test_a_malformed_token_never_reaches_the_database(alice):
     assert len(queries) == 0
 
 
+def test_a_token_this_app_did_not_issue_never_reaches_the_database(alice):
+    row, _token = tokens.issue(alice, "script")
+    # The right shape and a real key id, but a secret and tag made up by a guesser.
+    guessed = f"kpat_{row.key_id}_" + "A" * 43
+    with CaptureQueriesContext(connection) as queries:
+        assert tokens.authenticate(guessed) is None
+    assert len(queries) == 0
+
+
+def test_a_secret_that_is_not_the_rows_is_refused_even_with_a_good_tag(alice, settings):
+    row, _token = tokens.issue(alice, "script")
+    secret = "B" * 32  # a tag only the app's key can make, on a secret the row does not hold
+    forged = f"kpat_{row.key_id}_{secret}{tokens._tag(row.key_id, secret, settings.SECRET_KEY)}"
+    assert tokens.is_well_formed(forged)
+    assert tokens.authenticate(forged) is None
+
+
+def test_tokens_survive_a_key_rotation_while_the_old_key_is_a_fallback(alice, settings):
+    _, token = tokens.issue(alice, "script")
+    old = settings.SECRET_KEY
+    settings.SECRET_KEY = "a new key " + "x" * 50
+    settings.SECRET_KEY_FALLBACKS = [old]
+    assert tokens.authenticate(token) is not None
+    settings.SECRET_KEY_FALLBACKS = []
+    assert tokens.authenticate(token) is None
+
+
 def test_an_expired_token_is_refused(alice):
     row, token = tokens.issue(alice, "short-lived", expires_in_days=30)
     assert tokens.authenticate(token) is not None
@@ -230,3 +257,13 @@ def test_a_used_token_is_in_no_log_record_and_no_stored_row(alice, caplog, enque
     dump = io.StringIO()
     call_command("dumpdata", stdout=dump)
     assert secret not in dump.getvalue()
+
+
+def test_the_shown_once_token_renders_but_its_repr_hides_it(alice):
+    from django.template import Context, Template
+
+    _, token = tokens.issue(alice, "script")
+    shown = tokens.ShownOnce(token)
+    assert Template("{{ t }}").render(Context({"t": shown})) == token
+    # What a debug log of a template context would write.
+    assert token not in repr({"new_token": shown}) and "hidden" in repr(shown)

@@ -34,7 +34,7 @@ def token_list(request: HttpRequest) -> HttpResponse:
         "accounts/tokens.html",
         {
             "form": form,
-            "new_token": new_token,
+            "new_token": tokens.ShownOnce(new_token) if new_token else None,
             "tokens": PersonalAccessToken.objects.owned_by(request.user),
             "api_base": request.build_absolute_uri("/").rstrip("/"),
         },

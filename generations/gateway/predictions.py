@@ -20,8 +20,8 @@ from generations.accounts.models import PersonalAccessToken
 from generations.fields import validate_readable_text
 from generations.forms import PROMPT_MAX_LENGTH
 from generations.models import Generation, Moderation, OutputImage
+from generations.wavespeed import validation
 from generations.wavespeed.contract import SYNC_TIMEOUT_CODE
-from generations.wavespeed.simulator import protocol
 
 S = Generation.Status
 # The app's statuses as WaveSpeed's: "completed" only once the image is stored here.
@@ -43,7 +43,7 @@ WITHHELD = (
     "ask for this result again later."
 )
 REMOVED = "The output was removed by a moderator."
-SYNC_TIMEOUT_ERROR = protocol.SYNC_TIMEOUT_ERROR
+SYNC_TIMEOUT_ERROR = validation.SYNC_TIMEOUT_ERROR
 # A sync-mode submit looks at its generation this often while it waits.
 SYNC_POLL_SECONDS = 0.25
 
@@ -64,10 +64,10 @@ class Refused(Exception):
 def parse_submit(body: bytes) -> tuple[dict[str, Any], bool]:
     """The generation's parameters and the sync flag, validated as WaveSpeed does, and then
     as the app's form does (its length limit, readable text); `Refused` (400) otherwise."""
-    # The simulator's validation is WaveSpeed's, written once; it has no Django in it.
+    # WaveSpeed's own validation, shared with the simulator.
     try:
-        inputs, sync = protocol.parse_submit(body)
-    except protocol.InvalidInput as error:
+        inputs, sync = validation.parse_submit(body)
+    except validation.InvalidInput as error:
         raise Refused(400, str(error)) from None
     prompt = inputs["prompt"].strip()
     if len(prompt) > PROMPT_MAX_LENGTH:
@@ -202,8 +202,8 @@ def history(user, body: bytes) -> tuple[HistoryPage, bool]:
     """A page of the caller's own generations, newest first, filtered as WaveSpeed's list is;
     and whether to show their inputs."""
     try:
-        query = protocol.parse_list_query(body)
-    except protocol.InvalidInput as error:
+        query = validation.parse_list_query(body)
+    except validation.InvalidInput as error:
         raise Refused(400, str(error)) from None
     mine = visible_generations(user).filter(owner=user)
     if query.model is not None:
@@ -215,9 +215,12 @@ def history(user, body: bytes) -> tuple[HistoryPage, bool]:
     if query.created_before is not None:
         mine = mine.filter(created_at__lt=query.created_before)
     mine = mine.order_by("-created_at", "-id")
+    total = mine.count()
     start = (query.page - 1) * query.page_size
-    items = list(mine[start : start + query.page_size])
-    return HistoryPage(query.page, mine.count(), items), query.include_inputs
+    # A page past the end is empty without asking: its offset may not fit the database's
+    # integers (any positive page number is valid).
+    items = list(mine[start : start + query.page_size]) if start < total else []
+    return HistoryPage(query.page, total, items), query.include_inputs
 
 
 def balance(user, now: datetime | None = None) -> dict[str, Any]:

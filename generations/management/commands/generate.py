@@ -37,6 +37,8 @@ OPTION_FIELDS = (
 DEFAULT_TIMEOUT_SECONDS = 600.0
 # How often the database is read while waiting: the pages' own refresh is about as often.
 POLL_SECONDS = 0.5
+# With no change for this long, a line says the generation is still at it (not a hung command).
+STILL_SECONDS = 15.0
 
 S = Generation.Status
 
@@ -47,6 +49,7 @@ class Progress:
 
     status: str = ""
     waiting: str = ""
+    at: float = 0.0  # seconds elapsed when its last line was printed
 
 
 class Command(BaseCommand):
@@ -99,6 +102,9 @@ class Command(BaseCommand):
             raise CommandError("--timeout must be a positive number of seconds.")
         author = find_author(options["user"])
         params = validated_params(options)
+        if options["out"]:
+            # Before anything is queued: an unusable folder is learnt now, not after the wait.
+            make_folder(options["out"])
         started = time.monotonic()
         try:
             generations = submission.create_batch(author, params)
@@ -115,7 +121,15 @@ class Command(BaseCommand):
             self.stdout.write(f"  #{generation.pk}  seed {generation.seed}  {page}")
         if not (options["wait"] or options["out"]):
             return
-        finished, pending = self.wait_for(generations, started, options["timeout"])
+        try:
+            finished, pending = self.wait_for(generations, started, options["timeout"])
+        except KeyboardInterrupt:
+            # Ctrl-C stops the waiting, not the work: say so instead of a traceback.
+            raise CommandError(
+                "Stopped waiting. The generations go on in the background; their pages show "
+                "the outcome.",
+                returncode=130,
+            ) from None
         if options["out"]:
             self.write_images(author, [g for g in finished if g.status == S.COMPLETED], options)
         problems = [
@@ -163,6 +177,9 @@ class Command(BaseCommand):
         status = generation.get_status_display()
         waiting = admission.waiting_words(generation)
         if (status, waiting) == (shown.status, shown.waiting):
+            if elapsed - shown.at >= STILL_SECONDS:
+                self.stdout.write(f"{elapsed:7.1f}s  #{generation.pk}  still {status.lower()}")
+                shown.at = elapsed
             return
         change = f"{shown.status} -> {status}" if shown.status else status
         line = f"{elapsed:7.1f}s  #{generation.pk}  {change}"
@@ -171,28 +188,38 @@ class Command(BaseCommand):
         if generation.status in (S.FAILED, S.TIMED_OUT) and generation.error:
             line += f": {generation.error}"
         self.stdout.write(line)
-        shown.status, shown.waiting = status, waiting
+        shown.status, shown.waiting, shown.at = status, waiting, elapsed
 
     def write_images(self, author, generations: list[Generation], options: dict) -> None:
         folder: Path = options["out"]
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise CommandError(f"Cannot make the folder {folder}: {error.strerror}.") from None
         # The owner's own view of their images: shown ones, and those awaiting review.
         images = OutputImage.objects.visible_to(author).filter(generation__in=generations)
         by_generation = {g.pk: g for g in generations}
         for image in images.order_by("generation_id", "index"):
             generation = by_generation[image.generation_id]
             path = folder / image_file_name(generation, image)
-            with image.original.open("rb") as source, path.open("wb") as target:
-                shutil.copyfileobj(source, target)
+            try:
+                with image.original.open("rb") as source, path.open("wb") as target:
+                    shutil.copyfileobj(source, target)
+            except OSError as error:
+                raise CommandError(
+                    f"Cannot write {path}: {error.strerror or error}. The image stays in the "
+                    f"gallery: /generations/{generation.pk}/."
+                ) from None
             self.stdout.write(f"Wrote {path}")
             if image.moderation == Moderation.PENDING:
                 self.stderr.write(
                     f"  #{generation.pk} was flagged by the API and awaits a moderator's "
                     "review: the team does not see it until then."
                 )
+
+
+def make_folder(folder: Path) -> None:
+    """Make the --out folder (and its parents); a clear CommandError if it cannot be."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CommandError(f"Cannot make the folder {folder}: {error.strerror}.") from None
 
 
 def image_file_name(generation: Generation, image: OutputImage) -> str:

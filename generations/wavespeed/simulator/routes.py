@@ -11,20 +11,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from generations.wavespeed.contract import MODEL_ID, SYNC_TIMEOUT_CODE, TERMINAL_STATUSES
+from generations.wavespeed.validation import (
+    SYNC_TIMEOUT_ERROR,
+    InvalidInput,
+    parse_list_query,
+    parse_submit,
+)
 
 from .config import SimulatorConfig
 from .images import render_png
-from .protocol import (
-    SYNC_TIMEOUT_ERROR,
-    Dice,
-    InvalidInput,
-    envelope,
-    parse_list_query,
-    parse_markers,
-    parse_submit,
-    parse_webhook_url,
-    task_error,
-)
+from .protocol import Dice, envelope, parse_markers, parse_webhook_url, task_error
 from .store import Prediction, Store
 from .tally import Tally
 from .webhooks import Deliveries
