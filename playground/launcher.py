@@ -21,6 +21,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from playground import healthcheck
+from playground.env import env_bool
 
 GRACE_SECONDS = 15.0
 READY_TIMEOUT_SECONDS = 60.0
@@ -141,13 +142,16 @@ def children_environment(
     environ: Mapping[str, str], *, simulated: bool, host: str, port: int
 ) -> dict[str, str]:
     """The environment of `make run`'s processes: this one's, with PUBLIC_BASE_URL set to the
-    local web server in simulator mode when it is unset.
+    local web server in simulator mode when it is unset (unless SIMULATOR_WEBHOOKS is off).
 
     The simulator delivers webhooks to this web server on loopback. Only in simulator mode:
     the real API cannot reach a local address, so there the address stays the deployer's.
+    SIMULATOR_WEBHOOKS=false shows the app on polling alone, as a deployment without a public
+    address runs (the pipeline benchmark measures both).
     """
     env = dict(environ)
-    if simulated and not env.get("PUBLIC_BASE_URL", "").strip():
+    wanted = env_bool("SIMULATOR_WEBHOOKS", True, environ)
+    if simulated and wanted and not env.get("PUBLIC_BASE_URL", "").strip():
         env["PUBLIC_BASE_URL"] = f"http://{url_host(shown_host(host))}:{port}"
     return env
 

@@ -227,6 +227,9 @@ def test_make_run_points_webhooks_at_its_own_server_in_simulator_mode_only():
     assert kept["PUBLIC_BASE_URL"] == "https://tunnel.example.com"
     ipv6 = launcher.children_environment({}, simulated=True, host="::1", port=8123)
     assert ipv6["PUBLIC_BASE_URL"] == "http://[::1]:8123"
+    polling = {"SIMULATOR_WEBHOOKS": "false"}
+    alone = launcher.children_environment(polling, simulated=True, host="127.0.0.1", port=8123)
+    assert "PUBLIC_BASE_URL" not in alone
 
 
 @pytest.mark.parametrize(

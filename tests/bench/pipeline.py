@@ -118,6 +118,8 @@ def measure(
     app = BenchApp(workdir=workdir, command=command, extra_env=extra)
     if webhooks:
         app.extra_env["PUBLIC_BASE_URL"] = app.url
+    else:
+        app.extra_env["SIMULATOR_WEBHOOKS"] = "false"  # make run would point them at itself
     with _fresh_backing(database_url, redis_url):
         app.start(timeout=180)
         try:
