@@ -123,11 +123,31 @@ def _visible_generation(request: HttpRequest, pk: int) -> Generation:
     )
 
 
+# ?fragments=<set>: the gallery's lightbox, or one of its tiles filling in as it finishes.
+_GALLERY_FRAGMENTS = {
+    "lightbox": {
+        "lightbox_media": "generations/_lightbox_media.html",
+        "lightbox_details": "generations/_lightbox_details.html",
+    },
+    "tile": {"tile": "generations/_gallery_card.html"},
+}
+
+
 @require_safe
 @vary_on_headers("Accept")
 def generation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     generation = _visible_generation(request, pk)
     data = generation_data(generation, request.user)
+    if wants_json(request) and request.GET.get("fragments") in _GALLERY_FRAGMENTS:
+        # The gallery's parts come rendered by the templates the gallery page uses; its scripts
+        # swap them in and build none of that markup. Only asked for there: the studio's parts
+        # (jobs, progress) are not computed for them.
+        context = {"generation": generation, "data": data}
+        data["fragments"] = {
+            name: render_to_string(template, context, request=request)
+            for name, template in _GALLERY_FRAGMENTS[request.GET["fragments"]].items()
+        }
+        return JsonResponse(data)
     job = studio.job_of(request.user, generation)
     cell = next(c for c in job.cells if c.generation.pk == generation.pk)
     progress = cell.progress

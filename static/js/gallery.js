@@ -3,9 +3,10 @@
 (function () {
   "use strict";
   var T = window.KontextTiles;
+  var L = window.KontextLive;
   var grid = document.getElementById("gallery-grid");
   var form = document.getElementById("gallery-filters");
-  if (!grid || !form || !T) return;
+  if (!grid || !form || !T || !L) return;
   var announcer = document.getElementById("gallery-announcer");
   var NEW_WORK_EVERY = 10000;
 
@@ -220,85 +221,25 @@
   };
   var copySeed = document.getElementById("lightbox-copy-seed");
   var copyParameters = document.getElementById("lightbox-copy-parameters");
+  var loadingBox = document.getElementById("lightbox-loading");
   var current = null;
   var shownId = null;
   var request = 0;
 
   function tiles() { return Array.prototype.slice.call(grid.querySelectorAll(".tile")); }
 
-  function money(value) { return "$" + Number(value).toFixed(2); }
-
-  // The same words as the pages' display filters: seconds with one decimal, relative times.
-  function seconds(ms) { return (ms / 1000).toFixed(1) + " s"; }
-
-  function count(n, unit) { return n + " " + unit + (n === 1 ? "" : "s"); }
-
-  function relative(date) {
-    var secs = Math.round((Date.now() - date.getTime()) / 1000);
-    var ahead = secs < 0;
-    secs = Math.abs(secs);
-    if (secs < 60) return "just now";
-    var words;
-    if (secs < 3600) words = count(Math.floor(secs / 60), "minute");
-    else if (secs < 86400) words = count(Math.floor(secs / 3600), "hour");
-    else if (secs < 7 * 86400) words = count(Math.floor(secs / 86400), "day");
-    else return date.toLocaleDateString(undefined, { day: "numeric", month: "short", year: "numeric" });
-    return ahead ? "in " + words : words + " ago";
-  }
-
   function shortPrompt(text) {
     var words = text.replace(/\s+/g, " ").trim();
     return words.length > 80 ? words.slice(0, 79) + "…" : words || "Untitled";
   }
 
-  function row(term, value) {
-    var dd = T.el("dd");
-    if (value instanceof Node) dd.appendChild(value); else dd.textContent = value;
-    params.append(T.el("dt", "", term), dd);
-  }
-
-  function imageView(image, data) {
-    var ratio = T.ratioClass(data);
-    var alt = T.altText(data);
-    var figure = T.el("figure", "lightbox-figure");
-    if (image.url && image.blurred) {
-      figure.appendChild(T.revealBox(image, ratio, alt));
-    } else if (image.url) {
-      var frame = T.el("div", "lightbox-frame");
-      if (image.color) frame.style.setProperty("--tile-color", image.color);
-      if (image.placeholder) frame.appendChild(T.placeholderImg(image.placeholder, "lightbox-placeholder"));
-      var img = T.el("img", "lightbox-image");
-      img.width = image.width;
-      img.height = image.height;
-      img.alt = alt;
-      img.src = image.url;
-      frame.appendChild(img);
-      T.watchImage(img);
-      figure.appendChild(frame);
-    } else {
-      var removed = T.el("div", "removed " + ratio);
-      removed.appendChild(T.el("p", "", image.notice || "This image is not available."));
-      figure.appendChild(removed);
-    }
-    var caption = T.el("figcaption", "", image.width + "×" + image.height);
-    if (image.nsfw) caption.append(" · ", T.el("span", "badge badge-nsfw", "flagged NSFW"));
-    if (image.notice && image.url && !image.blurred) caption.append(" · " + image.notice);
-    figure.appendChild(caption);
-    return figure;
-  }
+  // The image side and the details come rendered by the server's templates
+  // (?fragments=lightbox): this script builds none of that markup.
+  function lightboxURL(tile) { return tile.dataset.jsonUrl + "?fragments=lightbox"; }
 
   function renderMedia(data) {
-    if (!data.images.length) {
-      var box = T.el("div", "placeholder " + T.ratioClass(data));
-      if (data.finished) {
-        box.textContent = data.status === "completed" ? "No image is available to you." : data.status_label;
-      } else {
-        box.append(T.spinner(), T.el("span", "", data.status_label + "…"));
-      }
-      media.replaceChildren(box);
-      return;
-    }
-    media.replaceChildren.apply(media, data.images.map(function (image) { return imageView(image, data); }));
+    L.fill(media, data.fragments.lightbox_media);
+    media.querySelectorAll(".lightbox-image").forEach(T.watchImage);
   }
 
   function render(data, tile) {
@@ -313,31 +254,7 @@
     // A re-render of the same generation keeps a revealed image revealed.
     if (!sameGeneration || !media.querySelector(".revealed")) renderMedia(data);
 
-    params.replaceChildren();
-    row("Status", T.badge(data.status, data.status_label));
-    row("Author", data.owner);
-    var created = new Date(data.created_at);
-    var time = T.el("time", "", relative(created));
-    time.dateTime = data.created_at;
-    time.title = created.toLocaleString();
-    row("Created", time);
-    row("Aspect ratio", data.aspect_ratio);
-    row("Seed", data.seed + (data.seed_was_random ? " (random)" : ""));
-    row("Guidance scale", String(data.guidance_scale));
-    row("Safety tolerance", data.safety_tolerance);
-    // A failed generation is refunded: it cost nothing.
-    var charged = data.status === "failed" ? 0 : data.cost;
-    row("Cost", money(charged) + (data.status === "failed" ? " (refunded)" : "") +
-        (data.batch_size > 1 ? " (one of a batch of " + data.batch_size + ", " + money(data.batch_total) + " in all)" : ""));
-    if (data.batch_size > 1) {
-      var all = T.el("a", "", "See all " + data.batch_size + " images of the batch");
-      all.href = data.detail_url;
-      row("Batch", all);
-    }
-    row("Inference", data.inference_ms ? seconds(data.inference_ms) : "–");
-    row("Visibility", data.visibility === "private" ? "Private" : "Team");
-    var model = T.el("code", "", data.model);
-    row("Model", model);
+    L.fill(params, data.fragments.lightbox_details);
 
     links.remix.href = data.remix_url;
     links.newSeed.href = data.remix_url + "&seed=new";
@@ -377,12 +294,10 @@
       title.textContent = "Loading…";
       prompt.textContent = tile.querySelector(".tile-prompt").textContent;
       params.replaceChildren();
-      var box = T.el("div", "placeholder");
-      box.append(T.spinner(), T.el("span", "", "Loading…"));
-      media.replaceChildren(box);
+      media.replaceChildren(loadingBox.content.cloneNode(true));
       shownId = null;
     }
-    T.fetchJSON(tile.dataset.jsonUrl).then(function (data) {
+    T.fetchJSON(lightboxURL(tile)).then(function (data) {
       if (ticket === request) render(data, tile);
     }, function () {
       if (ticket !== request) return;
@@ -441,7 +356,8 @@
 
   // A tile that fills in while it is shown fills in the lightbox too.
   grid.addEventListener("tile:updated", function (event) {
-    if (dialog.open && event.target === current) render(event.detail, current);
+    // Its JSON carries no lightbox fragments: ask again for the rendered ones.
+    if (dialog.open && event.target === current) show(current);
   });
 
   dialog.addEventListener("keydown", function (event) {

@@ -3,7 +3,6 @@
 (function () {
   "use strict";
   var IN_FLIGHT = ["queued", "submitting", "processing", "downloading"];
-  var NOTICES = { rejected: "Removed by a moderator", pending: "Awaiting review" };
 
   function el(tag, className, text) {
     var node = document.createElement(tag);
@@ -13,26 +12,6 @@
   }
 
   function inFlight(status) { return IN_FLIGHT.indexOf(status) !== -1; }
-
-  // A blurred preview behind the real image: decorative, so hidden from assistive technology.
-  function placeholderImg(src, className) {
-    var img = el("img", className);
-    img.src = src;
-    img.alt = "";
-    img.setAttribute("aria-hidden", "true");
-    return img;
-  }
-
-  function spinner() {
-    var node = el("span", "spinner");
-    node.setAttribute("aria-hidden", "true");
-    return node;
-  }
-
-  // The CSS class reserving a generation's aspect ratio, as the templates' ratio_class.
-  function ratioClass(data) { return "ratio-" + data.aspect_ratio.replace(":", "x"); }
-
-  function altText(data) { return data.prompt.slice(0, 120); }
 
   function fetchJSON(url, options) {
     var init = Object.assign({ credentials: "same-origin" }, options || {});
@@ -49,12 +28,6 @@
 
   // 404: deleted, made private, or held for review since; asking again will not bring it back.
   function isGone(error) { return Boolean(error) && error.status === 404; }
-
-  function badge(status, label) {
-    var span = el("span", "badge badge-" + status, label || status);
-    span.dataset.status = status;
-    return span;
-  }
 
   // The thumbnail hides its placeholder once it has decoded; until then the blur shows.
   function watchImage(img) {
@@ -76,44 +49,21 @@
     });
   }
 
-  function tileNotice(image) {
-    return NOTICES[image.moderation] || "Flagged: open to reveal";
-  }
-
-  // Redraw a tile from its generation's JSON form; a blurred image's file is never fetched.
+  // Redraw a tile from the card its generation's JSON carries (?fragments=tile), rendered by
+  // the gallery's own tile template: its frame and status badge are swapped in, the rest of
+  // the tile (its links, its quick actions) stays. A blurred image's file is never fetched.
   function fillTile(tile, data) {
+    var holder = document.createElement("template");
+    holder.innerHTML = data.fragments.tile.trim();
+    var card = holder.content.querySelector(".tile");
     tile.dataset.status = data.status;
     var frame = tile.querySelector(".tile-frame");
-    var image = data.images[0];
-    var parts = [];
-    if (image) {
-      if (image.color) frame.dataset.color = image.color;
-      if (image.placeholder) parts.push(placeholderImg(image.placeholder, "tile-placeholder"));
-      if (image.thumbnail_url && !image.blurred) {
-        var thumb = el("img", "tile-image");
-        thumb.alt = altText(data);
-        thumb.decoding = "async";
-        thumb.src = image.thumbnail_url;
-        parts.push(thumb);
-      } else {
-        parts.push(el("span", "tile-notice", tileNotice(image)));
-      }
-    } else if (data.finished) {
-      parts.push(el("span", "tile-empty", data.status === "completed" ? "No image" : data.status_label));
-    } else {
-      var waiting = el("span", "tile-empty");
-      waiting.append(spinner(), " " + data.status_label + "…");
-      parts.push(waiting);
-    }
-    frame.replaceChildren.apply(frame, parts);
-    paintFrame(frame);
+    var freshFrame = card.querySelector(".tile-frame");
+    frame.replaceWith(freshFrame);
+    paintFrame(freshFrame);
     var old = tile.querySelector(".tile-badges .badge[data-status]");
-    if (old) {
-      var fresh = badge(data.status, data.status_label);
-      // Completed is the usual case: only the other states are worth a word on a tile.
-      fresh.hidden = data.status === "completed";
-      old.replaceWith(fresh);
-    }
+    var freshBadge = card.querySelector(".tile-badges .badge[data-status]");
+    if (old && freshBadge) old.replaceWith(freshBadge);
     tile.dispatchEvent(new CustomEvent("tile:updated", { bubbles: true, detail: data }));
   }
 
@@ -125,7 +75,7 @@
     var delay = 1500;
     function poll() {
       if (!tile.isConnected || !tile.dataset.following) return;
-      fetchJSON(tile.dataset.jsonUrl).then(function (data) {
+      fetchJSON(tile.dataset.jsonUrl + "?fragments=tile").then(function (data) {
         if (data.status !== tile.dataset.status || data.finished) fillTile(tile, data);
         if (data.finished) { delete tile.dataset.following; return; }
         delay = Math.min(delay * 1.3, 10000);
@@ -152,22 +102,6 @@
 
   function initTiles(root) {
     (root || document).querySelectorAll(".tile").forEach(initTile);
-  }
-
-  // A blurred image: its placeholder and a button; only the click fetches the real file.
-  function revealBox(image, ratioClass, alt) {
-    var box = el("div", "reveal-box " + (ratioClass || ""));
-    if (image.placeholder) box.appendChild(placeholderImg(image.placeholder, "reveal-placeholder"));
-    var button = el("button", "reveal-button");
-    button.type = "button";
-    button.dataset.src = image.url;
-    button.dataset.width = image.width;
-    button.dataset.height = image.height;
-    button.dataset.alt = alt || "";
-    button.append((image.notice || "Flagged by the API as possibly sensitive.") + " ");
-    button.appendChild(el("strong", "", "Click to reveal"));
-    box.appendChild(button);
-    return box;
   }
 
   function reveal(button) {
@@ -217,8 +151,6 @@
 
   window.KontextTiles = {
     el: el,
-    altText: altText,
-    badge: badge,
     fetchJSON: fetchJSON,
     fillTile: fillTile,
     follow: follow,
@@ -226,10 +158,6 @@
     initTiles: initTiles,
     inFlight: inFlight,
     isGone: isGone,
-    placeholderImg: placeholderImg,
-    ratioClass: ratioClass,
-    revealBox: revealBox,
-    spinner: spinner,
     watchImage: watchImage,
   };
   initTiles(document);

@@ -11,6 +11,7 @@ import uuid
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.axe import assert_no_serious_violations
 from tests.browser.pages import log_in, new_page, screenshot
 
 pytestmark = pytest.mark.browser
@@ -83,6 +84,10 @@ def test_the_details_panel_hides_and_the_image_fills_the_window(page, running_ap
     assert box["width"] == 1280 and box["height"] == 900  # full bleed
     details = dialog.locator("#lightbox-details")
     expect(details).to_be_visible()
+    # The image and the details, swapped in from the server's templates, pass axe too.
+    expect(dialog.locator(".lightbox-image")).to_have_attribute("alt", f"{tag} picture 0")
+    expect(dialog.locator("#lightbox-params")).to_contain_text("Guidance scale")
+    assert_no_serious_violations(page, "gallery lightbox")
     dialog.get_by_role("button", name="Details").click()
     expect(details).to_be_hidden()
     expect(dialog.get_by_role("button", name="Details")).to_have_attribute("aria-expanded", "false")
