@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any
+
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
@@ -28,10 +32,25 @@ def _refused(refusal: predictions.Refused) -> HttpResponse:
     return envelopes.error(refusal.status, refusal.message, refusal.headers)
 
 
+def _answers(method: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Only `method` (GET answers HEAD too); any other is WaveSpeed's 405 envelope."""
+    allowed = ("GET", "HEAD") if method == "GET" else (method,)
+
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(view)
+        def checked(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            if request.method not in allowed:
+                return envelopes.method_not_allowed(method)
+            return view(request, *args, **kwargs)
+
+        return checked
+
+    return decorate
+
+
 @token_required
+@_answers("POST")
 def submit(request: HttpRequest) -> HttpResponse:
-    if request.method != "POST":
-        return envelopes.method_not_allowed("POST")
     token = request.access_token  # type: ignore[attr-defined]
     try:
         generation, sync = predictions.submit(token, _body(request))
@@ -49,9 +68,8 @@ def submit(request: HttpRequest) -> HttpResponse:
 
 
 @token_required
+@_answers("GET")
 def result(request: HttpRequest, prediction_id: str) -> HttpResponse:
-    if request.method not in ("GET", "HEAD"):
-        return envelopes.method_not_allowed("GET")
     try:
         generation = predictions.find(request.access_token.user, prediction_id)  # type: ignore[attr-defined]
     except predictions.Refused as refusal:
@@ -60,9 +78,8 @@ def result(request: HttpRequest, prediction_id: str) -> HttpResponse:
 
 
 @token_required
+@_answers("POST")
 def history(request: HttpRequest) -> HttpResponse:
-    if request.method != "POST":
-        return envelopes.method_not_allowed("POST")
     try:
         page, with_input = predictions.history(request.access_token.user, _body(request))  # type: ignore[attr-defined]
     except predictions.Refused as refusal:
@@ -75,16 +92,14 @@ def history(request: HttpRequest) -> HttpResponse:
 
 
 @token_required
+@_answers("GET")
 def balance(request: HttpRequest) -> HttpResponse:
-    if request.method not in ("GET", "HEAD"):
-        return envelopes.method_not_allowed("GET")
     return envelopes.success(predictions.balance(request.access_token.user))  # type: ignore[attr-defined]
 
 
 @token_required
+@_answers("GET")
 def output(request: HttpRequest, image_id: int) -> HttpResponseBase:
-    if request.method not in ("GET", "HEAD"):
-        return envelopes.method_not_allowed("GET")
     try:
         image = predictions.output_image(request.access_token.user, image_id)  # type: ignore[attr-defined]
     except predictions.Refused as refusal:
