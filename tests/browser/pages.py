@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import re
+import uuid
 from pathlib import Path
 
 from tests.apprunner import ADMIN_PASSWORD, ADMIN_USER, ARTIFACTS
+
+COMPLETED = 60_000  # ms: the simulator answers in seconds; a loaded machine may take longer
+
+
+def unique_tag(word: str) -> str:
+    """A word only this test's prompts contain, so tests do not see each other's work."""
+    return f"{word}{uuid.uuid4().hex[:8]}"
+
 
 DESKTOP = {"width": 1280, "height": 900}
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-import uuid
 
 import pytest
 from playwright.sync_api import expect
 
 from tests.browser.pages import (
+    COMPLETED,
     generate,
     horizontal_overflow,
     log_in,
@@ -16,17 +16,11 @@ from tests.browser.pages import (
     open_filters,
     overflowing,
     screenshot,
+    unique_tag,
     wait_until_decoded,
 )
 
 pytestmark = pytest.mark.browser
-
-COMPLETED = 60_000  # the simulator answers in seconds; a loaded machine may take longer
-
-
-def unique_tag(word: str) -> str:
-    """A word only this test's prompts contain, so tests do not see each other's work."""
-    return f"{word}{uuid.uuid4().hex[:8]}"
 
 
 def tiles(page):

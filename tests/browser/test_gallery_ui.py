@@ -6,13 +6,12 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import uuid
 
 import pytest
 from playwright.sync_api import expect
 
 from tests.browser.axe import assert_no_serious_violations
-from tests.browser.pages import log_in, new_page, screenshot
+from tests.browser.pages import log_in, new_page, screenshot, unique_tag
 
 pytestmark = pytest.mark.browser
 
@@ -35,10 +34,6 @@ def made(app, tag: str, count: int, aspect_ratio: str = "1:1") -> list[int]:
 
 def tiles(page):
     return page.locator("#gallery-grid .tile")
-
-
-def unique_tag(word: str) -> str:
-    return f"{word}{uuid.uuid4().hex[:8]}"
 
 
 def test_scrolling_loads_the_next_page_and_the_lightbox_walks_across_it(page, running_app):

@@ -4,12 +4,12 @@ reuse and retry from a job's card, and a form that fits a phone. Progress tells 
 from __future__ import annotations
 
 import re
-import uuid
 
 import pytest
 from playwright.sync_api import expect
 
 from tests.browser.pages import (
+    COMPLETED,
     choose_aspect_ratio,
     chosen_aspect_ratio,
     fill_seed,
@@ -18,16 +18,10 @@ from tests.browser.pages import (
     open_advanced,
     screenshot,
     submit_in_studio,
+    unique_tag,
 )
 
 pytestmark = pytest.mark.browser
-
-COMPLETED = 60_000  # the simulator answers in seconds; a loaded machine may take longer
-
-
-def tag(word: str) -> str:
-    """A word only this test's prompts contain, so tests do not see each other's work."""
-    return f"{word}{uuid.uuid4().hex[:8]}"
 
 
 def card_for(page, text: str):
@@ -41,7 +35,7 @@ def seed_of(card) -> str:
 def test_iterate_three_times_without_leaving_the_studio(page):
     log_in(page)
     page.evaluate("window.__sameDocument = true")
-    name = tag("iterate")
+    name = unique_tag("iterate")
     prompt = page.get_by_label("Prompt", exact=True)
     choose_aspect_ratio(page, "3:2")
     for change in ("a red boat", "a red boat at dawn", "a blue boat at dawn"):
@@ -66,7 +60,7 @@ def test_iterate_three_times_without_leaving_the_studio(page):
 
 def test_rerun_keeps_the_seed_and_vary_draws_a_new_one(page):
     log_in(page)
-    name = tag("rerun")
+    name = unique_tag("rerun")
     submit_in_studio(page, f"{name} a paper crane", seed=5150)
     card = card_for(page, name).first
     expect(card.locator(".job-image")).to_have_attribute(
@@ -89,7 +83,7 @@ def test_rerun_keeps_the_seed_and_vary_draws_a_new_one(page):
 
 def test_use_settings_fills_the_form_from_a_card(page):
     log_in(page)
-    name = tag("reuse")
+    name = unique_tag("reuse")
     submit_in_studio(page, f"{name} a kite over dunes", aspect_ratio="3:4", seed=4242)
     prompt = page.get_by_label("Prompt", exact=True)
     prompt.fill("something else entirely")
@@ -106,7 +100,7 @@ def test_use_settings_fills_the_form_from_a_card(page):
 
 def test_a_failed_job_can_be_retried_from_its_card(page):
     log_in(page)
-    name = tag("retry")
+    name = unique_tag("retry")
     submit_in_studio(page, f"{name} [fail] a glass bridge", seed=77)
     card = card_for(page, name).first
     expect(card.locator(".job-image")).to_have_attribute("data-status", "failed", timeout=COMPLETED)
@@ -124,7 +118,7 @@ def test_a_failed_job_can_be_retried_from_its_card(page):
 
 def test_the_badge_and_the_placeholder_never_disagree_while_a_generation_runs(page):
     log_in(page)
-    name = tag("agree")
+    name = unique_tag("agree")
     job = submit_in_studio(page, f"{name} a slow tide [latency=6]")
     expect(card_for(page, name).locator(".progress .elapsed")).to_have_text(re.compile(r"^\d+ s$"))
     screenshot(page, "studio-in-flight", full_page=False)
@@ -173,7 +167,7 @@ def test_on_a_phone_the_prompt_and_generate_stay_within_reach(browser, running_a
         prompt = page.get_by_label("Prompt", exact=True)
         expect(generate).to_be_in_viewport()
         expect(prompt).to_be_in_viewport()
-        name = tag("phone")
+        name = unique_tag("phone")
         prompt.fill(f"{name} a lighthouse")
         generate.tap()
         expect(card_for(page, name)).to_have_count(1)
@@ -192,7 +186,7 @@ def test_on_a_phone_the_prompt_and_generate_stay_within_reach(browser, running_a
 
 def test_the_form_works_from_the_keyboard_chips_slider_seed_lock(page):
     log_in(page)
-    name = tag("keys")
+    name = unique_tag("keys")
     submit_in_studio(page, f"{name} a window seat", seed=31337)
     # The aspect ratio chips are radios: the arrow keys move the choice.
     choose_aspect_ratio(page, "1:1")
