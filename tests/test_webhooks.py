@@ -304,6 +304,16 @@ def sim_record(simulator) -> dict[str, dict]:
     return {item["id"]: item for item in answer.json()["data"]["predictions"]}
 
 
+def delivered_summary(simulator, prediction_id: str) -> dict:
+    """The simulator's webhook summary for a prediction, once it has recorded the delivery."""
+
+    def summary():
+        found = sim_record(simulator)[prediction_id]["webhook"]
+        return found if found and found["delivered"] else None
+
+    return wait_for(summary, 10, "the simulator to record the delivery", 0.05)
+
+
 def test_the_simulator_signs_its_calls_as_our_verifier_expects(simulator, catcher):
     with ws.WaveSpeedClient("simulator", simulator.url) as client:
         secret = client.get_webhook_secret()
@@ -315,7 +325,8 @@ def test_the_simulator_signs_its_calls_as_our_verifier_expects(simulator, catche
     prediction = ws.Prediction.from_api(json.loads(body))
     assert (prediction.id, prediction.status) == (created.id, "completed")
     assert prediction.outputs and headers["content-type"] == "application/json"
-    assert sim_record(simulator)[created.id]["webhook"]["delivered"] is True
+    # The catcher answers before the simulator records the delivery: wait for the record.
+    assert delivered_summary(simulator, created.id)["delivered"] is True
 
 
 def test_a_failed_prediction_is_called_back_too(simulator, catcher):
@@ -332,7 +343,7 @@ def test_the_simulator_retries_a_call_not_answered_2xx_with_the_same_id(simulato
         created = client.submit({"prompt": "A kite [latency=0.1]"}, webhook=catcher.url)
     calls = wait_for(lambda: catcher.calls[2:] and list(catcher.calls), 15, "3 attempts", 0.05)
     assert len({headers["webhook-id"] for headers, _ in calls}) == 1
-    summary = sim_record(simulator)[created.id]["webhook"]
+    summary = delivered_summary(simulator, created.id)
     assert (summary["attempts"], summary["delivered"]) == (3, True)
     faults = simulator.tally.snapshot()
     assert faults["webhook_answered_500"] == faults["webhook_answered_503"] == 1
@@ -343,7 +354,13 @@ def test_a_marked_prompt_loses_its_first_attempts_and_is_delivered_later(simulat
         created = client.submit({"prompt": "A kite without a webhook"})
         client.submit({"prompt": "A kite [webhook-fail=2] [latency=0.1]"}, webhook=catcher.url)
     wait_for(lambda: catcher.calls, 15, "a delivery after two lost attempts", 0.05)
-    record = sim_record(simulator)
+
+    def delivered_record():
+        found = sim_record(simulator)
+        delivered = any((item["webhook"] or {}).get("delivered") for item in found.values())
+        return found if delivered else None
+
+    record = wait_for(delivered_record, 10, "the simulator to record the delivery", 0.05)
     summaries = [item["webhook"] for item in record.values() if item["webhook"]]
     assert [(s["attempts"], s["delivered"]) for s in summaries] == [(3, True)]
     assert record[created.id]["webhook"] is None  # no webhook asked: none sent

@@ -47,7 +47,10 @@ def test_scrolling_loads_the_next_page_and_the_lightbox_walks_across_it(page, ru
     # The last tile of the first page, opened; → goes on to the first of the next page.
     tiles(page).nth(PAGE_SIZE - 1).locator(".tile-link").click()
     dialog = page.get_by_role("dialog")
-    expect(dialog.locator("#lightbox-position")).to_have_text(f"{PAGE_SIZE} of {PAGE_SIZE}+")
+    # Opening the last tile scrolls it into view, which may already have brought the next page.
+    expect(dialog.locator("#lightbox-position")).to_have_text(
+        re.compile(rf"^\s*{PAGE_SIZE} of ({PAGE_SIZE}\+|{PAGE_SIZE + 2})\s*$")
+    )
     expect(dialog.locator("#lightbox-title")).to_have_text(f"{tag} picture 2")
     page.keyboard.press("ArrowRight")
     expect(dialog.locator("#lightbox-title")).to_have_text(f"{tag} picture 1")
