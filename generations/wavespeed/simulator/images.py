@@ -25,7 +25,7 @@ def render_png(prompt: str, seed: int, aspect_ratio: str) -> bytes:
     return _render_cached(prompt, seed, aspect_ratio)
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=256)
 def _render_cached(prompt: str, seed: int, aspect_ratio: str) -> bytes:
     """Render and encode once per distinct input; polls and re-downloads hit the cache."""
     width, height = OUTPUT_SIZES[aspect_ratio]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import os
 import re
 import socket
 import socketserver
@@ -69,8 +70,12 @@ class SimulatorServer(ThreadingHTTPServer):
             tally=self.tally,
             clock=self.store.clock,
         )
-        # One thread renders outputs ahead of their downloads (see routes.submit).
-        self._renderer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="render")
+        # One thread renders outputs ahead of their downloads (see routes.submit), at a low
+        # priority: the simulator stands in for a remote service, whose drawing takes none of
+        # this machine's time from the app it serves.
+        self._renderer = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="render", initializer=_lower_this_threads_priority
+        )
         self.log_requests = log_requests
         self.stopping = threading.Event()
         self.key_revoked = threading.Event()
@@ -317,3 +322,18 @@ def make_server(
 ) -> SimulatorServer:
     """Create a bound simulator; run serve_forever() in a thread, stop with shutdown()."""
     return SimulatorServer(config, host, port, log_requests=log_requests)
+
+
+# How much lower than the server's own threads the renderer runs (nice levels, 0 to 19).
+RENDERER_NICENESS = 10
+
+
+def _lower_this_threads_priority() -> None:
+    """Lower the calling thread's scheduling priority, where the system has per-thread ones.
+
+    On Linux a thread is scheduled on its own, and setpriority() on its native id changes it
+    alone; elsewhere this does nothing.
+    """
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), RENDERER_NICENESS)
