@@ -124,12 +124,16 @@ def retry_delay(generation: Generation, error: ws.WaveSpeedError, now: datetime)
 
 
 def poll_delay(generation: Generation, now: datetime) -> timedelta:
-    """Poll often while an image is likely to arrive, then back off.
+    """Poll often while an image is likely to arrive, seldom before, and back off after.
 
-    While polls are frequent, they are timed so that one falls just after the moment the
-    model's recent predictions took (`expected_seconds`): with the same number of polls, the
-    image is seen within a fraction of a second of its completion instead of up to a whole
-    interval later. Without such a record, or once it is overdue, the interval alone decides.
+    With a record of the model's recent predictions (`expected_seconds`), polls fall on
+    moments counted back from just after the expected one: 0, 1, 2 and 4 intervals before
+    it, and every 4 intervals before those. An image that takes the usual time is seen a
+    fraction of a second after it is done, and the polls before it, which would find it
+    unfinished, are about half as many as evenly spaced ones (each costs a request to the API
+    and a write here: at hundreds in flight, that is what the polling costs). An image done
+    well before the usual time waits for the next of these moments, at most 4 intervals away.
+    Without a record, or once it is overdue, the interval alone decides.
 
     A prediction whose end the API calls our webhook about is polled only as a safety net,
     for a lost call, at the webhook's slower interval.
@@ -143,10 +147,25 @@ def poll_delay(generation: Generation, now: datetime) -> timedelta:
     expected = expected_seconds(generation.model, now) if factor == 1 else None
     if expected is None or age >= expected + EXPECTED_MARGIN_SECONDS:
         return timedelta(seconds=interval)
-    # The next of the moments expected + margin - k * interval at least half an interval away.
     anchor = expected + EXPECTED_MARGIN_SECONDS
+    # The farthest of the moments `anchor - k * interval` still at least half an interval away.
     steps = math.floor((anchor - age - interval / 2) / interval)
-    return timedelta(seconds=anchor - age - steps * interval)
+    return timedelta(seconds=anchor - age - _polled_steps_at_most(steps) * interval)
+
+
+# Before the expected moment, polls fall this many intervals ahead of it, and on multiples of
+# the last one further out.
+POLLED_STEPS = (0, 1, 2, 4)
+
+
+def _polled_steps_at_most(steps: int) -> int:
+    """The largest number of intervals before the expected moment, up to `steps`, polled at."""
+    if steps < 1:
+        return steps  # the expected moment itself, or the one after it
+    widest = POLLED_STEPS[-1]
+    if steps >= widest:
+        return steps - steps % widest
+    return max(step for step in POLLED_STEPS if step <= steps)
 
 
 # How long after the expected moment the poll that should see the image falls; a prediction's

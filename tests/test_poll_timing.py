@@ -48,19 +48,34 @@ def test_without_a_record_polls_are_evenly_spaced(alice, settings):
     assert following.poll_delay(generation, timezone.now()) == timedelta(seconds=1.0)
 
 
-def test_one_poll_falls_just_after_the_models_usual_time_with_no_extra_polls(alice, settings):
+def test_one_poll_falls_just_after_the_models_usual_time_with_fewer_polls(alice, settings):
     settings.POLL_INTERVAL_SECONDS = 1.0
     for _ in range(3):
         make_generation(alice, status=S.COMPLETED, inference_ms=10_000)
-    generation = running(alice, seconds_ago=1.0)
+    generation = running(alice, seconds_ago=0.3)
 
     ages = polls_until(generation, 12)
 
-    # 2.05, 3.05 ... 10.05: the image done at 10 s is seen 50 ms later, not up to 1 s later.
-    assert ages[:9] == pytest.approx([n + following.EXPECTED_MARGIN_SECONDS for n in range(2, 11)])
-    # Once overdue, the interval alone; as many polls as evenly spaced ones from 1 s.
-    assert ages[9] == pytest.approx(11.05)
-    assert len([age for age in ages if age <= 11]) <= 10
+    # 2.05, 6.05, 8.05, 9.05, 10.05: the image done at 10 s is seen 50 ms later, not up to
+    # 1 s later, with half as many polls before it as evenly spaced ones.
+    margin = following.EXPECTED_MARGIN_SECONDS
+    assert ages[:5] == pytest.approx([n + margin for n in (2, 6, 8, 9, 10)])
+    # Once overdue, the interval alone.
+    assert ages[5] == pytest.approx(11.05)
+
+
+def test_long_predictions_are_polled_every_four_intervals_until_near_their_time(alice, settings):
+    settings.POLL_INTERVAL_SECONDS = 1.0
+    make_generation(alice, status=S.COMPLETED, inference_ms=25_000)
+    generation = running(alice, seconds_ago=0.3)
+
+    ages = polls_until(generation, 25)
+
+    margin = following.EXPECTED_MARGIN_SECONDS
+    assert ages == pytest.approx([n + margin for n in (1, 5, 9, 13, 17, 21, 23, 24, 25)])
+    # No image waits longer than 4 intervals for the poll that sees it.
+    gaps = [later - earlier for earlier, later in zip([0.3, *ages], ages, strict=False)]
+    assert max(gaps) == pytest.approx(4.0)
 
 
 def test_a_late_poll_never_comes_back_sooner_than_half_an_interval(alice, settings):
