@@ -75,8 +75,11 @@ BATCH_SIZE = 500
 # before any write once that long has passed: far more often than it could lapse.
 LEASE_EXTRA_SECONDS = enqueue.SWEEPER_LEASE_EXTRA_SECONDS
 LEASE_RENEW_SECONDS = 5.0
-# While it runs, the sweeper looks for new work at least this often.
+# While it runs, the sweeper looks for new work at least this often, and at most this often:
+# a look is a dozen queries, and with hundreds in flight, answers and due checks come every
+# few milliseconds. Answers are applied as they come; what a look starts waits at most this.
 LOOK_INTERVAL_SECONDS = 0.5
+LOOK_GAP_SECONDS = 0.05
 # A slice ends early, within this long of its end, at a moment with no check due within the
 # hand-over to the next slice (`Sweep.quiet_near_the_end`); longer than a poll interval, so
 # such a moment comes between two polls of the same prediction.
@@ -202,6 +205,7 @@ class Sweep:
     def run(self) -> None:
         """Look for due work, start its calls, apply answers as they come, until the end."""
         look_at = time.monotonic()
+        looked_at = float("-inf")
         errands_seen = _errands.finished
         while self.lease_held():
             applied = self.apply_answers()
@@ -209,8 +213,11 @@ class Sweep:
                 break
             errands_done = _errands.finished != errands_seen
             errands_seen = _errands.finished
-            # Something finished that freed a thread, or made new work due: look at once.
-            if time.monotonic() >= look_at or applied or errands_done:
+            if applied or errands_done:
+                # Something finished that freed a thread, or made new work due: look soon.
+                look_at = min(look_at, looked_at + LOOK_GAP_SECONDS)
+            if time.monotonic() >= look_at:
+                looked_at = time.monotonic()
                 due_in = self.look(timezone.now())
                 self.next_due_at = None if due_in is None else time.monotonic() + due_in
                 # Downloads under way keep it too: the slice ends with its images stored.
@@ -218,7 +225,7 @@ class Sweep:
                 if idle and (due_in is None or due_in > SCHEDULE_INTERVAL_SECONDS):
                     break  # nothing due within the schedule's minute: the worker goes free
                 pause = LOOK_INTERVAL_SECONDS if due_in is None or self.backlog else due_in
-                look_at = time.monotonic() + max(0.01, min(pause, LOOK_INTERVAL_SECONDS))
+                look_at = looked_at + max(LOOK_GAP_SECONDS, min(pause, LOOK_INTERVAL_SECONDS))
             self.wait_until(min(look_at, self.ends_at))
 
     def quiet_near_the_end(self) -> bool:
