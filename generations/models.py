@@ -423,9 +423,15 @@ class OutputImage(models.Model):
 
     def save(self, *args, **kwargs) -> None:
         # The generation's `held` follows in the same transaction (see Generation.held).
+        new_and_shown = self._state.adding and self.moderation in SHOWN_STATES
         with transaction.atomic(using=kwargs.get("using")):
             super().save(*args, **kwargs)
-            refresh_held({self.generation_id})
+            if new_and_shown:
+                # A shown image ends any hold on its own, whatever the others' states: one
+                # conditional write instead of recomputing (ingest stores most images so).
+                Generation.objects.filter(pk=self.generation_id, held=True).update(held=False)
+            else:
+                refresh_held({self.generation_id})
 
     @property
     def is_shown(self) -> bool:
