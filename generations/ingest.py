@@ -57,12 +57,10 @@ def _store_output(generation: Generation, index: int, url: str) -> None:
         max_bytes=settings.DOWNLOAD_MAX_BYTES,
         timeout=settings.DOWNLOAD_TIMEOUT_SECONDS,
     )
-    # One decode gives the check, the thumbnail, the display rendition and the placeholder.
+    # One decode gives the check, the thumbnail and the placeholder; the display rendition is
+    # made by the first page that shows the image (`renditions.display_file`).
     renditions = imaging.make_renditions(
-        data,
-        max_pixels=settings.IMAGE_MAX_PIXELS,
-        thumbnail_width=settings.THUMBNAIL_WIDTH,
-        display_size=settings.DISPLAY_SIZE,
+        data, max_pixels=settings.IMAGE_MAX_PIXELS, thumbnail_width=settings.THUMBNAIL_WIDTH
     )
     if renditions.format == "PNG":
         # The recipe travels with the file, so a downloaded image can be made again anywhere.
@@ -71,7 +69,7 @@ def _store_output(generation: Generation, index: int, url: str) -> None:
         )
     nsfw = is_flagged(generation.nsfw_flags, index)
     extension = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}[renditions.format]
-    thumbnail, display = renditions.thumbnail, renditions.display
+    thumbnail = renditions.thumbnail
     image = OutputImage(
         generation=generation,
         index=index,
@@ -82,8 +80,6 @@ def _store_output(generation: Generation, index: int, url: str) -> None:
         size_bytes=len(data),
         thumbnail_width=thumbnail.width,
         thumbnail_height=thumbnail.height,
-        display_width=display.width,
-        display_height=display.height,
         nsfw=nsfw,
         # Flagged images wait for a moderator before the team sees them.
         moderation=Moderation.PENDING if nsfw else Moderation.VISIBLE,
@@ -93,7 +89,6 @@ def _store_output(generation: Generation, index: int, url: str) -> None:
     # Storage picks a fresh name if one is taken, so a racing duplicate never overwrites.
     image.original.save(f"{generation.pk}-{index}.{extension}", ContentFile(data), save=False)
     image.thumbnail.save(f"{generation.pk}-{index}.webp", ContentFile(thumbnail.data), save=False)
-    image.display.save(f"{generation.pk}-{index}.webp", ContentFile(display.data), save=False)
     try:
         with transaction.atomic():
             image.save()

@@ -381,9 +381,9 @@ class OutputImage(models.Model):
     source_url = models.URLField(max_length=2000, blank=True)
     original = models.FileField(upload_to=_original_path, max_length=300)
     thumbnail = models.FileField(upload_to=_thumbnail_path, max_length=300)
-    # The WebP that pages and the lightbox show; the original is for download. Empty for an
-    # image stored before renditions were made (`manage.py make_display_renditions`): pages
-    # show the original until then.
+    # The WebP that pages and the lightbox show; the original is for download. Empty until a
+    # page first asks for it (`renditions.display_file`) or `manage.py make_display_renditions`
+    # makes it ahead.
     display = models.FileField(upload_to=_display_path, max_length=300, blank=True)
     format = models.CharField(max_length=8)
     width = models.PositiveIntegerField()

@@ -22,9 +22,9 @@ def image_data(image: OutputImage, viewer) -> dict:
     servable = image.is_shown or moderator or (image.moderation == Moderation.PENDING and owner)
     original = reverse("generations:image-original", args=[image.pk])
     thumbnail = reverse("generations:image-thumbnail", args=[image.pk])
-    # What pages and the lightbox show: the display rendition, or the original of an image
-    # stored before renditions were made. The original itself is for download.
-    shown = reverse("generations:image-display", args=[image.pk]) if image.display else original
+    # What pages and the lightbox show: the display rendition, made by the first request for
+    # it (`renditions.display_file`). The original itself is for download.
+    shown = reverse("generations:image-display", args=[image.pk])
     return {
         "id": image.pk,
         "url": shown if servable else None,

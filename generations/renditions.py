@@ -1,20 +1,26 @@
-"""Display renditions for images stored before ingest made them (`make_display_renditions`).
+"""Display renditions: made when a page first asks for one, or ahead by a backfill.
 
-Ingest makes every new image's display rendition from its one decode. Older images have
-none, and their pages show the original until this has run. It goes through them in batches
-by id, so a run can be stopped and started again, and a second run has nothing to do.
+Ingest stores an image with its thumbnail and placeholder only: the display rendition (what
+the generation's page and the lightbox show) is an encode of every pixel that no one waits
+for while hundreds of images arrive. The first request for it makes it (`display_file`);
+`manage.py make_display_renditions` makes every missing one ahead of time, in batches by id,
+so a run can be stopped and started again, and a second run has nothing to do.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.files.base import ContentFile
+from django.db.models.fields.files import FieldFile
 
 from generations import imaging
 from generations.models import OutputImage
+
+log = logging.getLogger(__name__)
 
 BATCH_SIZE = 50
 
@@ -74,3 +80,22 @@ def make_display_rendition(image: OutputImage) -> bool:
     if not stored:
         image.display.delete(save=False)
     return bool(stored)
+
+
+def display_file(image: OutputImage) -> tuple[FieldFile, str]:
+    """What pages show of an image, and its content type: its display rendition, made now if
+    no request made it before, or the original where one cannot be made.
+
+    Raises OutputImage.DoesNotExist if the image was deleted meanwhile.
+    """
+    if not image.display:
+        try:
+            make_display_rendition(image)
+        except (imaging.ImageError, OSError) as error:
+            # The original is served as it is; a missing file answers 404 there.
+            words = error.message if isinstance(error, imaging.ImageError) else repr(error)
+            log.warning("Image %s: no display rendition: %s", image.pk, words)
+            return image.original, f"image/{image.format.lower()}"
+        # This request's rendition, or the one a request alongside stored first.
+        image.refresh_from_db(fields=["display", "display_width", "display_height"])
+    return image.display, "image/webp"

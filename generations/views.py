@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.db.models import Prefetch
 from django.http import (
+    Http404,
     HttpRequest,
     HttpResponse,
     HttpResponseForbidden,
@@ -27,6 +28,7 @@ from generations import (
     delivery,
     gallery_display,
     guide,
+    renditions,
     sharing,
     studio,
     submission,
@@ -323,9 +325,13 @@ def image_file(request: HttpRequest, pk: int, variant: str) -> HttpResponseBase:
     )
     if variant == "original":
         field, content_type = image.original, f"image/{image.format.lower()}"
+    elif variant == "display":
+        try:
+            field, content_type = renditions.display_file(image)
+        except OutputImage.DoesNotExist:
+            raise Http404("This image was deleted.") from None
     else:
-        field = image.display if variant == "display" else image.thumbnail
-        content_type = "image/webp"
+        field, content_type = image.thumbnail, "image/webp"
     as_download = variant == "original" and request.GET.get("download") == "1"
     return delivery.stored_file_response(
         request,

@@ -37,11 +37,9 @@ def add_image(
     moderation: str | None = None,
     display: bool = True,
 ) -> OutputImage:
-    """A stored image with its renditions; `display=False` is one stored before they existed."""
+    """A stored image with its renditions; `display=False`: no page has shown it yet."""
     data = png_bytes(size)
-    renditions = imaging.make_renditions(
-        data, max_pixels=10**8, thumbnail_width=32, display_size=48
-    )
+    renditions = imaging.make_renditions(data, max_pixels=10**8, thumbnail_width=32)
     image = OutputImage(
         generation=generation,
         index=index,
@@ -60,9 +58,10 @@ def add_image(
     image.original.save(f"{name}.png", ContentFile(data), save=False)
     image.thumbnail.save(f"{name}.webp", ContentFile(renditions.thumbnail.data), save=False)
     if display:
-        image.display.save(f"{name}.webp", ContentFile(renditions.display.data), save=False)
-        image.display_width = renditions.display.width
-        image.display_height = renditions.display.height
+        shown = imaging.make_display_rendition(data, max_pixels=10**8, display_size=48)
+        image.display.save(f"{name}.webp", ContentFile(shown.data), save=False)
+        image.display_width = shown.width
+        image.display_height = shown.height
     image.save()
     return image
 

@@ -84,7 +84,7 @@ def test_the_ingest_task_run_twice_keeps_one_image_and_its_files(
     assert generation.status == S.COMPLETED
     assert OutputImage.objects.filter(generation=generation).count() == 1
     stored = sorted(p.name for p in media_root.rglob("*") if p.is_file())
-    assert len(stored) == 3, stored  # one original, one thumbnail, one display rendition
+    assert len(stored) == 2, stored  # one original, one thumbnail
 
 
 def test_a_racing_duplicate_image_row_is_dropped_with_its_files(
@@ -97,7 +97,7 @@ def test_a_racing_duplicate_image_row_is_dropped_with_its_files(
     # one committed: the unique constraint stops it and its files are removed.
     ingest._store_output(generation, 0, url)
     assert OutputImage.objects.filter(generation=generation).count() == 1
-    assert len([p for p in media_root.rglob("*") if p.is_file()]) == 3
+    assert len([p for p in media_root.rglob("*") if p.is_file()]) == 2  # original, thumbnail
 
 
 def test_a_poll_answer_applied_twice_changes_the_generation_once(alice, simulator, enqueued):

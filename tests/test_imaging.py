@@ -85,10 +85,12 @@ def test_a_compressed_text_chunk_that_expands_too_far_is_named_as_such():
     assert caught.value.permanent
 
 
-def renditions(data: bytes, thumbnail_width=480, display_size=1600) -> imaging.Renditions:
-    return imaging.make_renditions(
-        data, max_pixels=BIG, thumbnail_width=thumbnail_width, display_size=display_size
-    )
+def renditions(data: bytes, thumbnail_width=480) -> imaging.Renditions:
+    return imaging.make_renditions(data, max_pixels=BIG, thumbnail_width=thumbnail_width)
+
+
+def display(data: bytes, display_size=1600) -> imaging.Rendition:
+    return imaging.make_display_rendition(data, max_pixels=BIG, display_size=display_size)
 
 
 def opened(data: bytes) -> Image.Image:
@@ -102,7 +104,7 @@ def test_an_output_is_decoded_once_for_its_check_renditions_and_placeholder(fmt)
     with counting_decodes() as decoders:
         made = renditions(png_bytes(size=(900, 600), fmt=fmt))
     assert len(decoders) == 1, decoders
-    assert made.thumbnail.data and made.display.data and made.placeholder.data_uri
+    assert made.thumbnail.data and made.placeholder.data_uri
 
 
 def photo_png_cut_after_its_pixels() -> bytes:
@@ -171,17 +173,19 @@ def test_thumbnails_are_webp_at_the_tiles_width_keeping_the_ratio(size, expected
     ],
 )
 def test_the_display_rendition_is_webp_within_the_display_size(size, expected):
-    made = renditions(png_bytes(size=size))
-    assert (made.width, made.height) == size  # the original's own size is what is recorded
-    assert (made.display.width, made.display.height) == expected
-    image = opened(made.display.data)
+    made = display(png_bytes(size=size))
+    assert (made.width, made.height) == expected
+    image = opened(made.data)
     assert (image.format, image.size) == ("WEBP", expected)
 
 
 def test_a_large_jpeg_is_decoded_at_a_reduced_scale_and_still_recorded_at_its_size():
-    made = renditions(png_bytes(size=(4000, 3000), fmt="JPEG"))
+    data = png_bytes(size=(4000, 3000), fmt="JPEG")
+    made = renditions(data)
     assert (made.format, made.width, made.height) == ("JPEG", 4000, 3000)
-    assert (made.display.width, made.display.height) == (1600, 1200)
+    assert (made.thumbnail.width, made.thumbnail.height) == (480, 360)
+    shown = display(data)
+    assert (shown.width, shown.height) == (1600, 1200)
 
 
 def test_photographs_get_thumbnails_of_at_most_30_kb_and_displays_a_tenth_of_the_png():
@@ -190,7 +194,8 @@ def test_photographs_get_thumbnails_of_at_most_30_kb_and_displays_a_tenth_of_the
         assert len(data) > 1_000_000  # as large as the API's outputs
         made = renditions(data)
         assert len(made.thumbnail.data) <= 30 * 1024, (size, len(made.thumbnail.data))
-        assert len(made.display.data) <= len(data) / 8, (size, len(made.display.data))
+        shown = display(data)
+        assert len(shown.data) <= len(data) / 8, (size, len(shown.data))
 
 
 def test_transparency_is_kept_in_the_renditions():
@@ -198,7 +203,7 @@ def test_transparency_is_kept_in_the_renditions():
     Image.new("RGBA", (600, 400), (255, 0, 0, 128)).save(buffer, format="PNG")
     made = renditions(buffer.getvalue())
     assert opened(made.thumbnail.data).mode == "RGBA"
-    assert opened(made.display.data).mode == "RGBA"
+    assert opened(display(buffer.getvalue()).data).mode == "RGBA"
 
 
 def test_the_placeholder_is_a_tiny_webp_with_the_average_colour():

@@ -3,6 +3,7 @@ with django-q2 running tasks inline."""
 
 from __future__ import annotations
 
+import io
 from dataclasses import replace
 from datetime import timedelta
 
@@ -209,10 +210,27 @@ def test_a_generation_runs_to_completion_with_its_image_stored(alice, simulator,
         assert thumbnail.format == "WEBP"
         assert thumbnail.size == (480, 259)  # settings.THUMBNAIL_WIDTH wide
     assert (image.thumbnail_width, image.thumbnail_height) == thumbnail.size
-    with image.display.open("rb") as handle:
-        display = Image.open(handle)
-        assert (display.format, display.size) == ("WEBP", (1392, 752))
-    assert (image.display_width, image.display_height) == display.size
+    # The display rendition is the first page view's to make.
+    assert not image.display
+
+
+def test_the_first_view_of_an_image_makes_its_display_rendition_once(
+    alice, alice_client, simulator, sync_tasks
+):
+    image = generate(alice).images.get()
+    url = f"/images/{image.pk}/display/"
+    first = alice_client.get(url)
+    assert (first.status_code, first["Content-Type"]) == (200, "image/webp")
+    shown = Image.open(io.BytesIO(b"".join(first.streaming_content)))
+    assert (shown.format, shown.size) == ("WEBP", (1392, 752))
+    image.refresh_from_db()
+    assert (image.display_width, image.display_height) == shown.size
+    made = image.display.name
+    with counting_decodes() as decoders:
+        again = alice_client.get(url)
+    assert again.status_code == 200 and decoders == []  # served as stored
+    image.refresh_from_db()
+    assert image.display.name == made
 
 
 def test_ingest_decodes_the_output_once(alice, simulator, sync_tasks):
@@ -220,7 +238,7 @@ def test_ingest_decodes_the_output_once(alice, simulator, sync_tasks):
     with counting_decodes() as decoders:
         generation = generate(alice)
     assert generation.status == S.COMPLETED, generation.error
-    assert generation.images.get().display
+    assert generation.images.get().thumbnail
     assert decoders == ["zip"]  # PNG's decoder, once
 
 

@@ -1,4 +1,4 @@
-"""Display renditions: what pages show, and `make_display_renditions` for older images."""
+"""Display renditions: what pages show, made by the first view or ahead by a backfill."""
 
 from __future__ import annotations
 
@@ -44,12 +44,38 @@ def test_pages_show_the_display_rendition_and_offer_the_original_for_download(al
     assert Image.open(io.BytesIO(b"".join(served.streaming_content))).format == "WEBP"
 
 
-def test_an_image_stored_before_renditions_shows_its_original_until_backfilled(alice_client, alice):
+def test_an_image_without_a_display_rendition_gets_one_on_its_first_view(
+    alice_client, alice, media_root
+):
     image = add_image(make_generation(alice, status="completed"), display=False)
-    assert shown_url(alice_client, image) == f"/images/{image.pk}/original/"
-    assert alice_client.get(f"/images/{image.pk}/display/").status_code == 404
-    backfill()
     assert shown_url(alice_client, image) == f"/images/{image.pk}/display/"
+    served = alice_client.get(f"/images/{image.pk}/display/")
+    assert (served.status_code, served["Content-Type"]) == (200, "image/webp")
+    made = Image.open(io.BytesIO(b"".join(served.streaming_content)))
+    image.refresh_from_db()
+    assert image.display and (image.display_width, image.display_height) == made.size
+    stored = files(media_root)
+    assert alice_client.get(f"/images/{image.pk}/display/").status_code == 200
+    assert files(media_root) == stored  # made once
+    assert "Made 0 display renditions." in backfill()
+
+
+def test_an_image_whose_display_rendition_cannot_be_made_shows_its_original(alice_client, alice):
+    image = add_image(make_generation(alice, status="completed"), display=False)
+    with default_storage.open(image.original.name, "wb") as handle:
+        handle.write(b"not an image any more")
+    served = alice_client.get(f"/images/{image.pk}/display/")
+    assert (served.status_code, served["Content-Type"]) == (200, "image/png")
+    assert b"".join(served.streaming_content) == b"not an image any more"
+    image.refresh_from_db()
+    assert not image.display
+
+
+def test_an_image_whose_original_is_lost_answers_not_found_for_its_display(alice_client, alice):
+    image = add_image(make_generation(alice, status="completed"), display=False)
+    default_storage.delete(image.original.name)
+    answer = alice_client.get(f"/images/{image.pk}/display/")
+    assert answer.status_code == 404
 
 
 def test_the_backfill_makes_each_missing_rendition_once_in_batches(alice, media_root):

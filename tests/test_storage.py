@@ -85,7 +85,7 @@ def test_ingested_images_land_in_the_bucket_and_are_served_only_after_login(
     generation.refresh_from_db()
     assert generation.status == Generation.Status.COMPLETED, generation.error
     image = generation.images.get()
-    assert s3_storage.keys() == {image.original.name, image.thumbnail.name, image.display.name}
+    assert s3_storage.keys() == {image.original.name, image.thumbnail.name}
     assert not media_root.exists()  # nothing went to local disk
 
     client.force_login(bob)
@@ -99,6 +99,9 @@ def test_ingested_images_land_in_the_bucket_and_are_served_only_after_login(
     display = client.get(f"/images/{image.pk}/display/")
     assert display["Content-Type"] == "image/webp"
     assert Image.open(io.BytesIO(b"".join(display.streaming_content))).size == (1184, 880)
+    image.refresh_from_db()  # the first view made it, into the bucket too
+    assert s3_storage.keys() == {image.original.name, image.thumbnail.name, image.display.name}
+    assert not media_root.exists()
     download = client.get(f"/images/{image.pk}/original/?download=1")
     assert "attachment" in download["Content-Disposition"]
 

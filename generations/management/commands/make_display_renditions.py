@@ -1,4 +1,4 @@
-"""Make the display renditions of images stored before ingest made them."""
+"""Make ahead the display renditions that pages would otherwise make on their first view."""
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -7,7 +7,8 @@ from generations import renditions
 
 class Command(BaseCommand):
     help = (
-        "Give every image stored without a display rendition one (the WebP pages show). "
+        "Give every image without a display rendition one (the WebP pages show, otherwise "
+        "made when a page first asks for it). "
         "Safe to run again: images that have one are left alone."
     )
 
