@@ -40,6 +40,14 @@ def test_one_shown_image_is_enough_to_free_a_generation(alice):
     assert not held(generation)
 
 
+def test_a_shown_image_stored_after_a_flagged_one_frees_the_generation(alice):
+    generation = make_generation(alice, status=Generation.Status.COMPLETED)
+    add_image(generation, index=0, nsfw=True)
+    assert held(generation)
+    add_image(generation, index=1)  # a second output of the batch, not flagged
+    assert not held(generation)
+
+
 def test_a_report_holds_the_generation(alice, bob):
     generation, image = completed(alice)
     sharing.report_image(bob, image, "Not for the team")
