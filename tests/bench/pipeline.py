@@ -40,7 +40,14 @@ from typing import Any
 import requests
 
 from generations.wavespeed.contract import MODEL_ID
-from tests.apprunner import ADMIN_PASSWORD, ADMIN_USER, CSRF_TOKEN, RunningApp, descendants
+from tests.apprunner import (
+    ADMIN_PASSWORD,
+    ADMIN_USER,
+    RunningApp,
+    csrf_token,
+    descendants,
+    log_in,
+)
 from tests.bench.report import Row, write
 
 FINAL_STATES = ("completed", "failed", "timed_out")
@@ -216,25 +223,8 @@ def _app_cpu_seconds(app: RunningApp) -> float:
 
 def _logged_in(app: RunningApp) -> tuple[requests.Session, str]:
     """A signed-in session and its form token (the token stays valid for the session)."""
-    session = requests.Session()
-    page = session.get(f"{app.url}/accounts/login/", timeout=30)
-    answer = session.post(
-        f"{app.url}/accounts/login/",
-        timeout=30,
-        data={
-            "username": ADMIN_USER,
-            "password": ADMIN_PASSWORD,
-            "csrfmiddlewaretoken": _token(page.text),
-        },
-    )
-    assert answer.url == f"{app.url}/", "the admin could not log in"
-    return session, _token(session.get(f"{app.url}/", timeout=30).text)
-
-
-def _token(html: str) -> str:
-    found = CSRF_TOKEN.search(html)
-    assert found, "no form token on the page"
-    return found.group(1)
+    session = log_in(app)
+    return session, csrf_token(session.get(f"{app.url}/", timeout=30).text)
 
 
 def _submit(
