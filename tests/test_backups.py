@@ -117,6 +117,25 @@ def test_the_restored_site_works_for_its_people(team_history, tmp_path, media_ro
     assert newer.pk > max(generation.pk for generation in team_history)
 
 
+def test_postgresql_has_statistics_on_the_restored_tables_at_once(team_history, tmp_path):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite plans without statistics")
+    call_command("backup", str(tmp_path / "backup"), stdout=StringIO())
+    call_command("flush", interactive=False)
+    call_command("restore", str(tmp_path / "backup"), stdout=StringIO())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL "
+            "AND relname IN ('generations_generation', 'generations_outputimage')"
+        )
+        assert {row[0] for row in cursor.fetchall()} == {
+            "generations_generation",
+            "generations_outputimage",
+        }
+
+
 def test_a_restore_refuses_a_database_that_holds_work(team_history, tmp_path):
     call_command("backup", str(tmp_path / "backup"), stdout=StringIO())
     with pytest.raises(CommandError, match="restore into an empty one"):
