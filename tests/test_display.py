@@ -85,6 +85,10 @@ def test_a_generations_page_speaks_the_same_way(client_for, alice):
     generation, _ = completed(alice, prompt="a lighthouse at dusk", inference_ms=4000)
     page = client_for(alice).get(f"/generations/{generation.pk}/").content.decode()
     assert "<title>a lighthouse at dusk · Kontext Playground</title>" in page
+    # Headed by its prompt, not its number; a short prompt is not said twice.
+    number = f'<span class="hint detail-number">#{generation.pk}</span>'
+    assert f"<h1>a lighthouse at dusk {number}</h1>" in page
+    assert 'class="prompt-text"' not in page
     assert "4.0 s" in page and "4000 ms" not in page
     assert "minutes ago" not in page and ">just now</time>" in page
     failed = make_generation(alice, prompt="a storm", status=Generation.Status.FAILED)
