@@ -28,6 +28,7 @@ def test_a_tiny_pipeline_bench_completes_every_generation_and_reports_each_figur
         "added latency p95",
         "wall time, first submit -> every image stored",
         "result GETs per generation (max)",
+        "of which: every submit reaching the API (its finishes, first -> last)",
     ):
         assert math.isfinite(figures[name].value), name
         assert figures[name].reference is not None and math.isfinite(figures[name].reference)

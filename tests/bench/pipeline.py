@@ -153,6 +153,9 @@ class Figures:
     finished: int  # predictions with their image
     failed: int
     cpu: float | None = None  # CPU seconds the app's processes used (not the simulator's)
+    # Seconds from the first prediction the API finished to the last: with a fixed latency,
+    # how long the submits took to reach it.
+    finish_spread: float = 0.0
 
 
 def _run_app(
@@ -200,7 +203,18 @@ def _run_app(
         )
         last = max(last, row["finished_at"])
     failed = sum(1 for row in rows if row["status"] != "completed")
-    return Figures(samples, last - started, len(samples), failed, cpu)
+    spread = _spread(
+        [
+            record[row["prediction_id"]]["finished_at"]
+            for row in rows
+            if row["prediction_id"] in record
+        ]
+    )
+    return Figures(samples, last - started, len(samples), failed, cpu, spread)
+
+
+def _spread(moments: list[float]) -> float:
+    return max(moments) - min(moments) if moments else math.nan
 
 
 def _app_cpu_seconds(app: RunningApp) -> float:
@@ -334,7 +348,8 @@ def _run_client(app: RunningApp, count: int) -> Figures:
         item = record[prediction_id]
         samples.append(Sample(downloaded_at - item["finished_at"], item["result_gets"]))
     last = max((at for _, at in done), default=started)
-    return Figures(samples, last - started, len(done), count - len(done))
+    spread = _spread([item["finished_at"] for item in record.values()])
+    return Figures(samples, last - started, len(done), count - len(done), finish_spread=spread)
 
 
 # -- the figures ----------------------------------------------------------------------------
@@ -376,6 +391,8 @@ def _rows(
             client.wall, reference),
         Row(section, "wall time ratio (app / client)", ratio, "x", None, "", "<= 1.2x",
             ratio <= 1.2),
+        Row(section, "of which: every submit reaching the API (its finishes, first -> last)",
+            app.finish_spread, "s", client.finish_spread, reference),
         Row(section, "of which: API done -> download started, p95",
             percentile([s.to_ingest for s in app.samples if s.to_ingest is not None], 0.95)
             * 1000, "ms"),
