@@ -170,9 +170,11 @@ def filtered(user, filters: dict) -> GenerationQuerySet:
 
 
 # On SQLite, a search term is looked up in the prompts' trigram index (migration 0014) first:
-# if fewer prompts than this hold it, their ids are the filter. A common word is found faster
-# by reading the newest prompts until a page is full, which is what `icontains` does.
-INDEXED_MATCHES_AT_MOST = 1000
+# if no more prompts than this hold it, their ids are the filter. A common word is found
+# faster by reading the newest prompts until a page is full, which is what `icontains` does;
+# the look in the index stops at this many (over 100,000 prompts: 0.5 ms, against 2.4 ms for
+# five times as many).
+INDEXED_MATCHES_AT_MOST = 200
 
 
 def prompt_matches(term: str) -> Q:
