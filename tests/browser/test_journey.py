@@ -50,6 +50,11 @@ def test_generate_and_see_the_image_arrive_without_reloading(page):
     expect(badge).to_have_attribute("data-status", "completed")
     image = page.locator("#images figure img")
     expect(image).to_be_visible()
+    # Its first view makes the display rendition: wait for the image to load, then measure it.
+    page.wait_for_function(
+        "() => { const img = document.querySelector('#images img');"
+        " return img && img.complete && img.naturalWidth > 0; }"
+    )
     assert page.evaluate("document.querySelector('#images img').naturalWidth") == 1392
     # The page shows the WebP display rendition; the PNG original is behind "Download original".
     assert "/display/" in (image.get_attribute("src") or "")
