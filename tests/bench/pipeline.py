@@ -168,6 +168,10 @@ def _run_app(
     deadline = time.monotonic() + 3 * latency + 120
     while warm_up and _finished(app, database_url) < warm_up and time.monotonic() < deadline:
         time.sleep(0.2)
+    # Connections left idle through the warm-up may be closed by the server (gunicorn keeps
+    # one alive 2 s) just as a post reuses them: each session starts the burst on new ones.
+    for session, _token in sessions:
+        session.close()
     cpu_before = _app_cpu_seconds(app)
     started = time.time()
     with ThreadPoolExecutor(max_workers=len(sessions)) as pool:
