@@ -124,10 +124,12 @@ def test_a_page_costs_the_same_queries_however_many_rows(
 
     fill(2)
     gallery.gallery_page(alice, filters)  # the account's permissions, read once per request
-    with django_assert_num_queries(2):  # the page, then its images
+    # The page, then its images; a search on SQLite first looks in the prompts' index.
+    queries = 3 if filters.get("q") and connection.vendor == "sqlite" else 2
+    with django_assert_num_queries(queries):
         small = gallery.gallery_page(alice, filters, page_size=5)
     fill(12)
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(queries):
         large = gallery.gallery_page(alice, filters, page_size=5)
         for generation in large.generations:
             list(generation.images.all())
