@@ -185,8 +185,13 @@ def test_reuse_from_the_lightbox_fills_the_form(page):
     expect(page.locator("#generation-form [name=aspect_ratio]:checked")).to_have_value("2:3")
 
     page.go_back()
+    expect(tiles(page)).to_have_count(1)
     tiles(page).first.locator(".tile-link").click()
-    page.get_by_role("dialog").get_by_role("link", name="Same settings, new seed").click()
+    # As above: the lightbox's details are in before its links are used.
+    lightbox = page.get_by_role("dialog")
+    expect(lightbox.locator("#lightbox-prompt")).to_contain_text("a lantern in fog")
+    lightbox.get_by_role("link", name="Same settings, new seed").click()
+    page.wait_for_url(re.compile(r"/\?from=\d+&seed=new$"))
     expect(page.get_by_label("Prompt", exact=True)).to_have_value(f"{tag} a lantern in fog")
     expect(page.get_by_label("Seed", exact=True)).to_have_value("")
     expect(page.locator("#generation-form [name=aspect_ratio]:checked")).to_have_value("2:3")
