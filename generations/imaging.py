@@ -101,7 +101,7 @@ def make_renditions(data: bytes, *, max_pixels: int, thumbnail_width: int) -> Re
     """Check an image and make its thumbnail and placeholder, from one decode.
 
     The display rendition is not made here: the first page view makes it
-    (`renditions.display_rendition_of`), so that when hundreds of images arrive at once each is
+    (`renditions.display_file`), so that when hundreds of images arrive at once each is
     stored, and shown, without waiting for an encode that only a page view needs.
     """
     box = (thumbnail_width, thumbnail_width * THUMBNAIL_TALLEST)

@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import migrations, models
 from django.db.models import Exists, OuterRef
 
+from generations.migration_operations import RunSQLOn
+
 SHOWN_STATES = ("visible", "approved")
 
 
@@ -17,22 +19,11 @@ def hold_held_work(apps, schema_editor):
     ).update(held=True)
 
 
-class PostgreSQLOnly(migrations.RunSQL):
-    """SQL for PostgreSQL; nothing on SQLite, which has no such index."""
-
-    def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "postgresql":
-            super().database_forwards(app_label, schema_editor, from_state, to_state)
-
-    def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "postgresql":
-            super().database_backwards(app_label, schema_editor, from_state, to_state)
-
-
 # The prompt search (`icontains`, which PostgreSQL runs as UPPER(prompt) LIKE UPPER('%word%'))
 # reads a trigram index instead of every prompt. pg_trgm is a trusted extension: the
 # database's owner may create it.
-PROMPT_TRIGRAMS = PostgreSQLOnly(
+PROMPT_TRIGRAMS = RunSQLOn(
+    "postgresql",
     sql=[
         "CREATE EXTENSION IF NOT EXISTS pg_trgm",
         "CREATE INDEX generation_prompt_trgm ON generations_generation "

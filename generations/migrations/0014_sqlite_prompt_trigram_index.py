@@ -13,6 +13,8 @@ generations' table must make these triggers again and rebuild the index.
 
 from django.db import migrations
 
+from generations.migration_operations import RunSQLOn
+
 CREATE = [
     "CREATE VIRTUAL TABLE generations_prompt_trigrams USING fts5("
     "prompt, content='generations_generation', content_rowid='id', tokenize='trigram')",
@@ -37,21 +39,9 @@ DROP = [
 ]
 
 
-class SQLiteOnly(migrations.RunSQL):
-    """SQL for SQLite; nothing on PostgreSQL, whose trigram index is 0013's."""
-
-    def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "sqlite":
-            super().database_forwards(app_label, schema_editor, from_state, to_state)
-
-    def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "sqlite":
-            super().database_backwards(app_label, schema_editor, from_state, to_state)
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("generations", "0013_held_generations_and_prompt_search"),
     ]
 
-    operations = [SQLiteOnly(sql=CREATE, reverse_sql=DROP)]
+    operations = [RunSQLOn("sqlite", sql=CREATE, reverse_sql=DROP)]
