@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 
-from generations import imaging, lifecycle, outbound, provider, recipe
+from generations import background_renditions, imaging, lifecycle, outbound, provider, recipe
 from generations.models import Generation, Moderation, OutputImage
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,8 @@ def ingest_outputs(generation_id: int) -> None:
                 )
             # Otherwise left in DOWNLOADING: the sweeper starts it again once it is stale.
             return
-    lifecycle.complete(generation_id)
+    if lifecycle.complete(generation_id):
+        background_renditions.make_soon(generation_id)
 
 
 def is_flagged(flags: object, index: int) -> bool:
@@ -57,42 +58,37 @@ def _store_output(generation: Generation, index: int, url: str) -> None:
         max_bytes=settings.DOWNLOAD_MAX_BYTES,
         timeout=settings.DOWNLOAD_TIMEOUT_SECONDS,
     )
-    # One decode gives the check, the thumbnail and the placeholder; the display rendition is
-    # made by the first page that shows the image (`renditions.display_file`).
-    renditions = imaging.make_renditions(
-        data, max_pixels=settings.IMAGE_MAX_PIXELS, thumbnail_width=settings.THUMBNAIL_WIDTH
-    )
-    if renditions.format == "PNG":
+    # Checked without decoding a pixel where the format allows: the image is stored, and
+    # shown, at once; its thumbnail and placeholder come from one decode a moment later
+    # (`background_renditions`), or from the first page that asks for them.
+    info = imaging.inspect(data, max_pixels=settings.IMAGE_MAX_PIXELS)
+    if info.format == "PNG":
         # The recipe travels with the file, so a downloaded image can be made again anywhere.
-        data = imaging.add_png_text(
-            data, recipe.png_texts(generation, (renditions.width, renditions.height))
-        )
+        data = imaging.add_png_text(data, recipe.png_texts(generation, (info.width, info.height)))
     nsfw = is_flagged(generation.nsfw_flags, index)
-    extension = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}[renditions.format]
-    thumbnail = renditions.thumbnail
+    extension = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}[info.format]
+    thumbnail_width, thumbnail_height = imaging.thumbnail_size(
+        info.width, info.height, settings.THUMBNAIL_WIDTH
+    )
     image = OutputImage(
         generation=generation,
         index=index,
         source_url=url[:2000],
-        format=renditions.format,
-        width=renditions.width,
-        height=renditions.height,
+        format=info.format,
+        width=info.width,
+        height=info.height,
         size_bytes=len(data),
-        thumbnail_width=thumbnail.width,
-        thumbnail_height=thumbnail.height,
+        thumbnail_width=thumbnail_width,
+        thumbnail_height=thumbnail_height,
         nsfw=nsfw,
         # Flagged images wait for a moderator before the team sees them.
         moderation=Moderation.PENDING if nsfw else Moderation.VISIBLE,
-        placeholder=renditions.placeholder.data_uri,
-        color=renditions.placeholder.color,
     )
     # Storage picks a fresh name if one is taken, so a racing duplicate never overwrites.
     image.original.save(f"{generation.pk}-{index}.{extension}", ContentFile(data), save=False)
-    image.thumbnail.save(f"{generation.pk}-{index}.webp", ContentFile(thumbnail.data), save=False)
     try:
         with transaction.atomic():
             image.save()
     except IntegrityError:
         # Another delivery of this task stored the same output first: keep theirs.
-        for field in (image.original, image.thumbnail, image.display):
-            field.delete(save=False)
+        image.original.delete(save=False)

@@ -380,7 +380,10 @@ class OutputImage(models.Model):
     index = models.PositiveSmallIntegerField(help_text="Position in the prediction's outputs.")
     source_url = models.URLField(max_length=2000, blank=True)
     original = models.FileField(upload_to=_original_path, max_length=300)
-    thumbnail = models.FileField(upload_to=_thumbnail_path, max_length=300)
+    # The tile's WebP, with `placeholder` and `color` below: empty until made from one decode
+    # of the original, just after ingest stored it (`background_renditions`), or by the first
+    # page that asks (`renditions.thumbnail_file`). Its size is set on ingest.
+    thumbnail = models.FileField(upload_to=_thumbnail_path, max_length=300, blank=True)
     # The WebP that pages and the lightbox show; the original is for download. Empty until a
     # page first asks for it (`renditions.display_file`) or `manage.py make_display_renditions`
     # makes it ahead.

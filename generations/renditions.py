@@ -1,10 +1,13 @@
-"""Display renditions: made when a page first asks for one, or ahead by a backfill.
+"""An image's smaller copies, made after ingest stored its original, never in its way.
 
-Ingest stores an image with its thumbnail and placeholder only: the display rendition (what
-the generation's page and the lightbox show) is an encode of every pixel that no one waits
-for while hundreds of images arrive. The first request for it makes it (`display_file`);
-`manage.py make_display_renditions` makes every missing one ahead of time, in batches by id,
-so a run can be stopped and started again, and a second run has nothing to do.
+When hundreds of images arrive at once, each is stored, and shown, without waiting for a
+decode: ingest checks the file and stores it. The tile renditions (thumbnail, placeholder,
+average colour) come from one decode a moment later (`background_renditions`, at a lower
+priority than downloads) or from the first request for the thumbnail (`thumbnail_file`);
+the display rendition (what the generation's page and the lightbox show) from the first
+request for it (`display_file`). `manage.py make_display_renditions` makes every missing one
+ahead of time, in batches by id, so a run can be stopped and started again, and a second run
+has nothing to do. Where a copy cannot be made, the original is served in its place.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.files.base import ContentFile
+from django.db.models import Q
 from django.db.models.fields.files import FieldFile
 
 from generations import imaging
@@ -31,19 +35,23 @@ class Backfill:
     failed: list[str] = field(default_factory=list)  # "image 12: why", for whoever runs it
 
 
+MISSING = Q(display="") | Q(thumbnail="")
+
+
 def images_without_display() -> int:
-    return OutputImage.objects.filter(display="").count()
+    """Images missing a display rendition or a thumbnail."""
+    return OutputImage.objects.filter(MISSING).count()
 
 
 def make_missing_display_renditions(
     *, batch_size: int = BATCH_SIZE, progress: Callable[[Backfill], None] | None = None
 ) -> Backfill:
-    """Give every image without a display rendition one; failures are listed, not fatal."""
+    """Give every image the renditions it lacks; failures are listed, not fatal."""
     backfill = Backfill()
     after = 0
     while True:
         batch = list(
-            OutputImage.objects.filter(display="", pk__gt=after)
+            OutputImage.objects.filter(MISSING, pk__gt=after)
             .select_related("generation")
             .order_by("pk")[:batch_size]
         )
@@ -52,8 +60,10 @@ def make_missing_display_renditions(
         for image in batch:
             after = image.pk
             try:
-                if make_display_rendition(image):
-                    backfill.made += 1
+                made = not image.thumbnail and make_tile_renditions(image)
+                if not image.display and make_display_rendition(image):
+                    made = True
+                backfill.made += made
             except Exception as error:  # one image's trouble (a lost file) stops no other
                 words = error.message if isinstance(error, imaging.ImageError) else repr(error)
                 backfill.failed.append(f"image {image.pk}: {words}")
@@ -61,10 +71,39 @@ def make_missing_display_renditions(
             progress(backfill)
 
 
+def make_tile_renditions(image: OutputImage) -> bool:
+    """Store one image's thumbnail, placeholder and colour, from one decode of its original;
+    False if another run stored them first."""
+    made = imaging.make_renditions(
+        _original_bytes(image),
+        max_pixels=settings.IMAGE_MAX_PIXELS,
+        thumbnail_width=settings.THUMBNAIL_WIDTH,
+    )
+    thumbnail = made.thumbnail
+    image.thumbnail.save(
+        f"{image.generation_id}-{image.index}.webp", ContentFile(thumbnail.data), save=False
+    )
+    # Conditional, as for the display rendition below.
+    stored = OutputImage.objects.filter(pk=image.pk, thumbnail="").update(
+        thumbnail=image.thumbnail.name,
+        thumbnail_width=thumbnail.width,
+        thumbnail_height=thumbnail.height,
+        placeholder=made.placeholder.data_uri,
+        color=made.placeholder.color,
+    )
+    if not stored:
+        image.thumbnail.delete(save=False)
+    return bool(stored)
+
+
+def _original_bytes(image: OutputImage) -> bytes:
+    with image.original.open("rb") as handle:
+        return handle.read()  # decoding needs every byte; one original at a time
+
+
 def make_display_rendition(image: OutputImage) -> bool:
     """Store one image's display rendition; False if another run stored one first."""
-    with image.original.open("rb") as handle:
-        data = handle.read()  # decoding needs every byte; one original at a time
+    data = _original_bytes(image)
     rendition = imaging.make_display_rendition(
         data, max_pixels=settings.IMAGE_MAX_PIXELS, display_size=settings.DISPLAY_SIZE
     )
@@ -82,6 +121,28 @@ def make_display_rendition(image: OutputImage) -> bool:
     return bool(stored)
 
 
+def thumbnail_file(image: OutputImage) -> tuple[FieldFile, str]:
+    """The tile's picture of an image, and its content type: its thumbnail, made now if it
+    was not made yet, or the original where one cannot be made.
+
+    Raises OutputImage.DoesNotExist if the image was deleted meanwhile.
+    """
+    if not image.thumbnail:
+        try:
+            make_tile_renditions(image)
+        except (imaging.ImageError, OSError) as error:
+            _no_rendition(image, "thumbnail", error)
+            return image.original, f"image/{image.format.lower()}"
+        image.refresh_from_db(fields=["thumbnail", "placeholder", "color"])
+    return image.thumbnail, "image/webp"
+
+
+def _no_rendition(image: OutputImage, kind: str, error: Exception) -> None:
+    # The original is served as it is; a missing file answers 404 there.
+    words = error.message if isinstance(error, imaging.ImageError) else repr(error)
+    log.warning("Image %s: no %s: %s", image.pk, kind, words)
+
+
 def display_file(image: OutputImage) -> tuple[FieldFile, str]:
     """What pages show of an image, and its content type: its display rendition, made now if
     no request made it before, or the original where one cannot be made.
@@ -92,9 +153,7 @@ def display_file(image: OutputImage) -> tuple[FieldFile, str]:
         try:
             make_display_rendition(image)
         except (imaging.ImageError, OSError) as error:
-            # The original is served as it is; a missing file answers 404 there.
-            words = error.message if isinstance(error, imaging.ImageError) else repr(error)
-            log.warning("Image %s: no display rendition: %s", image.pk, words)
+            _no_rendition(image, "display rendition", error)
             return image.original, f"image/{image.format.lower()}"
         # This request's rendition, or the one a request alongside stored first.
         image.refresh_from_db(fields=["display", "display_width", "display_height"])

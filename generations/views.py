@@ -325,13 +325,12 @@ def image_file(request: HttpRequest, pk: int, variant: str) -> HttpResponseBase:
     )
     if variant == "original":
         field, content_type = image.original, f"image/{image.format.lower()}"
-    elif variant == "display":
+    else:
+        made = renditions.display_file if variant == "display" else renditions.thumbnail_file
         try:
-            field, content_type = renditions.display_file(image)
+            field, content_type = made(image)
         except OutputImage.DoesNotExist:
             raise Http404("This image was deleted.") from None
-    else:
-        field, content_type = image.thumbnail, "image/webp"
     as_download = variant == "original" and request.GET.get("download") == "1"
     return delivery.stored_file_response(
         request,

@@ -365,6 +365,10 @@ THUMBNAIL_WIDTH = env_int("THUMBNAIL_WIDTH", 480, minimum=64, maximum=2048)
 # The long edge of the display rendition pages and the lightbox show (the original is for
 # download). The API's outputs are at most 1568 px long, so they keep their size.
 DISPLAY_SIZE = env_int("DISPLAY_SIZE", 1600, minimum=256, maximum=8192)
+# Thumbnails and placeholders are made just after ingest stores an image, in a background
+# thread of each worker at a low priority (`generations.background_renditions`); off, ingest
+# makes them itself before the generation completes (the unit tests' setting).
+RENDITIONS_IN_BACKGROUND = env_bool("RENDITIONS_IN_BACKGROUND", True)
 # A download running this long lost its worker and is started again; keep it above the
 # longest download (DOWNLOAD_TIMEOUT_SECONDS per output).
 INGEST_STALE_SECONDS = env_int("INGEST_STALE_SECONDS", 300, minimum=10)

@@ -99,6 +99,13 @@ def alice_client(client, alice):
     return client
 
 
+@pytest.fixture(autouse=True)
+def _renditions_inline(settings):
+    """Ingest makes tile renditions itself: no thread outlives a test's database. The
+    background thread runs in the end-to-end tests' processes, on the app's defaults."""
+    settings.RENDITIONS_IN_BACKGROUND = False
+
+
 @pytest.fixture
 def simulator_config() -> SimulatorConfig:
     """A fast simulator; tests replace fields to inject failures or faults."""

@@ -44,11 +44,42 @@ def test_anything_else_is_refused_as_permanent(data):
     with pytest.raises(imaging.ImageError) as caught:
         imaging.decode(data, max_pixels=1_000_000)
     assert caught.value.permanent
+    with pytest.raises(imaging.ImageError) as inspected:
+        imaging.inspect(data, max_pixels=1_000_000)
+    assert inspected.value.permanent
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
+def test_inspect_tells_format_and_size(fmt):
+    info = imaging.inspect(png_bytes(fmt=fmt), max_pixels=1_000_000)
+    assert (info.format, info.width, info.height) == (fmt, 120, 80)
+
+
+def test_inspect_checks_a_png_without_decoding_a_pixel():
+    data = photo_like_png((1024, 1024))
+    with counting_decodes() as decoders:
+        info = imaging.inspect(data, max_pixels=BIG)
+    assert (info.width, info.height) == (1024, 1024)
+    assert decoders == []
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "WEBP"])
+def test_inspect_decodes_a_jpeg_or_webp_and_refuses_one_cut_short(fmt):
+    buffer = io.BytesIO()
+    Image.open(io.BytesIO(photo_like_png((300, 200)))).save(buffer, format=fmt)
+    whole = buffer.getvalue()
+    assert imaging.inspect(whole, max_pixels=BIG).format == fmt
+    with pytest.raises(imaging.ImageError) as caught:
+        imaging.inspect(whole[: len(whole) // 2], max_pixels=BIG)
+    assert caught.value.permanent
 
 
 def test_too_many_pixels_are_refused_before_decoding():
     with pytest.raises(imaging.ImageError, match="more pixels"):
         imaging.decode(png_bytes(size=(200, 200)), max_pixels=100 * 100)
+    with counting_decodes() as decoders, pytest.raises(imaging.ImageError, match="more pixels"):
+        imaging.inspect(png_bytes(size=(200, 200), fmt="JPEG"), max_pixels=100 * 100)
+    assert decoders == []
 
 
 def png_chunk(kind: bytes, body: bytes) -> bytes:
@@ -137,6 +168,8 @@ def test_a_truncated_or_damaged_png_is_refused_even_when_its_rows_decode(damage,
     assert caught.value.permanent
     with pytest.raises(imaging.ImageError):
         imaging.decode(damage(whole), max_pixels=BIG)
+    with pytest.raises(imaging.ImageError, match=words):
+        imaging.inspect(damage(whole), max_pixels=BIG)
 
 
 def test_pillow_alone_would_take_a_png_cut_after_its_pixels():
@@ -157,6 +190,8 @@ def test_pillow_alone_would_take_a_png_cut_after_its_pixels():
 def test_thumbnails_are_webp_at_the_tiles_width_keeping_the_ratio(size, expected):
     thumbnail = renditions(png_bytes(size=size)).thumbnail
     assert (thumbnail.width, thumbnail.height) == expected
+    # What ingest records before the thumbnail is made: the same size.
+    assert imaging.thumbnail_size(*size, 480) == expected
     image = opened(thumbnail.data)
     assert (image.format, image.size) == ("WEBP", expected)
 

@@ -240,7 +240,8 @@ class SoakApp:
             "for image in OutputImage.objects.all():\n"
             "    images.setdefault(image.generation_id, []).append([image.index,\n"
             "        default_storage.exists(image.original.name),\n"
-            "        default_storage.exists(image.thumbnail.name)])\n"
+            # A thumbnail not made yet (null) is made by the first request for it.
+            "        default_storage.exists(image.thumbnail.name) if image.thumbnail else None])\n"
             "rows = list(Generation.objects.values('pk', 'prompt', 'status', 'prediction_id',\n"
             "    'error', 'created_at', 'finished_at'))\n"
             "for row in rows:\n"
@@ -329,7 +330,7 @@ def check(
         row
         for row in rows
         for _index, original, thumbnail in row["images"]
-        if not original or not thumbnail
+        if not original or thumbnail is False
     ]
     if lost:
         failures.append(

@@ -38,6 +38,15 @@ def test_an_image_arrives_through_the_real_cluster(running_app):
     assert (image["width"], image["height"]) == (752, 1392)
     original = session.get(running_app.url + image["url"], timeout=10)
     assert Image.open(io.BytesIO(original.content)).size == (752, 1392)
+    # A worker makes the thumbnail and placeholder a moment after storing the original,
+    # before any page asks for them.
+    generation_id = int(page_url.rstrip("/").rsplit("/", 1)[1])
+    made = (
+        "from generations.models import OutputImage\n"
+        f"image = OutputImage.objects.get(generation_id={generation_id})\n"
+        "print(bool(image.thumbnail and image.placeholder and image.color))\n"
+    )
+    wait_for(lambda: running_app.shell(made).strip() == "True", 30, "the thumbnail made")
     thumbnail = session.get(running_app.url + image["thumbnail_url"], timeout=10)
     assert Image.open(io.BytesIO(thumbnail.content)).format == "WEBP"
 

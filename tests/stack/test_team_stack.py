@@ -167,20 +167,25 @@ def test_fifty_generations_from_several_users_survive_a_killed_worker(stack):
     assert per_prompt == Counter(prompt for _session, _url, prompt in sent)
 
     # One image row per output, its files in storage, served to the team and no one else.
-    rows = json.loads(
-        stack.shell(
-            "import json\n"
-            "from django.core.files.storage import default_storage\n"
-            "from generations.models import Generation, OutputImage\n"
-            "print(json.dumps({\n"
-            "  'generations': Generation.objects.count(),\n"
-            "  'predictions': len(set(\n"
-            "      Generation.objects.values_list('prediction_id', flat=True))),\n"
-            "  'images': [[i.generation_id, i.index, default_storage.exists(i.original.name),\n"
-            "              default_storage.exists(i.thumbnail.name)]\n"
-            "             for i in OutputImage.objects.all()]}))\n"
+    # The workers make the thumbnails a moment after storing the originals.
+    def stored() -> dict:
+        rows = json.loads(
+            stack.shell(
+                "import json\n"
+                "from django.core.files.storage import default_storage\n"
+                "from generations.models import Generation, OutputImage\n"
+                "print(json.dumps({\n"
+                "  'generations': Generation.objects.count(),\n"
+                "  'predictions': len(set(\n"
+                "      Generation.objects.values_list('prediction_id', flat=True))),\n"
+                "  'images': [[i.generation_id, i.index, default_storage.exists(i.original.name),\n"
+                "              bool(i.thumbnail) and default_storage.exists(i.thumbnail.name)]\n"
+                "             for i in OutputImage.objects.all()]}))\n"
+            )
         )
-    )
+        return rows if all(thumbnail for *_, thumbnail in rows["images"]) else {}
+
+    rows = wait_for(stored, timeout=60, what="every image's thumbnail made by the workers")
     assert rows["generations"] == TOTAL and rows["predictions"] == TOTAL
     assert sorted((g, i) for g, i, _o, _t in rows["images"]) == sorted(
         (data["id"], 0) for data in finished.values()

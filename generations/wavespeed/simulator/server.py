@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import hmac
-import os
 import re
 import socket
 import socketserver
@@ -14,6 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from generations.priority import lower_this_threads_priority
 
 from .config import SimulatorConfig
 from .images import render_png
@@ -329,11 +330,4 @@ RENDERER_NICENESS = 10
 
 
 def _lower_this_threads_priority() -> None:
-    """Lower the calling thread's scheduling priority, where the system has per-thread ones.
-
-    On Linux a thread is scheduled on its own, and setpriority() on its native id changes it
-    alone; elsewhere this does nothing.
-    """
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), RENDERER_NICENESS)
+    lower_this_threads_priority(RENDERER_NICENESS)
