@@ -38,12 +38,12 @@ class Backfill:
 MISSING = Q(display="") | Q(thumbnail="")
 
 
-def images_without_display() -> int:
+def images_missing_renditions() -> int:
     """Images missing a display rendition or a thumbnail."""
     return OutputImage.objects.filter(MISSING).count()
 
 
-def make_missing_display_renditions(
+def make_missing_renditions(
     *, batch_size: int = BATCH_SIZE, progress: Callable[[Backfill], None] | None = None
 ) -> Backfill:
     """Give every image the renditions it lacks; failures are listed, not fatal."""

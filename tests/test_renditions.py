@@ -57,7 +57,7 @@ def test_an_image_without_a_display_rendition_gets_one_on_its_first_view(
     stored = files(media_root)
     assert alice_client.get(f"/images/{image.pk}/display/").status_code == 200
     assert files(media_root) == stored  # made once
-    assert "Made 0 display renditions." in backfill()
+    assert "Made the renditions of 0 images." in backfill()
 
 
 def test_an_image_whose_display_rendition_cannot_be_made_shows_its_original(alice_client, alice):
@@ -89,8 +89,8 @@ def test_the_backfill_makes_each_missing_rendition_once_in_batches(alice, media_
     untouched = new.display.name
 
     output = backfill("--batch-size", "2")
-    assert "3 images without a display rendition." in output
-    assert "Made 3 display renditions." in output
+    assert "3 images without a display rendition or a thumbnail." in output
+    assert "Made the renditions of 3 images." in output
     sizes = {}
     for image in old:
         image.refresh_from_db()
@@ -104,7 +104,7 @@ def test_the_backfill_makes_each_missing_rendition_once_in_batches(alice, media_
     assert new.display.name == untouched
 
     stored = files(media_root)
-    assert "Made 0 display renditions." in backfill()
+    assert "Made the renditions of 0 images." in backfill()
     assert files(media_root) == stored  # nothing made twice
     assert not OutputImage.objects.filter(display="").exists()
 

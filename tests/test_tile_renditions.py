@@ -122,9 +122,9 @@ def test_a_lost_original_without_a_thumbnail_answers_404(alice, alice_client):
 def test_the_backfill_makes_missing_thumbnails_too(alice):
     _generation, image = completed(alice)
     OutputImage.objects.filter(pk=image.pk).update(thumbnail="", placeholder="", color="")
-    assert renditions.images_without_display() == 1
-    backfill = renditions.make_missing_display_renditions()
+    assert renditions.images_missing_renditions() == 1
+    backfill = renditions.make_missing_renditions()
     assert (backfill.made, backfill.failed) == (1, [])
     image.refresh_from_db()
     assert image.thumbnail and image.placeholder
-    assert renditions.images_without_display() == 0
+    assert renditions.images_missing_renditions() == 0

@@ -1,4 +1,5 @@
-"""Make ahead the display renditions that pages would otherwise make on their first view."""
+"""Make ahead the renditions (display, thumbnail) that pages would otherwise make on their first
+view."""
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -7,9 +8,9 @@ from generations import renditions
 
 class Command(BaseCommand):
     help = (
-        "Give every image without a display rendition one (the WebP pages show, otherwise "
-        "made when a page first asks for it). "
-        "Safe to run again: images that have one are left alone."
+        "Give every image without a display rendition or a thumbnail the ones it lacks (the "
+        "WebPs pages show, otherwise made when a page first asks for them). "
+        "Safe to run again: images that have both are left alone."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -20,15 +21,15 @@ class Command(BaseCommand):
     def handle(self, *args, batch_size: int, **options) -> None:
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1.")
-        waiting = renditions.images_without_display()
-        self.stdout.write(f"{waiting} images without a display rendition.")
-        backfill = renditions.make_missing_display_renditions(
+        waiting = renditions.images_missing_renditions()
+        self.stdout.write(f"{waiting} images without a display rendition or a thumbnail.")
+        backfill = renditions.make_missing_renditions(
             batch_size=batch_size,
             progress=lambda done: self.stdout.write(f"  {done.made} made so far"),
         )
         for failure in backfill.failed:
             self.stderr.write(failure)
-        self.stdout.write(f"Made {backfill.made} display renditions.")
+        self.stdout.write(f"Made the renditions of {backfill.made} images.")
         if backfill.failed:
             raise CommandError(
                 f"{len(backfill.failed)} images could not be given one (listed above); "
