@@ -138,13 +138,25 @@ def poll_delay(generation: Generation, now: datetime) -> timedelta:
     A prediction whose end the API calls our webhook about is polled only as a safety net,
     for a lost call, at the webhook's slower interval.
     """
+    sent_at = generation.submitted_at or generation.created_at
+    return _delay_at(generation.model, sent_at, now, webhook=generation.webhook_requested)
+
+
+def first_poll_delay(model: str, sent_at: datetime, now: datetime, *, webhook: bool) -> timedelta:
+    """When a prediction the API has just accepted is first polled: on the schedule of the
+    polls after it (`poll_delay`), so one expected in 10 s is first asked about after 2 s,
+    not after one interval (a GET, and a write here, that would find it running)."""
+    return _delay_at(model, sent_at, now, webhook=webhook)
+
+
+def _delay_at(model: str, sent_at: datetime, now: datetime, *, webhook: bool) -> timedelta:
     base = settings.POLL_INTERVAL_SECONDS
-    age = (now - (generation.submitted_at or generation.created_at)).total_seconds()
+    age = (now - sent_at).total_seconds()
     factor = 1 if age < 30 else 2 if age < 120 else 5
     interval = base * factor
-    if generation.webhook_requested:
+    if webhook:
         return timedelta(seconds=max(interval, settings.WEBHOOK_POLL_INTERVAL_SECONDS))
-    expected = expected_seconds(generation.model, now) if factor == 1 else None
+    expected = expected_seconds(model, now) if factor == 1 else None
     if expected is None or age >= expected + EXPECTED_MARGIN_SECONDS:
         return timedelta(seconds=interval)
     anchor = expected + EXPECTED_MARGIN_SECONDS

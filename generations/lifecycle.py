@@ -166,15 +166,22 @@ def await_confirmation(
 
 
 def attach_prediction(
-    generation_id: int, prediction: ws.Prediction, now: datetime, *, webhook: bool = False
+    generation_id: int,
+    prediction: ws.Prediction,
+    now: datetime,
+    *,
+    webhook: bool = False,
+    first_check_in: timedelta | None = None,
 ) -> bool:
     """submitting -> processing: the API's prediction is this generation's; follow it.
 
     `webhook`: the submit asked the API to call back when it ends, so the first poll, a
-    safety net, comes later. Raises IntegrityError when the prediction already belongs to
-    another generation.
+    safety net, comes later. `first_check_in`: when to poll first (the polling schedule's
+    choice); one poll interval, or the webhook's, if not given. Raises IntegrityError when the
+    prediction already belongs to another generation.
     """
     interval = settings.WEBHOOK_POLL_INTERVAL_SECONDS if webhook else settings.POLL_INTERVAL_SECONDS
+    first_check_in = first_check_in or timedelta(seconds=interval)
     return transition(
         generation_id,
         S.SUBMITTING,
@@ -184,7 +191,7 @@ def attach_prediction(
         submit_ambiguous=False,
         error_detail="",
         webhook_requested=webhook,
-        next_check_at=now + timedelta(seconds=interval),
+        next_check_at=now + first_check_in,
     )
 
 

@@ -99,7 +99,7 @@ def settle(generation: Generation, history: History | ws.WaveSpeedError, now: da
         exclude_ids=_prediction_ids_taken(generation, (item.id for item in history.items)),
     )
     if len(candidates.matching) == 1:
-        submission.record_prediction(generation.pk, candidates.matching[0])
+        submission.record_prediction(generation.pk, candidates.matching[0], model=generation.model)
         return
     if in_grace:
         lifecycle.await_confirmation(
@@ -124,7 +124,9 @@ def settle(generation: Generation, history: History | ws.WaveSpeedError, now: da
             generation.pk,
             candidates.unreadable[0].id,
         )
-        submission.record_prediction(generation.pk, candidates.unreadable[0])
+        submission.record_prediction(
+            generation.pk, candidates.unreadable[0], model=generation.model
+        )
         return
     lifecycle.fail(
         generation.pk,

@@ -34,6 +34,7 @@ from generations import (
 from generations.explain import describe_error
 from generations.models import Generation
 from generations.wavespeed import client as ws
+from generations.wavespeed import contract
 from generations.wavespeed.contract import SEED_MAX
 
 log = logging.getLogger(__name__)
@@ -147,7 +148,7 @@ def submit(generation_id: int) -> None:
             code=lifecycle.error_code(error),
         )
     else:
-        record_prediction(generation_id, prediction)
+        record_prediction(generation_id, prediction, model=generation.model)
         enqueue.sweep()
 
 
@@ -172,15 +173,21 @@ def send_again_later(
     enqueue.sweep()
 
 
-def record_prediction(generation_id: int, prediction: ws.Prediction) -> bool:
+def record_prediction(
+    generation_id: int, prediction: ws.Prediction, *, model: str = contract.MODEL_ID
+) -> bool:
     """Attach the API's prediction to a generation and follow it from there."""
     now = timezone.now()
+    # Settled submits were sent by this app too, so with the same webhook setting.
+    webhook = provider.webhook_url() is not None
+    # The API's clock, within reason: a submit is sent before its answer is read.
+    sent_at = min(prediction.created_at or now, now)
+    first_check_in = following.first_poll_delay(model, sent_at, now, webhook=webhook)
     try:
         # A savepoint, so a refused row leaves the caller's transaction usable.
         with transaction.atomic():
-            # Settled submits were sent by this app too, so with the same webhook setting.
             moved = lifecycle.attach_prediction(
-                generation_id, prediction, now, webhook=provider.webhook_url() is not None
+                generation_id, prediction, now, webhook=webhook, first_check_in=first_check_in
             )
     except IntegrityError:
         log.error(

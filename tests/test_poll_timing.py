@@ -84,3 +84,40 @@ def test_a_late_poll_never_comes_back_sooner_than_half_an_interval(alice, settin
     generation = running(alice, seconds_ago=9.7)  # 0.35 s before the expected moment
     delay = following.poll_delay(generation, timezone.now()).total_seconds()
     assert delay == pytest.approx(1.35, abs=0.01)
+
+
+def test_the_first_poll_after_a_submit_follows_the_same_schedule(alice, settings):
+    from generations import submission
+    from generations.wavespeed import client as ws
+
+    settings.POLL_INTERVAL_SECONDS = 1.0
+    settings.PUBLIC_BASE_URL = ""
+    for _ in range(3):
+        make_generation(alice, status=S.COMPLETED, inference_ms=10_000)
+    generation = make_generation(alice, status=S.SUBMITTING, submitted_at=timezone.now())
+    now = timezone.now()
+    prediction = ws.Prediction(id="first-poll", model="", status="created", created_at=now)
+
+    assert submission.record_prediction(generation.pk, prediction)
+
+    generation.refresh_from_db()
+    # Not one interval after the submit, when a 10 s prediction is surely still running:
+    # the schedule's first moment, 2 s and its margin in (then 6, 8, 9 and 10 s).
+    first = (generation.next_check_at - now).total_seconds()
+    assert first == pytest.approx(2 + following.EXPECTED_MARGIN_SECONDS, abs=0.05)
+
+
+def test_without_a_record_the_first_poll_comes_after_one_interval(alice, settings):
+    from generations import submission
+    from generations.wavespeed import client as ws
+
+    settings.POLL_INTERVAL_SECONDS = 1.0
+    settings.PUBLIC_BASE_URL = ""
+    generation = make_generation(alice, status=S.SUBMITTING, submitted_at=timezone.now())
+    now = timezone.now()
+    prediction = ws.Prediction(id="first-poll", model="", status="created", created_at=now)
+
+    assert submission.record_prediction(generation.pk, prediction)
+
+    generation.refresh_from_db()
+    assert (generation.next_check_at - now).total_seconds() == pytest.approx(1.0, abs=0.05)
