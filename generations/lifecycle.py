@@ -172,16 +172,19 @@ def attach_prediction(
     *,
     webhook: bool = False,
     first_check_in: timedelta | None = None,
+    sent_at: datetime | None = None,
 ) -> bool:
     """submitting -> processing: the API's prediction is this generation's; follow it.
 
     `webhook`: the submit asked the API to call back when it ends, so the first poll, a
     safety net, comes later. `first_check_in`: when to poll first (the polling schedule's
-    choice); one poll interval, or the webhook's, if not given. Raises IntegrityError when the
-    prediction already belongs to another generation.
+    choice); one poll interval, or the webhook's, if not given. `sent_at`: when the API took
+    it, where known (its answer came), replacing the claim's moment in `submitted_at`. Raises
+    IntegrityError when the prediction already belongs to another generation.
     """
     interval = settings.WEBHOOK_POLL_INTERVAL_SECONDS if webhook else settings.POLL_INTERVAL_SECONDS
     first_check_in = first_check_in or timedelta(seconds=interval)
+    changes: dict[str, Any] = {"submitted_at": sent_at} if sent_at is not None else {}
     return transition(
         generation_id,
         S.SUBMITTING,
@@ -192,6 +195,7 @@ def attach_prediction(
         error_detail="",
         webhook_requested=webhook,
         next_check_at=now + first_check_in,
+        **changes,
     )
 
 

@@ -188,6 +188,8 @@ class Generation(models.Model):
     # Bookkeeping of the pipeline (see generations/lifecycle.py).
     submit_attempts = models.PositiveSmallIntegerField(default=0)
     submit_ambiguous = models.BooleanField(default=False)
+    # When the last submit was claimed; once its answer comes, when the API took it: polls
+    # and the deadline count from here.
     submitted_at = models.DateTimeField(null=True, blank=True)
     unconfirmed_since = models.DateTimeField(
         null=True, blank=True, help_text="When the submit's answer was given up on."

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import random
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -148,7 +148,9 @@ def submit(generation_id: int) -> None:
             code=lifecycle.error_code(error),
         )
     else:
-        record_prediction(generation_id, prediction, model=generation.model)
+        record_prediction(
+            generation_id, prediction, model=generation.model, answered_at=timezone.now()
+        )
         enqueue.sweep()
 
 
@@ -174,20 +176,37 @@ def send_again_later(
 
 
 def record_prediction(
-    generation_id: int, prediction: ws.Prediction, *, model: str = contract.MODEL_ID
+    generation_id: int,
+    prediction: ws.Prediction,
+    *,
+    model: str = contract.MODEL_ID,
+    answered_at: datetime | None = None,
 ) -> bool:
-    """Attach the API's prediction to a generation and follow it from there."""
+    """Attach the API's prediction to a generation and follow it from there.
+
+    `answered_at`: when the submit's answer came, for a prediction just made. Its polls are
+    timed from then (`submitted_at` becomes it), not from the claim: under load the request
+    can take a while to leave, and polls timed from the claim would come before the image is
+    done, then a whole interval later. A settled prediction (no answer came) keeps the claim's.
+    """
     now = timezone.now()
     # Settled submits were sent by this app too, so with the same webhook setting.
     webhook = provider.webhook_url() is not None
-    # The API's clock, within reason: a submit is sent before its answer is read.
-    sent_at = min(prediction.created_at or now, now)
-    first_check_in = following.first_poll_delay(model, sent_at, now, webhook=webhook)
+    first_check_in = (
+        following.first_poll_delay(model, answered_at, now, webhook=webhook)
+        if answered_at is not None
+        else None
+    )
     try:
         # A savepoint, so a refused row leaves the caller's transaction usable.
         with transaction.atomic():
             moved = lifecycle.attach_prediction(
-                generation_id, prediction, now, webhook=webhook, first_check_in=first_check_in
+                generation_id,
+                prediction,
+                now,
+                webhook=webhook,
+                first_check_in=first_check_in,
+                sent_at=answered_at,
             )
     except IntegrityError:
         log.error(

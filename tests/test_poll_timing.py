@@ -98,13 +98,28 @@ def test_the_first_poll_after_a_submit_follows_the_same_schedule(alice, settings
     now = timezone.now()
     prediction = ws.Prediction(id="first-poll", model="", status="created", created_at=now)
 
-    assert submission.record_prediction(generation.pk, prediction)
+    assert submission.record_prediction(generation.pk, prediction, answered_at=now)
 
     generation.refresh_from_db()
+    assert generation.submitted_at == now  # polls count from the answer, not the claim
     # Not one interval after the submit, when a 10 s prediction is surely still running:
     # the schedule's first moment, 2 s and its margin in (then 6, 8, 9 and 10 s).
     first = (generation.next_check_at - now).total_seconds()
     assert first == pytest.approx(2 + following.EXPECTED_MARGIN_SECONDS, abs=0.05)
+
+
+def test_a_settled_prediction_keeps_the_claims_moment(alice, settings):
+    from generations import submission
+    from generations.wavespeed import client as ws
+
+    claimed = timezone.now() - timedelta(seconds=40)
+    generation = make_generation(alice, status=S.SUBMITTING, submitted_at=claimed)
+    prediction = ws.Prediction(id="settled", model="", status="created")
+
+    assert submission.record_prediction(generation.pk, prediction)
+
+    generation.refresh_from_db()
+    assert generation.submitted_at == claimed
 
 
 def test_without_a_record_the_first_poll_comes_after_one_interval(alice, settings):
@@ -117,7 +132,7 @@ def test_without_a_record_the_first_poll_comes_after_one_interval(alice, setting
     now = timezone.now()
     prediction = ws.Prediction(id="first-poll", model="", status="created", created_at=now)
 
-    assert submission.record_prediction(generation.pk, prediction)
+    assert submission.record_prediction(generation.pk, prediction, answered_at=now)
 
     generation.refresh_from_db()
     assert (generation.next_check_at - now).total_seconds() == pytest.approx(1.0, abs=0.05)

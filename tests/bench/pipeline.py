@@ -68,7 +68,8 @@ class Sample:
 
     added: float
     result_gets: int
-    # Where the app's time went (None for the client): created -> sent to the API, and the
+    # Where the app's time went (None for the client): created -> taken by the API (its answer
+    # came), and the
     # API done -> its download started.
     to_submit: float | None = None
     to_ingest: float | None = None
@@ -400,7 +401,7 @@ def _rows(
         Row(section, "of which: API done -> download started, p95",
             percentile([s.to_ingest for s in app.samples if s.to_ingest is not None], 0.95)
             * 1000, "ms"),
-        Row(section, "created -> sent to the API, p95",
+        Row(section, "created -> taken by the API (its answer), p95",
             percentile([s.to_submit for s in app.samples if s.to_submit is not None], 0.95)
             * 1000, "ms"),
         Row(section, "app CPU per generation (all its processes)",
