@@ -68,9 +68,8 @@ class Sample:
 
     added: float
     result_gets: int
-    # Where the app's time went (None for the client): created -> taken by the API (its answer
-    # came), and the
-    # API done -> its download started.
+    # Where the app's time went (None for the client): created -> taken by the API (its
+    # answer came), and the API done -> its download started.
     to_submit: float | None = None
     to_ingest: float | None = None
 
