@@ -19,11 +19,19 @@ MAX_INGEST_ATTEMPTS = 3
 
 def ingest_outputs(generation_id: int) -> None:
     """Download, check and store every output of a generation, then mark it completed."""
+    with background_renditions.activity.downloading():
+        stored = _store_outputs(generation_id)
+    if stored:
+        background_renditions.make_soon(generation_id)
+
+
+def _store_outputs(generation_id: int) -> bool:
+    """Store each output not stored yet; whether the generation completed with them."""
     if not lifecycle.start_ingest(generation_id):
-        return  # finished already, or deleted: a second delivery does nothing
+        return False  # finished already, or deleted: a second delivery does nothing
     generation = Generation.objects.filter(pk=generation_id).first()
     if generation is None:
-        return  # deleted since
+        return False  # deleted since
     stored = set(generation.images.values_list("index", flat=True))
     # accept_outputs keeps no more than this; the slice also bounds rows stored before it did.
     urls = generation.output_urls[: lifecycle.OUTPUTS_PER_GENERATION]
@@ -41,9 +49,8 @@ def ingest_outputs(generation_id: int) -> None:
                     generation_id, S.DOWNLOADING, error.message, detail=f"output {index}: {detail}"
                 )
             # Otherwise left in DOWNLOADING: the sweeper starts it again once it is stale.
-            return
-    if lifecycle.complete(generation_id):
-        background_renditions.make_soon(generation_id)
+            return False
+    return lifecycle.complete(generation_id)
 
 
 def is_flagged(flags: object, index: int) -> bool:

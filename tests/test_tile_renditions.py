@@ -128,3 +128,50 @@ def test_the_backfill_makes_missing_thumbnails_too(alice):
     image.refresh_from_db()
     assert image.thumbnail and image.placeholder
     assert renditions.images_missing_renditions() == 0
+
+
+def test_download_activity_is_counted_and_timed():
+    activity = background_renditions.Activity()
+    with activity.downloading():
+        assert activity.quiet_for() == 0.0
+    assert 0.0 < activity.quiet_for() < 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_background_waits_for_the_downloads_to_pause(django_user_model, settings, monkeypatch):
+    settings.RENDITIONS_IN_BACKGROUND = True
+    monkeypatch.setattr(background_renditions, "QUIET_SECONDS", 0.2)
+    activity = background_renditions.Activity()
+    monkeypatch.setattr(background_renditions, "activity", activity)
+    owner = django_user_model.objects.create_user("cy", password="x")
+    generation, image = completed(owner)
+    OutputImage.objects.filter(pk=image.pk).update(thumbnail="", placeholder="", color="")
+    background = background_renditions.Background()
+    with activity.downloading():
+        background.add(generation.pk)
+        # Nothing is made while a download runs (the thread would be done in far less).
+        assert not background.idle.wait(timeout=1.0)
+        image.refresh_from_db()
+        assert not image.thumbnail
+    assert background.idle.wait(timeout=30)
+    image.refresh_from_db()
+    assert image.thumbnail
+
+
+@pytest.mark.django_db(transaction=True)
+def test_under_steady_downloads_the_background_waits_only_so_long(
+    django_user_model, settings, monkeypatch
+):
+    settings.RENDITIONS_IN_BACKGROUND = True
+    monkeypatch.setattr(background_renditions, "MOST_WAIT_SECONDS", 0.3)
+    activity = background_renditions.Activity()
+    monkeypatch.setattr(background_renditions, "activity", activity)
+    owner = django_user_model.objects.create_user("dee", password="x")
+    generation, image = completed(owner)
+    OutputImage.objects.filter(pk=image.pk).update(thumbnail="", placeholder="", color="")
+    background = background_renditions.Background()
+    with activity.downloading():  # never a pause
+        background.add(generation.pk)
+        assert background.idle.wait(timeout=30)
+    image.refresh_from_db()
+    assert image.thumbnail
