@@ -191,7 +191,10 @@ class OutputImageAdmin(SiteRulesAdmin):
     @admin.display(description="Preview")
     def preview(self, image: OutputImage) -> str:
         # Images awaiting review or removed stay blurred here too: the list is for deciding.
-        if image.pk and not image.is_shown and image.placeholder:
+        # Before its placeholder is made (just after ingest), such an image shows none.
+        if image.pk and not image.is_shown:
+            if not image.placeholder:
+                return "(awaiting its preview)"
             return format_html('<img src="{}" alt="" width="48" height="48">', image.placeholder)
         return _thumbnail_tag(image)
 

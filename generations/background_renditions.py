@@ -12,6 +12,7 @@ with renditions still to make: the first request for a thumbnail makes it
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -71,7 +72,8 @@ class Background:
         self._lock = threading.Lock()
         self._queue: queue.SimpleQueue[tuple[int, float]] = queue.SimpleQueue()
         self._pid = 0
-        self.idle = threading.Event()
+        self._pending = 0  # queued or being made
+        self.idle = threading.Event()  # set when nothing is pending
         self.idle.set()
 
     def add(self, generation_id: int) -> None:
@@ -79,8 +81,10 @@ class Background:
             if self._pid != os.getpid():
                 # A forked worker inherits no threads: each process starts its own.
                 self._queue = queue.SimpleQueue()
+                self._pending = 0
                 threading.Thread(target=self._run, name="renditions", daemon=True).start()
                 self._pid = os.getpid()
+            self._pending += 1
             self.idle.clear()
             self._queue.put((generation_id, time.monotonic()))
 
@@ -88,15 +92,19 @@ class Background:
         priority.lower_this_threads_priority(NICENESS)
         while True:
             generation_id, queued_at = self._queue.get()
-            _wait_for_quiet(until=queued_at + MOST_WAIT_SECONDS)
             try:
+                _wait_for_quiet(until=queued_at + MOST_WAIT_SECONDS)
                 make_tile_renditions_of(generation_id)
             except Exception:
                 log.exception("Generation %s: tile renditions failed", generation_id)
             finally:
-                connection.close()  # this thread's own connection
-                if self._queue.empty():
-                    self.idle.set()
+                # This thread's own connection; the thread outlives any trouble closing it.
+                with contextlib.suppress(Exception):
+                    connection.close()
+                with self._lock:
+                    self._pending -= 1
+                    if not self._pending:
+                        self.idle.set()
 
 
 def _wait_for_quiet(until: float) -> None:

@@ -9,8 +9,8 @@ import threading
 
 
 def lower_this_threads_priority(niceness: int) -> None:
-    """Lower the calling thread's scheduling priority by `niceness` (0 to 19), where the
-    system has per-thread priorities.
+    """Set the calling thread's nice level to `niceness` (0 to 19; higher runs less), where
+    the system has per-thread priorities.
 
     On Linux a thread is scheduled on its own, and setpriority() on its native id changes it
     alone; elsewhere this does nothing.

@@ -14,6 +14,8 @@ import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
+from django.conf import settings
+
 from generations import following, lifecycle, submission
 from generations.models import Generation
 from generations.wavespeed import client as ws
@@ -182,7 +184,10 @@ def _settle_window(generation: Generation, now: datetime) -> tuple[datetime, dat
         ended = generation.unconfirmed_since or now
     else:
         ended = min(now, sent_at + timedelta(seconds=lifecycle.SUBMIT_CLAIM_SECONDS))
-    return sent_at - CLOCK_SKEW, max(ended, sent_at) + CLOCK_SKEW
+    # `submitted_at` is when the submit's answer came, if one did: the prediction was created
+    # up to a whole submit before it.
+    opened = sent_at - timedelta(seconds=settings.WAVESPEED_SUBMIT_TIMEOUT_SECONDS)
+    return opened - CLOCK_SKEW, max(ended, sent_at) + CLOCK_SKEW
 
 
 def _settle_delay(waited: float) -> float:

@@ -367,7 +367,7 @@ THUMBNAIL_WIDTH = env_int("THUMBNAIL_WIDTH", 480, minimum=64, maximum=2048)
 DISPLAY_SIZE = env_int("DISPLAY_SIZE", 1600, minimum=256, maximum=8192)
 # Thumbnails and placeholders are made just after ingest stores an image, in a background
 # thread of each worker at a low priority (`generations.background_renditions`); off, ingest
-# makes them itself before the generation completes (the unit tests' setting).
+# makes them itself, right after storing the image (the unit tests' setting).
 RENDITIONS_IN_BACKGROUND = env_bool("RENDITIONS_IN_BACKGROUND", True)
 # A download running this long lost its worker and is started again; keep it above the
 # longest download (DOWNLOAD_TIMEOUT_SECONDS per output).

@@ -65,3 +65,19 @@ def test_a_superuser_cannot_delete_a_generation_in_the_admin(client_for, admin, 
         {"action": "delete_selected", "_selected_action": [generation.pk], "post": "yes"},
     )
     assert Generation.objects.filter(pk=generation.pk).exists()
+
+
+def test_a_flagged_image_stays_blurred_in_the_admin_list_even_before_its_placeholder(
+    client_for, admin, alice
+):
+    from generations.models import Moderation, OutputImage
+
+    _generation, image = completed(alice, prompt="a flagged lighthouse")
+    OutputImage.objects.filter(pk=image.pk).update(moderation=Moderation.PENDING, nsfw=True)
+    thumbnail = reverse("generations:image-thumbnail", args=[image.pk])
+    html = client_for(admin).get("/admin/generations/outputimage/").content.decode()
+    assert image.placeholder in html and thumbnail not in html
+    # Just after ingest, before its placeholder is made: no picture at all, not the thumbnail.
+    OutputImage.objects.filter(pk=image.pk).update(placeholder="", thumbnail="")
+    html = client_for(admin).get("/admin/generations/outputimage/").content.decode()
+    assert "(awaiting its preview)" in html and thumbnail not in html

@@ -167,9 +167,10 @@ def test_fifty_generations_from_several_users_survive_a_killed_worker(stack):
     assert per_prompt == Counter(prompt for _session, _url, prompt in sent)
 
     # One image row per output, its files in storage, served to the team and no one else.
-    # The workers make the thumbnails a moment after storing the originals.
+    # The workers make the thumbnails a moment after storing the originals; those queued in
+    # the killed cluster are made by the first request for them.
     def stored() -> dict:
-        rows = json.loads(
+        return json.loads(
             stack.shell(
                 "import json\n"
                 "from django.core.files.storage import default_storage\n"
@@ -183,9 +184,19 @@ def test_fifty_generations_from_several_users_survive_a_killed_worker(stack):
                 "             for i in OutputImage.objects.all()]}))\n"
             )
         )
-        return rows if all(thumbnail for *_, thumbnail in rows["images"]) else {}
 
-    rows = wait_for(stored, timeout=60, what="every image's thumbnail made by the workers")
+    def most_made() -> dict | None:
+        # The kill came after five images; whatever was queued then is lost with it.
+        rows = stored()
+        made = sum(1 for *_, thumbnail in rows["images"] if thumbnail)
+        return rows if made >= TOTAL // 2 else None
+
+    wait_for(most_made, 60, "the workers made most thumbnails without a request")
+    for session, url, _prompt in sent:
+        thumbnail_url = stack.url + finished[url]["images"][0]["thumbnail_url"]
+        answer = session.get(thumbnail_url, timeout=30)
+        assert answer.status_code == 200 and answer.headers["Content-Type"] == "image/webp"
+    rows = stored()
     assert rows["generations"] == TOTAL and rows["predictions"] == TOTAL
     assert sorted((g, i) for g, i, _o, _t in rows["images"]) == sorted(
         (data["id"], 0) for data in finished.values()
