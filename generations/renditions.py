@@ -127,20 +127,9 @@ def thumbnail_file(image: OutputImage) -> tuple[FieldFile, str]:
 
     Raises OutputImage.DoesNotExist if the image was deleted meanwhile.
     """
-    if not image.thumbnail:
-        try:
-            make_tile_renditions(image)
-        except (imaging.ImageError, OSError) as error:
-            _no_rendition(image, "thumbnail", error)
-            return image.original, f"image/{image.format.lower()}"
-        image.refresh_from_db(fields=["thumbnail", "placeholder", "color"])
-    return image.thumbnail, "image/webp"
-
-
-def _no_rendition(image: OutputImage, kind: str, error: Exception) -> None:
-    # The original is served as it is; a missing file answers 404 there.
-    words = error.message if isinstance(error, imaging.ImageError) else repr(error)
-    log.warning("Image %s: no %s: %s", image.pk, kind, words)
+    return _made_or_original(
+        image, "thumbnail", make_tile_renditions, refresh=["thumbnail", "placeholder", "color"]
+    )
 
 
 def display_file(image: OutputImage) -> tuple[FieldFile, str]:
@@ -149,12 +138,25 @@ def display_file(image: OutputImage) -> tuple[FieldFile, str]:
 
     Raises OutputImage.DoesNotExist if the image was deleted meanwhile.
     """
-    if not image.display:
+    return _made_or_original(
+        image,
+        "display",
+        make_display_rendition,
+        refresh=["display", "display_width", "display_height"],
+    )
+
+
+def _made_or_original(
+    image: OutputImage, field: str, make: Callable[[OutputImage], bool], *, refresh: list[str]
+) -> tuple[FieldFile, str]:
+    if not getattr(image, field):
         try:
-            make_display_rendition(image)
+            make(image)
         except (imaging.ImageError, OSError) as error:
-            _no_rendition(image, "display rendition", error)
+            # The original is served as it is; a missing file answers 404 there.
+            words = error.message if isinstance(error, imaging.ImageError) else repr(error)
+            log.warning("Image %s: no %s rendition: %s", image.pk, field, words)
             return image.original, f"image/{image.format.lower()}"
         # This request's rendition, or the one a request alongside stored first.
-        image.refresh_from_db(fields=["display", "display_width", "display_height"])
-    return image.display, "image/webp"
+        image.refresh_from_db(fields=refresh)
+    return getattr(image, field), "image/webp"

@@ -74,8 +74,7 @@ def test_the_first_request_for_a_thumbnail_makes_it_once(
 
 
 def test_the_background_makes_the_renditions_of_a_generations_images(alice):
-    generation, image = completed(alice)
-    OutputImage.objects.filter(pk=image.pk).update(thumbnail="", placeholder="", color="")
+    generation, image = without_tile_renditions(alice)
     assert background_renditions.make_tile_renditions_of(generation.pk) == 1
     image.refresh_from_db()
     assert image.thumbnail and image.placeholder and image.color
@@ -87,8 +86,7 @@ def test_the_background_makes_the_renditions_of_a_generations_images(alice):
 def test_the_background_thread_makes_them_in_the_process(django_user_model, settings):
     settings.RENDITIONS_IN_BACKGROUND = True
     owner = django_user_model.objects.create_user("bea", password="x")
-    generation, image = completed(owner)
-    OutputImage.objects.filter(pk=image.pk).update(thumbnail="", placeholder="", color="")
+    generation, image = without_tile_renditions(owner)
     background = background_renditions.Background()
     background.add(generation.pk)
     assert background.idle.wait(timeout=30)
@@ -120,8 +118,7 @@ def test_a_lost_original_without_a_thumbnail_answers_404(alice, alice_client):
 
 
 def test_the_backfill_makes_missing_thumbnails_too(alice):
-    _generation, image = completed(alice)
-    OutputImage.objects.filter(pk=image.pk).update(thumbnail="", placeholder="", color="")
+    _generation, image = without_tile_renditions(alice)
     assert renditions.images_missing_renditions() == 1
     backfill = renditions.make_missing_renditions()
     assert (backfill.made, backfill.failed) == (1, [])
@@ -137,15 +134,26 @@ def test_download_activity_is_counted_and_timed():
     assert 0.0 < activity.quiet_for() < 5
 
 
-@pytest.mark.django_db(transaction=True)
-def test_the_background_waits_for_the_downloads_to_pause(django_user_model, settings, monkeypatch):
+@pytest.fixture
+def activity(settings, monkeypatch) -> background_renditions.Activity:
+    """Renditions in the background, watching downloads of the test's own."""
     settings.RENDITIONS_IN_BACKGROUND = True
-    monkeypatch.setattr(background_renditions, "QUIET_SECONDS", 0.2)
-    activity = background_renditions.Activity()
-    monkeypatch.setattr(background_renditions, "activity", activity)
-    owner = django_user_model.objects.create_user("cy", password="x")
+    own = background_renditions.Activity()
+    monkeypatch.setattr(background_renditions, "activity", own)
+    return own
+
+
+def without_tile_renditions(owner) -> tuple[Generation, OutputImage]:
+    """A completed generation whose image is stored, its tile renditions not made yet."""
     generation, image = completed(owner)
     OutputImage.objects.filter(pk=image.pk).update(thumbnail="", placeholder="", color="")
+    return generation, image
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_background_waits_for_the_downloads_to_pause(django_user_model, activity, monkeypatch):
+    monkeypatch.setattr(background_renditions, "QUIET_SECONDS", 0.2)
+    generation, image = without_tile_renditions(django_user_model.objects.create_user("cy"))
     background = background_renditions.Background()
     with activity.downloading():
         background.add(generation.pk)
@@ -160,15 +168,10 @@ def test_the_background_waits_for_the_downloads_to_pause(django_user_model, sett
 
 @pytest.mark.django_db(transaction=True)
 def test_under_steady_downloads_the_background_waits_only_so_long(
-    django_user_model, settings, monkeypatch
+    django_user_model, activity, monkeypatch
 ):
-    settings.RENDITIONS_IN_BACKGROUND = True
     monkeypatch.setattr(background_renditions, "MOST_WAIT_SECONDS", 0.3)
-    activity = background_renditions.Activity()
-    monkeypatch.setattr(background_renditions, "activity", activity)
-    owner = django_user_model.objects.create_user("dee", password="x")
-    generation, image = completed(owner)
-    OutputImage.objects.filter(pk=image.pk).update(thumbnail="", placeholder="", color="")
+    generation, image = without_tile_renditions(django_user_model.objects.create_user("dee"))
     background = background_renditions.Background()
     with activity.downloading():  # never a pause
         background.add(generation.pk)
