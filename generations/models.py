@@ -3,6 +3,7 @@ admission bookkeeping, and the webhook calls already applied."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 
 from django.conf import settings
@@ -308,17 +309,32 @@ SHOWN_STATES = (Moderation.VISIBLE, Moderation.APPROVED)
 
 
 class OutputImageQuerySet(models.QuerySet):
-    def listed_for(self, user) -> OutputImageQuerySet:
+    def listed_for(
+        self, user, generations: Sequence[Generation] | None = None
+    ) -> OutputImageQuerySet:
         """Images that appear to this user on a generation they may see.
 
         Teammates see shown images only; owners also see their own images awaiting review
         (as a placeholder) or removed (as a notice); moderators see everything.
+
+        Given `generations`, the rows these images are fetched for (a prefetch), their owners
+        are read from those rows and the images come in their `index` order, so the query
+        never joins the generations: PostgreSQL, before it has statistics on a freshly loaded
+        table, answered that join by hashing every generation (36 ms at 100,000).
         """
         if is_moderator(user):
-            return self
+            return self if generations is None else self.order_by("index")
         if not user.is_authenticated:
             return self.none()
-        return self.filter(Q(moderation__in=SHOWN_STATES) | Q(generation__owner=user))
+        if generations is None:
+            return self.filter(Q(moderation__in=SHOWN_STATES) | Q(generation__owner=user))
+        others = [generation.pk for generation in generations if generation.owner_id != user.pk]
+        # Said as an exclusion, with no OR for the planner to index: the prefetch's own
+        # `generation_id IN (...)` is then the only way in. (Asked as "shown, or mine", a
+        # planner without statistics read every shown image through the moderation index.)
+        return self.exclude(Q(generation_id__in=others) & ~Q(moderation__in=SHOWN_STATES)).order_by(
+            "index"
+        )
 
     def visible_to(self, user) -> OutputImageQuerySet:
         """Images whose file this user may fetch: every image download goes through here.

@@ -19,6 +19,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import mark_safe
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
@@ -131,7 +132,7 @@ _GALLERY_FRAGMENTS = {
         "lightbox_media": "generations/_lightbox_media.html",
         "lightbox_details": "generations/_lightbox_details.html",
     },
-    "tile": {"tile": "generations/_gallery_card.html"},
+    "tile": {"tile": "generations/_gallery_card.jinja"},
 }
 
 
@@ -181,6 +182,9 @@ def generation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+GALLERY_TILES = "generations/_gallery_tiles.jinja"
+
+
 @require_safe
 def gallery(request: HttpRequest) -> HttpResponse:
     filters = gallery_query.GalleryFilters(request.GET)
@@ -209,7 +213,10 @@ def gallery(request: HttpRequest) -> HttpResponse:
     }
     if in_background:
         # Only the tiles: the gallery asks for work newer than its first tile this way.
-        return render(request, "generations/_gallery_tiles.html", context)
+        return render(request, GALLERY_TILES, context)
+    # Drawn by Jinja2 (generations/templating.py), which escaped what they hold; placed as is.
+    tiles_html = render_to_string(GALLERY_TILES, context, request=request)
+    context["tiles_html"] = mark_safe(tiles_html)  # noqa: S308 (autoescaped by Jinja2)
     context["authors"] = gallery_query.authors()
     context["chips"] = gallery_display.filter_chips(filters, cleaned, request.GET)
     return render(request, "generations/gallery.html", context)

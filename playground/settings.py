@@ -106,6 +106,13 @@ TEMPLATES = [
             ],
         },
     },
+    {
+        # Templates drawn many times per page (the gallery's tiles): see generations/templating.py.
+        "BACKEND": "django.template.backends.jinja2.Jinja2",
+        "DIRS": [BASE_DIR / "templates" / "jinja2"],
+        "APP_DIRS": False,
+        "OPTIONS": {"environment": "generations.templating.environment"},
+    },
 ]
 
 # --- Database -------------------------------------------------------------------------------

@@ -176,3 +176,33 @@ def test_a_background_request_leaves_no_warning_for_the_next_page(
     assert prompts_on(answer) == ["still here"]
     following = visitor.get("/gallery/?view=mine").content.decode()
     assert "message-warning" not in following and "Status:" not in following
+
+
+def test_tiles_escape_what_a_prompt_holds(client_for, alice):
+    completed(alice, prompt='<img src=x onerror="alert(1)"> & co')
+    page = client_for(alice).get("/gallery/").content.decode()
+    assert "<img src=x" not in page
+    assert prompts_on(client_for(alice).get("/gallery/")) == [
+        "&lt;img src=x onerror=&#34;alert(1)&#34;&gt; &amp; co"
+    ]
+
+
+def test_the_tiles_favourite_forms_share_one_working_csrf_token(alice, bob):
+    from django.test import Client
+
+    first, _ = completed(bob, prompt="first")
+    completed(bob, prompt="second")
+    visitor = Client(enforce_csrf_checks=True)
+    visitor.force_login(alice)
+    page = visitor.get("/gallery/").content.decode()
+    tile_tokens = re.findall(
+        r'class="tile-favourite"><input type="hidden" name="csrfmiddlewaretoken" value="([^"]+)"',
+        page,
+    )
+    assert len(tile_tokens) == 2 and len(set(tile_tokens)) == 1
+    answer = visitor.post(
+        f"/generations/{first.pk}/favourite/",
+        {"csrfmiddlewaretoken": tile_tokens[0], "favourite": "1", "next": "/gallery/"},
+    )
+    assert answer.status_code == 302
+    assert Favourite.objects.filter(user=alice, generation=first).exists()

@@ -184,7 +184,7 @@ def test_a_failed_csrf_check_shows_the_sites_own_page(alice):
     assert "<style" not in answer.content.decode()
 
 
-TEMPLATES = sorted((ROOT / "templates").rglob("*.html"))
+TEMPLATES = sorted([*(ROOT / "templates").rglob("*.html"), *(ROOT / "templates").rglob("*.jinja")])
 INLINE_IN_TEMPLATES = {
     "a style attribute": re.compile(r"\sstyle\s*="),
     "a <style> element": re.compile(r"<style\b", re.IGNORECASE),
