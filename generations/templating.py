@@ -12,11 +12,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.template.defaultfilters import truncatechars
+from django.template import defaultfilters
 from jinja2 import Environment
 
 from generations.templatetags.display import moment
 from generations.templatetags.paths import path_to
+
+
+def truncatechars(value: str, length: int) -> str:
+    """Django's `truncatechars`, without its walk over every character of a text that fits
+    (most prompts: the walk was a tenth of the tiles' time)."""
+    if len(value) <= length:
+        return value
+    return defaultfilters.truncatechars(value, length)
 
 
 def environment(**options: Any) -> Environment:

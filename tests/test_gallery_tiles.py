@@ -5,6 +5,7 @@ a moderator everything; the images come without reading the generations again.""
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import pytest
 from django.db import connection
@@ -77,3 +78,14 @@ def test_the_tiles_images_are_read_without_the_generations(request, flagged_firs
     # No join: a planner without statistics hashed the whole generation table for it.
     assert "generations_generation" not in images_sql[0]
     assert listed and [image.index for image in listed] == sorted(image.index for image in listed)
+
+
+@pytest.mark.parametrize(
+    "text", ["short", "x" * 90, "x" * 91, "e\u0301" * 60, "a long prompt " * 10]
+)
+def test_tiles_truncate_prompts_as_django_does(text):
+    from django.template.defaultfilters import truncatechars as djangos
+
+    from generations.templating import truncatechars
+
+    assert unicodedata.normalize("NFC", truncatechars(text, 90)) == djangos(text, 90)

@@ -3,11 +3,11 @@
 `measure(database_url, count)` fills a fresh database with `count` generations (and another
 with 1,000, the reference) and times four requests to the gallery page through the whole
 Django stack (middleware, the query, the template): the first page, a keyset page halfway
-down, a filtered page and a search (a common word, and a word in one prompt of a thousand).
-Each gets its p95 and median server time, the same at 1,000 rows and the ratio between them,
-and its query count, which must not grow with the table. On PostgreSQL the pages are also
-timed straight after the bulk load, before the tables were ever analysed: a plan that only
-holds with fresh statistics shows up there.
+down, a filtered page and a search (a common word, and a word in ten prompts whatever the
+table's size). Each gets its p95 and median server time, the same at 1,000 rows and the ratio
+between them, and its query count, which must not grow with the table. On PostgreSQL the
+pages are also timed straight after the bulk load, before the tables were ever analysed: a
+plan that only holds with fresh statistics shows up there.
 
 Each database is filled and measured in a child process (`python -m tests.bench.gallery
 --database-url URL --count N`), since one process holds one Django configuration. The query
@@ -41,7 +41,10 @@ TARGET_MS = 20.0
 TARGET_RATIO = 1.5
 REPEATS = 40
 WORDS = ["lighthouse", "fox", "harbour", "kite", "lantern", "statue", "forest", "city"]
-RARE_WORD = "zeppelin"  # in one prompt of a thousand, team work the viewer may see
+# In RARE_MATCHES prompts however large the table (team work the viewer may see), so its page
+# holds as many tiles at 1,000 rows as at 100,000: the ratio compares the same page.
+RARE_WORD = "zeppelin"
+RARE_MATCHES = 10
 RATIOS = ["21:9", "16:9", "4:3", "3:2", "1:1", "2:3", "3:4", "9:16", "9:21"]
 # The scenarios, in the table's order: label -> the gallery's query string (the deep page's
 # cursor is added once the table is filled).
@@ -50,7 +53,7 @@ SCENARIOS = {
     "a keyset page halfway down": {"after": "<halfway>"},
     "filtered page (16:9, completed)": {"aspect_ratio": "16:9", "status": "completed"},
     "search, a common word": {"q": "lighthouse"},
-    f"search, a rare word ({RARE_WORD})": {"q": RARE_WORD},
+    f"search, a rare word ({RARE_WORD}, in {RARE_MATCHES} prompts)": {"q": RARE_WORD},
 }
 # Right after a bulk load one slow plan can take minutes; it is reported, not waited for.
 BEFORE_ANALYSE_TIMEOUT_MS = 120_000
@@ -70,8 +73,11 @@ def fill(count: int) -> None:
     start = timezone.now() - timedelta(days=60)
     step = timedelta(days=60) / max(count, 1)
     batch: list[Generation] = []
+    # A whole number of hundreds apart, so that every one is number 1 of its hundred: team
+    # work, completed, shown (see the choices below and `_held`).
+    rare_every = max(100, count // RARE_MATCHES // 100 * 100)
     for number in range(count):
-        word = RARE_WORD if number % 1000 == 501 else WORDS[number % len(WORDS)]
+        word = RARE_WORD if number % rare_every == 1 else WORDS[number % len(WORDS)]
         batch.append(
             Generation(
                 owner=users[number % len(users)],
