@@ -20,8 +20,8 @@ never waits on the API itself:
   process dies mid-call, the claim is abandoned and settled like any unconfirmed submit,
   never resent blindly.
 - **Downloads** of what a poll saw completed start the moment its answer is committed, in
-  two threads of the sweeper's process (`Downloads`), or as ingest tasks for the other
-  workers when both are busy.
+  a few threads of the sweeper's process (`downloads`), or as ingest tasks for the other
+  workers when all are busy.
 - **The account's wait** (`throttle`): when several polls in a row are answered 429, the whole
   account waits once; until then the sweeper starts no poll, settle or submit.
 
@@ -63,6 +63,7 @@ from generations import (
     submission,
     throttle,
 )
+from generations.downloads import downloads
 from generations.models import Generation
 from generations.wavespeed import client as ws
 
@@ -85,9 +86,6 @@ LOOK_GAP_SECONDS = 0.05
 # such a moment comes between two polls of the same prediction.
 HANDOVER_WINDOW_SECONDS = 1.5
 HANDOVER_SECONDS = 0.6
-# Downloads of completed predictions the sweeper's process runs at once (see `Downloads`):
-# one's network wait overlaps the other's decoding.
-DOWNLOAD_THREADS = 2
 # The safety-net schedule's interval (migration 0002_sweep_schedule): it starts a sweep every
 # minute, so checks due later than that need no sweeper kept waiting for them.
 SCHEDULE_INTERVAL_SECONDS = 60.0
@@ -221,7 +219,7 @@ class Sweep:
                 due_in = self.look(timezone.now())
                 self.next_due_at = None if due_in is None else time.monotonic() + due_in
                 # Downloads under way keep it too: the slice ends with its images stored.
-                idle = not self.polls and not _errands.busy() and not _downloads.pending()
+                idle = not self.polls and not _errands.busy() and not downloads.pending()
                 if idle and (due_in is None or due_in > SCHEDULE_INTERVAL_SECONDS):
                     break  # nothing due within the schedule's minute: the worker goes free
                 pause = LOOK_INTERVAL_SECONDS if due_in is None or self.backlog else due_in
@@ -522,60 +520,7 @@ def _run_errand(work: Callable[[int], None], generation_id: int) -> None:
 _errands = Errands()
 
 
-class Downloads:
-    """Downloads of the outputs a sweep saw completed, in a few threads of its process.
-
-    An ingest task waits for the broker to hand it to a worker, and one of the two default
-    workers is the sweeper's own: the moment an answer is committed, its download starts here
-    instead. Only a few at once (decoding holds the GIL, more threads would only slow each
-    one down); the rest go to ingest tasks, which the other workers take in parallel. The
-    pool outlives the slice. A download lost with its process is found by the sweeper like
-    one whose worker died (`_reingest_stale`): `accept_outputs` stamped when it became due,
-    and `ingest_outputs` stores each output once, whoever runs it.
-    """
-
-    def __init__(self, threads: int) -> None:
-        self._threads = threads
-        self._lock = threading.Lock()
-        self._pool: ThreadPoolExecutor | None = None
-        self._pid = 0
-        self._pending: set[int] = set()
-
-    def start(self, generation_id: int) -> bool:
-        """Download this generation's outputs now; False if every thread is busy."""
-        with self._lock:
-            if self._pool is None or self._pid != os.getpid():
-                self._pool = ThreadPoolExecutor(
-                    max_workers=self._threads, thread_name_prefix="download"
-                )
-                self._pid = os.getpid()
-                self._pending.clear()
-            if generation_id in self._pending:
-                return True
-            if len(self._pending) >= self._threads:
-                return False
-            self._pending.add(generation_id)
-            download = self._pool.submit(_run_errand, _ingest, generation_id)
-        download.add_done_callback(lambda _: self._done(generation_id))
-        return True
-
-    def pending(self) -> int:
-        with self._lock:
-            return len(self._pending)
-
-    def _done(self, generation_id: int) -> None:
-        with self._lock:
-            self._pending.discard(generation_id)
-
-
-def _ingest(generation_id: int) -> None:
-    ingest.ingest_outputs(generation_id)
-
-
 def _download(generation_id: int) -> None:
-    """Download in the sweeper's own threads if one is free, else through an ingest task."""
-    if not _downloads.start(generation_id):
+    """Download in this process's threads if one is free, else through an ingest task."""
+    if not downloads.start(generation_id):
         enqueue.ingest(generation_id)
-
-
-_downloads = Downloads(DOWNLOAD_THREADS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from generations import ingest, submission, sweeper
+from generations.downloads import downloads
 
 
 def submit_generation(generation_id: int) -> None:
@@ -15,4 +16,7 @@ def sweep_predictions() -> None:
 
 
 def ingest_generation(generation_id: int) -> None:
-    ingest.ingest_outputs(generation_id)
+    # Handed to this worker's download threads, so the worker takes the next task at once;
+    # downloaded here when every thread is busy (see `downloads`).
+    if not downloads.start(generation_id):
+        ingest.ingest_outputs(generation_id)

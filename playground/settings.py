@@ -379,6 +379,9 @@ RENDITIONS_IN_BACKGROUND = env_bool("RENDITIONS_IN_BACKGROUND", True)
 # A download running this long lost its worker and is started again; keep it above the
 # longest download (DOWNLOAD_TIMEOUT_SECONDS per output).
 INGEST_STALE_SECONDS = env_int("INGEST_STALE_SECONDS", 300, minimum=10)
+# Downloads each worker process runs in threads beside its task (generations/downloads.py);
+# 0: every download in its task.
+DOWNLOAD_THREADS = env_int("DOWNLOAD_THREADS", 2, minimum=0, maximum=16)
 
 # --- Task queue (django-q2) -----------------------------------------------------------------
 
@@ -398,7 +401,11 @@ Q_CLUSTER = {
     "ack_failures": False,
     "save_limit": 1000,
     "catch_up": False,
-    "poll": 0.2,
+    # The ORM broker's pusher sleeps this long whenever it finds the queue empty, so a task
+    # enqueued into an idle queue waits up to this for a worker (0.2 s made half of the added
+    # latency with webhooks, whose downloads are tasks); then it takes several per look.
+    "poll": 0.1,
+    "bulk": 4,
     "label": "Task queue",
 }
 if REDIS_URL:

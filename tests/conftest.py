@@ -101,9 +101,11 @@ def alice_client(client, alice):
 
 @pytest.fixture(autouse=True)
 def _renditions_inline(settings):
-    """Ingest makes tile renditions itself: no thread outlives a test's database. The
-    background thread runs in the end-to-end tests' processes, on the app's defaults."""
+    """Ingest makes tile renditions itself, and downloads run in the task or the sweep that
+    starts them: no thread outlives a test's database. The threads run in the end-to-end
+    tests' processes, on the app's defaults."""
     settings.RENDITIONS_IN_BACKGROUND = False
+    settings.DOWNLOAD_THREADS = 0
 
 
 @pytest.fixture

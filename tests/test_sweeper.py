@@ -16,7 +16,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from generations import enqueue, ingest, leases, lifecycle, submission, sweeper, throttle
+from generations import downloads, enqueue, ingest, leases, lifecycle, submission, sweeper, throttle
 from generations.models import Generation, Lease
 from generations.wavespeed import client as ws
 from generations.wavespeed.simulator.config import Faults
@@ -282,7 +282,7 @@ def test_a_completed_prediction_is_downloaded_in_the_sweepers_threads_or_by_a_ta
         started.append(generation_id)
         return True
 
-    monkeypatch.setattr(sweeper._downloads, "start", start)
+    monkeypatch.setattr(downloads.downloads, "start", start)
     monkeypatch.setattr(enqueue, "ingest", enqueued.append)
 
     for generation_id in (1, 2, 3, 4):
@@ -291,7 +291,7 @@ def test_a_completed_prediction_is_downloaded_in_the_sweepers_threads_or_by_a_ta
     assert (started, enqueued) == ([1, 2], [3, 4])
 
 
-def test_the_download_threads_take_as_many_as_they_have_threads(monkeypatch):
+def test_the_download_threads_take_as_many_as_they_have_threads(monkeypatch, settings):
     release = threading.Event()
     ran: list[int] = []
 
@@ -299,17 +299,22 @@ def test_the_download_threads_take_as_many_as_they_have_threads(monkeypatch):
         ran.append(generation_id)
         release.wait(10)
 
-    monkeypatch.setattr(sweeper, "_ingest", download)
-    downloads = sweeper.Downloads(threads=2)
+    monkeypatch.setattr(downloads.ingest, "ingest_outputs", download)
+    settings.DOWNLOAD_THREADS = 2
+    pool = downloads.Downloads()
     try:
-        assert downloads.start(1) and downloads.start(2)
-        assert downloads.start(1)  # already under way here: nothing more to do
-        assert not downloads.start(3)  # both threads busy: an ingest task takes it
-        assert downloads.pending() == 2
+        assert pool.start(1) and pool.start(2)
+        assert pool.start(1)  # already under way here: nothing more to do
+        assert not pool.start(3)  # both threads busy: an ingest task takes it
+        assert pool.pending() == 2
     finally:
         release.set()
-    wait_for(lambda: downloads.pending() == 0, 10, "the downloads to end")
+    wait_for(lambda: pool.pending() == 0, 10, "the downloads to end")
     assert sorted(ran) == [1, 2]
+
+
+def test_with_no_download_threads_every_download_is_handed_on():
+    assert not downloads.Downloads().start(1)  # DOWNLOAD_THREADS=0 in the unit tests
 
 
 def test_a_slice_ends_early_near_its_end_only_when_no_check_falls_due_in_the_hand_over():
