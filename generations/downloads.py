@@ -9,8 +9,10 @@ process's threads and return; only with every thread busy does a task download i
 the sweeper enqueue a task for another worker.
 
 Only a few at once: storing an image takes the database's write lock, and more threads would
-only wait for it. A download lost with its process is found by the sweeper like one whose
-worker died (`sweeper._reingest_stale`): `accept_outputs` stamped when it became due, and
+only wait for it. None by default with Redis (`DOWNLOAD_THREADS`, settings.py): its tasks
+reach the stack's workers at once, and downloads in the sweeper's process slowed its polls.
+A download lost with its process is found by the sweeper like one whose worker died
+(`sweeper._reingest_stale`): `accept_outputs` stamped when it became due, and
 `ingest_outputs` stores each output once, whoever runs it. `DOWNLOAD_THREADS=0` (the unit
 tests) downloads in place, with no thread to outlive the caller.
 """

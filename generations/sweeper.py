@@ -21,7 +21,7 @@ never waits on the API itself:
   never resent blindly.
 - **Downloads** of what a poll saw completed start the moment its answer is committed, in
   a few threads of the sweeper's process (`downloads`), or as ingest tasks for the other
-  workers when all are busy.
+  workers when all are busy (always, with Redis's quick delivery).
 - **The account's wait** (`throttle`): when several polls in a row are answered 429, the whole
   account waits once; until then the sweeper starts no poll, settle or submit.
 

@@ -127,3 +127,22 @@ def test_a_malformed_output_host_stops_startup_with_its_name(tmp_path):
     result = manage(["check"], {"WAVESPEED_OUTPUT_HOSTS": "https://cdn.example.test/"}, tmp_path)
     assert result.returncode != 0
     assert "WAVESPEED_OUTPUT_HOSTS: 'https://cdn.example.test/' is not a host" in result.stderr
+
+
+@pytest.mark.process
+@pytest.mark.parametrize(
+    ("environment", "threads"),
+    [
+        ({}, "2"),
+        ({"REDIS_URL": "redis://127.0.0.1:6379/9"}, "0"),
+        ({"REDIS_URL": "redis://127.0.0.1:6379/9", "DOWNLOAD_THREADS": "3"}, "3"),
+    ],
+)
+def test_download_threads_are_two_by_default_none_with_redis(tmp_path, environment, threads):
+    result = manage(
+        ["shell", "-c", "from django.conf import settings; print(settings.DOWNLOAD_THREADS)"],
+        environment,
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == threads
