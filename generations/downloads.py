@@ -13,8 +13,8 @@ only wait for it. None by default with Redis (`DOWNLOAD_THREADS`, settings.py): 
 reach the stack's workers at once, and downloads in the sweeper's process slowed its polls.
 A download lost with its process is found by the sweeper like one whose worker died
 (`sweeper._reingest_stale`): `accept_outputs` stamped when it became due, and
-`ingest_outputs` stores each output once, whoever runs it. `DOWNLOAD_THREADS=0` (the unit
-tests) downloads in place, with no thread to outlive the caller.
+`ingest_outputs` stores each output once, whoever runs it. With `DOWNLOAD_THREADS=0` (the
+unit tests) no thread is started: the task downloads in place, the sweeper enqueues a task.
 """
 
 from __future__ import annotations
@@ -56,8 +56,11 @@ class Downloads:
                 return True  # under way here already
             if len(self._pending) >= self._threads:
                 return False
+            try:
+                download = self._pool.submit(_download, generation_id)
+            except RuntimeError:
+                return False  # the process is shutting down: the caller downloads it
             self._pending.add(generation_id)
-            download = self._pool.submit(_download, generation_id)
         download.add_done_callback(lambda _: self._done(generation_id))
         return True
 

@@ -49,7 +49,7 @@ def test_her_team_work_stays_in_the_gallery_as_by_a_deleted_user(alice_left, bob
     page = html.unescape(client_for(bob).get("/gallery/").content.decode())
     assert "Alice's lighthouse for the team" in page
     assert DELETED_AUTHOR in page
-    assert "Alice&#x27;s private sketch" not in page
+    assert "Alice's private sketch" not in page
 
 
 def test_her_team_works_page_and_json_name_a_deleted_user(alice_left, bob, client_for):

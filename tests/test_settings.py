@@ -133,8 +133,9 @@ def test_a_malformed_output_host_stops_startup_with_its_name(tmp_path):
 @pytest.mark.parametrize(
     ("environment", "threads"),
     [
-        ({}, "2"),
-        ({"REDIS_URL": "redis://127.0.0.1:6379/9"}, "0"),
+        # Empty counts as unset, whatever this machine exports.
+        ({"DOWNLOAD_THREADS": ""}, "2"),
+        ({"REDIS_URL": "redis://127.0.0.1:6379/9", "DOWNLOAD_THREADS": ""}, "0"),
         ({"REDIS_URL": "redis://127.0.0.1:6379/9", "DOWNLOAD_THREADS": "3"}, "3"),
     ],
 )
