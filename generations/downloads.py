@@ -19,68 +19,31 @@ unit tests) no thread is started: the task downloads in place, the sweeper enque
 
 from __future__ import annotations
 
-import logging
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 from django.conf import settings
-from django.db import connection
 
 from generations import ingest
-
-log = logging.getLogger(__name__)
+from generations.thread_pools import KeyedThreads
 
 
 class Downloads:
-    """A bounded pool of download threads, made afresh in a forked process."""
+    """This process's download threads (`DOWNLOAD_THREADS` of them)."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._pool: ThreadPoolExecutor | None = None
-        self._threads = 0
-        self._pid = 0
-        self._pending: set[int] = set()
+        self._threads = KeyedThreads(
+            lambda: settings.DOWNLOAD_THREADS, "download", what="the download"
+        )
 
     def start(self, generation_id: int) -> bool:
-        """Download this generation's outputs in a thread; False if every thread is busy."""
-        with self._lock:
-            if self._pool is None or self._pid != os.getpid():
-                self._threads = settings.DOWNLOAD_THREADS
-                self._pool = ThreadPoolExecutor(
-                    max_workers=max(self._threads, 1), thread_name_prefix="download"
-                )
-                self._pid = os.getpid()
-                self._pending.clear()
-            if generation_id in self._pending:
-                return True  # under way here already
-            if len(self._pending) >= self._threads:
-                return False
-            try:
-                download = self._pool.submit(_download, generation_id)
-            except RuntimeError:
-                return False  # the process is shutting down: the caller downloads it
-            self._pending.add(generation_id)
-        download.add_done_callback(lambda _: self._done(generation_id))
-        return True
+        """Download this generation's outputs in a thread (or leave the one under way here);
+        False if every thread is busy."""
+        return self._threads.start(generation_id, _download) is not None
 
     def pending(self) -> int:
-        with self._lock:
-            return len(self._pending)
-
-    def _done(self, generation_id: int) -> None:
-        with self._lock:
-            self._pending.discard(generation_id)
+        return self._threads.pending()
 
 
 def _download(generation_id: int) -> None:
-    try:
-        ingest.ingest_outputs(generation_id)
-    except Exception:
-        # Left downloading: the sweeper starts it again once it is stale.
-        log.exception("Generation %s: the download failed unexpectedly", generation_id)
-    finally:
-        connection.close()  # this thread's own connection
+    ingest.ingest_outputs(generation_id)
 
 
 downloads = Downloads()

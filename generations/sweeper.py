@@ -35,8 +35,6 @@ django-q2 schedule starts a sweep every minute as a safety net.
 from __future__ import annotations
 
 import logging
-import os
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -46,7 +44,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Min, Q
 from django.utils import timezone
 
@@ -65,6 +63,7 @@ from generations import (
 )
 from generations.downloads import downloads
 from generations.models import Generation
+from generations.thread_pools import KeyedThreads
 from generations.wavespeed import client as ws
 
 log = logging.getLogger(__name__)
@@ -451,73 +450,9 @@ def _abandon_claims(now: datetime) -> None:
         lifecycle.abandon_claim(generation_id, now)
 
 
-class Errands:
-    """API calls that record their own outcome, in a bounded pool of threads per process.
-
-    The pool outlives the sweep that started a call, so a call answered late is still
-    recorded; it is made afresh in a forked worker process, which inherits no threads.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._pool: ThreadPoolExecutor | None = None
-        self._size = 0
-        self._pid = 0
-        self._running: dict[int, Future[None]] = {}
-        self.finished = 0  # how many errands ended, so a sweep can tell that one did
-
-    def start(self, generation_id: int, work: Callable[[int], None]) -> Future[None] | None:
-        """Run `work(generation_id)` in a free thread; None if none is free or it runs already."""
-        with self._lock:
-            pool = self._pool_of_this_process()
-            if generation_id in self._running or len(self._running) >= self._size:
-                return None
-            errand = pool.submit(_run_errand, work, generation_id)
-            self._running[generation_id] = errand
-        errand.add_done_callback(lambda _: self._done(generation_id))
-        return errand
-
-    def running(self) -> set[int]:
-        with self._lock:
-            return set(self._running)
-
-    def futures(self) -> list[Future[None]]:
-        with self._lock:
-            return list(self._running.values())
-
-    def busy(self) -> bool:
-        with self._lock:
-            return bool(self._running)
-
-    def free(self) -> int:
-        with self._lock:
-            return (self._size or settings.SWEEP_CONCURRENCY) - len(self._running)
-
-    def _done(self, generation_id: int) -> None:
-        with self._lock:
-            self._running.pop(generation_id, None)
-            self.finished += 1
-
-    def _pool_of_this_process(self) -> ThreadPoolExecutor:
-        if self._pool is None or self._pid != os.getpid():
-            self._size = settings.SWEEP_CONCURRENCY
-            self._pool = ThreadPoolExecutor(max_workers=self._size, thread_name_prefix="errand")
-            self._pid = os.getpid()
-            self._running.clear()
-        return self._pool
-
-
-def _run_errand(work: Callable[[int], None], generation_id: int) -> None:
-    try:
-        work(generation_id)
-    except Exception:
-        # Left as it is: a claim that outlives its request is settled by the sweeper.
-        log.exception("Generation %s: an API call failed unexpectedly", generation_id)
-    finally:
-        connection.close()  # this thread's own connection, opened by the steps it ran
-
-
-_errands = Errands()
+# API calls that record their own outcome; the pool outlives the sweep that started a call,
+# so a call answered late is still recorded.
+_errands = KeyedThreads(lambda: settings.SWEEP_CONCURRENCY, "errand", what="an API call")
 
 
 def _download(generation_id: int) -> None:

@@ -59,6 +59,6 @@ def test_with_every_thread_busy_the_task_downloads_itself(held_downloads):
 def test_a_pool_that_no_longer_takes_work_hands_the_download_back(held_downloads):
     pool = tasks.downloads
     assert pool.start(1)
-    pool._pool.shutdown(wait=False)  # as at the process's exit
+    pool._threads._pool.shutdown(wait=False)  # as at the process's exit
     assert not pool.start(2)  # the caller downloads it itself
     assert pool.pending() == 1
