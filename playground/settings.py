@@ -128,6 +128,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The web server and the worker cluster write at once: WAL lets readers run beside a
     # writer, IMMEDIATE takes the write lock at BEGIN so a transaction never fails halfway
     # on an upgrade, and the timeout makes writers queue instead of raising "locked".
+    # Django's backend, with a process's writers queued on a lock of their own rather than in
+    # SQLite's sleeping busy handler (see playground/sqlite/base.py).
+    DATABASES["default"]["ENGINE"] = "playground.sqlite"
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",

@@ -1,0 +1,1 @@
+"""Django's SQLite backend, with a process's writers queued in turn (see `base`)."""
