@@ -101,6 +101,17 @@ def claim(generation_id: int, claim_submit: Callable[[int, datetime], bool]) -> 
     """
     now = timezone.now()
     limits = Limits.from_settings()
+    if not limits.any and breaker.current().state == breaker.State.CLOSED:
+        # Nothing to race for: the claim is one conditional UPDATE, taken outside a
+        # transaction so that it holds SQLite's write lock for that statement alone (a
+        # burst's submits otherwise queue behind each other's reads).
+        if not claim_submit(generation_id, now):
+            return Claim.GONE  # already sent, finished or deleted: a second delivery does nothing
+        # A delete is a transaction of its own (Django's collector): read first.
+        waiting = WaitingGeneration.objects.filter(pk=generation_id)
+        if waiting.exists():
+            waiting.delete()
+        return Claim.TAKEN
     with transaction.atomic():
         state = breaker.locked().state if limits.any else breaker.current().state
         created_at = (

@@ -33,15 +33,22 @@ def spent_this_month(user=None, now: datetime | None = None) -> Decimal:
     return generations.aggregate(total=Sum("cost"))["total"] or Decimal("0")
 
 
+def applies_to(user) -> bool:
+    """Whether a monthly limit (the user's or the team's) applies to `user`'s submissions."""
+    return _limits_for(user).exists()
+
+
+def _limits_for(user):
+    return Budget.objects.filter(Q(scope=Budget.Scope.TEAM) | Q(user=user))
+
+
 def check_budget(user, cost: Decimal) -> None:
     """Refuse a submission of `cost` that would pass a monthly limit.
 
     Call inside the transaction that saves the submission: the limit rows are locked, so two
     submissions at once cannot both slip under the same limit.
     """
-    limits = list(
-        Budget.objects.select_for_update().filter(Q(scope=Budget.Scope.TEAM) | Q(user=user))
-    )
+    limits = list(_limits_for(user).select_for_update())
     for budget in sorted(limits, key=lambda b: b.scope != Budget.Scope.USER):
         mine = budget.scope == Budget.Scope.USER
         spent = spent_this_month(user if mine else None)
@@ -61,7 +68,7 @@ def left_this_month(user, now: datetime | None = None) -> Decimal | None:
     None when neither is set (nothing limits them).
     """
     lefts = []
-    for budget in Budget.objects.filter(Q(scope=Budget.Scope.TEAM) | Q(user=user)):
+    for budget in _limits_for(user):
         mine = budget.scope == Budget.Scope.USER
         spent = spent_this_month(user if mine else None, now)
         lefts.append(max(budget.monthly_limit - spent, Decimal("0")))

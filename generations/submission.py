@@ -10,6 +10,7 @@ late, through the steps of `lifecycle`. A submit the API did not take goes back 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import uuid
@@ -62,8 +63,14 @@ def create_batch(owner, params: dict[str, Any]) -> list[Generation]:
         seeds = [(chosen + offset) % (SEED_MAX + 1) for offset in range(count)]
     batch = uuid.uuid4() if count > 1 else None
     now = timezone.now()
-    with transaction.atomic():
-        budgets.check_budget(owner, total_cost(count))
+    # One image under no budget is one INSERT: no transaction, so a burst of posts holds
+    # SQLite's write lock for their INSERTs alone (a limit set at that very moment applies
+    # from the next submission). A budget's check and the saving are one transaction (the
+    # check locks the limit rows); so are a batch's rows.
+    budgeted = budgets.applies_to(owner)
+    with transaction.atomic() if budgeted or count > 1 else contextlib.nullcontext():
+        if budgeted:
+            budgets.check_budget(owner, total_cost(count))
         generations = [
             Generation.objects.create(
                 owner=owner,
@@ -197,9 +204,11 @@ def record_prediction(
         if answered_at is not None
         else None
     )
+    # Inside a caller's transaction, a savepoint, so that a refused row leaves it usable;
+    # alone, the one UPDATE needs no transaction of its own.
+    in_transaction = transaction.get_connection().in_atomic_block
     try:
-        # A savepoint, so a refused row leaves the caller's transaction usable.
-        with transaction.atomic():
+        with transaction.atomic() if in_transaction else contextlib.nullcontext():
             moved = lifecycle.attach_prediction(
                 generation_id,
                 prediction,

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from generations import admission, breaker, lifecycle, provider, submission, sweeper
@@ -452,3 +453,30 @@ def test_the_provider_banner_shows_staff_what_to_do_and_nobody_else(
     detail = client_for(alice).get(f"/generations/{waiting.pk}/").content.decode()
     assert "Waiting: " in detail
     assert "WAVESPEED_API_KEY" not in detail
+
+
+# --- what a claim writes ---------------------------------------------------------------------
+
+
+def transaction_statements(queries: CaptureQueriesContext) -> list[str]:
+    return [q["sql"] for q in queries.captured_queries if q["sql"].startswith(("BEGIN", "COMMIT"))]
+
+
+def test_without_caps_a_claim_is_one_update_outside_any_transaction(alice):
+    # Nothing to race for: SQLite's write lock is held for the claim's one statement, not
+    # across reads (a burst's submits queued behind each other's).
+    generation = make_generation(alice)
+    with CaptureQueriesContext(connection) as queries:
+        assert admission.claim(generation.pk, lifecycle.claim_submit) is admission.Claim.TAKEN
+    statements = [q["sql"] for q in queries.captured_queries]
+    assert transaction_statements(queries) == []
+    assert sum(sql.startswith("UPDATE") for sql in statements) == 1
+    assert admission.claim(generation.pk, lifecycle.claim_submit) is admission.Claim.GONE
+
+
+def test_with_a_cap_the_decision_and_the_claim_are_one_transaction(alice, settings):
+    settings.WAVESPEED_MAX_CONCURRENT = 3
+    generation = make_generation(alice)
+    with CaptureQueriesContext(connection) as queries:
+        assert admission.claim(generation.pk, lifecycle.claim_submit) is admission.Claim.TAKEN
+    assert [sql.split()[0] for sql in transaction_statements(queries)] == ["BEGIN", "COMMIT"]

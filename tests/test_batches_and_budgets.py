@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from generations import budgets, submission
 from generations.models import Budget, Generation
@@ -93,3 +95,25 @@ def test_a_budget_is_either_the_teams_or_one_users(alice):
     Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=1)
     with pytest.raises(ValidationError):
         Budget(scope=Budget.Scope.TEAM, monthly_limit=2).full_clean()
+
+
+def transaction_statements(queries: CaptureQueriesContext) -> list[str]:
+    return [q["sql"] for q in queries.captured_queries if q["sql"].startswith(("BEGIN", "COMMIT"))]
+
+
+def test_one_image_under_no_budget_is_saved_without_a_transaction(alice, enqueued):
+    # One INSERT: a burst of posts holds SQLite's write lock for their INSERTs alone.
+    with CaptureQueriesContext(connection) as queries:
+        submission.create_batch(alice, {**PARAMS, "num_images": 1})
+    assert transaction_statements(queries) == []
+    assert enqueued == [("sweep", None)]  # its kick, once the row is saved
+
+
+@pytest.mark.parametrize("budgeted, images", [(True, 1), (False, 3)])
+def test_a_budgets_check_or_a_batch_is_saved_in_one_transaction(alice, enqueued, budgeted, images):
+    if budgeted:
+        Budget.objects.create(scope=Budget.Scope.USER, user=alice, monthly_limit=Decimal("10"))
+    with CaptureQueriesContext(connection) as queries:
+        submission.create_batch(alice, {**PARAMS, "num_images": images})
+    assert [sql.split()[0] for sql in transaction_statements(queries)] == ["BEGIN", "COMMIT"]
+    assert Generation.objects.count() == images

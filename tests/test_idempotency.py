@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -121,14 +121,10 @@ def test_a_poll_answer_applied_twice_changes_the_generation_once(alice, simulato
     assert enqueued.count(("ingest", generation.pk)) == 1
 
 
-def test_a_prediction_cannot_belong_to_two_generations(alice, simulator, enqueued):
-    [first] = submission.create_batch(alice, PARAMS)
-    [second] = submission.create_batch(alice, PARAMS)
-    submission.submit(first.pk)
-    first.refresh_from_db()
-    Generation.objects.filter(pk=second.pk).update(status=S.SUBMITTING)
-    taken = ws.Prediction(
-        id=first.prediction_id,
+def just_created(prediction_id: str) -> ws.Prediction:
+    """The API's answer to a submit, for a prediction with this id."""
+    return ws.Prediction(
+        id=prediction_id,
         model=ws.MODEL_ID,
         status="created",
         outputs=(),
@@ -139,6 +135,15 @@ def test_a_prediction_cannot_belong_to_two_generations(alice, simulator, enqueue
         inference_ms=None,
         input={},
     )
+
+
+def test_a_prediction_cannot_belong_to_two_generations(alice, simulator, enqueued):
+    [first] = submission.create_batch(alice, PARAMS)
+    [second] = submission.create_batch(alice, PARAMS)
+    submission.submit(first.pk)
+    first.refresh_from_db()
+    Generation.objects.filter(pk=second.pk).update(status=S.SUBMITTING)
+    taken = just_created(first.prediction_id)
     assert submission.record_prediction(second.pk, taken) is False
     second.refresh_from_db()
     assert second.status == S.SUBMITTING and second.prediction_id == ""
@@ -218,3 +223,16 @@ def test_a_lost_answer_is_followed_at_once_when_the_history_shows_its_input(
     [created] = simulator.store.query()
     assert generation.prediction_id == created.id
     assert len(simulator.store) == 1
+
+
+def test_a_refused_prediction_leaves_the_callers_transaction_usable(alice, simulator, enqueued):
+    [first] = submission.create_batch(alice, PARAMS)
+    [second] = submission.create_batch(alice, PARAMS)
+    submission.submit(first.pk)
+    first.refresh_from_db()
+    Generation.objects.filter(pk=second.pk).update(status=S.SUBMITTING)
+    taken = just_created(first.prediction_id)
+    with transaction.atomic():
+        assert submission.record_prediction(second.pk, taken) is False
+        # Its savepoint rolled back, the caller's transaction goes on.
+        assert Generation.objects.filter(pk=second.pk, status=S.SUBMITTING).exists()
