@@ -30,6 +30,8 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.exceptions import HTTPError as TransportError
 from urllib3.response import HTTPResponse
 
+from generations.wavespeed import alarms
+
 DEFAULT_PORTS = {"http": 80, "https": 443}
 MAX_REDIRECTS = 3
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -186,9 +188,7 @@ class _Deadline:
         self._lock = threading.Lock()
         self._watched: list[socket.socket] = []
         self._passed = False
-        self._timer = threading.Timer(seconds, self._pass)
-        self._timer.daemon = True
-        self._timer.start()
+        self._alarm = alarms.call_later(seconds, self._pass)
 
     @property
     def passed(self) -> bool:
@@ -208,7 +208,7 @@ class _Deadline:
                 _shut(handle)
 
     def close(self) -> None:
-        self._timer.cancel()
+        self._alarm.cancel()
         with self._lock:
             for handle in self._watched:
                 handle.close()

@@ -26,6 +26,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from generations.wavespeed import alarms
+
 # A timer that fires while its call is still connecting looks again this often.
 _RECHECK_SECONDS = 0.05
 
@@ -46,17 +48,13 @@ class _Watch:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._connection: HTTPConnection | None = None
-        self._timer: threading.Timer | None = None
         self.expired = False
-        self._over = False
+        self.over = False
+        self._alarm: alarms.Alarm | None = None
 
     def arm(self, seconds: float) -> None:
-        with self._lock:
-            if self._over:
-                return
-            self._timer = threading.Timer(seconds, self._expire)
-            self._timer.daemon = True
-            self._timer.start()
+        # The deadlines' one thread fires it (a thread per call cost a start on every call).
+        self._alarm = alarms.call_later(seconds, self.expire)
 
     def hold(self, connection: HTTPConnection) -> None:
         with self._lock:
@@ -68,23 +66,22 @@ class _Watch:
 
     def finish(self) -> None:
         with self._lock:
-            self._over = True
+            self.over = True
             self._connection = None
-            if self._timer is not None:
-                self._timer.cancel()
+            if self._alarm is not None:
+                self._alarm.cancel()
 
-    def _expire(self) -> None:
+    def expire(self) -> None:
+        """The deadline passed: cut the call's connection, if it is still going."""
         with self._lock:
-            if self._over:
+            if self.over:
                 return
             self.expired = True
             connection = self._connection
             sock = connection.sock if connection is not None else None
             if sock is None and connection is not None:
                 # Still connecting (bounded by its own timeout): cut it once it is open.
-                self._timer = threading.Timer(_RECHECK_SECONDS, self._expire)
-                self._timer.daemon = True
-                self._timer.start()
+                self._alarm = alarms.call_later(_RECHECK_SECONDS, self.expire)
                 return
         if sock is not None:
             # Closed already, perhaps: then the call is ending anyway.

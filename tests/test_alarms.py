@@ -1,0 +1,58 @@
+"""Alarms (generations/wavespeed/alarms.py): the calls' deadlines, fired by one thread."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from generations.wavespeed import alarms
+
+WAIT = 10.0  # seconds: far more than any alarm here needs
+
+
+def test_an_alarm_fires_after_its_delay():
+    fired = threading.Event()
+    alarms.call_later(0.01, fired.set)
+    assert fired.wait(WAIT)
+
+
+def test_alarms_fire_in_the_order_of_their_moments_not_of_their_setting():
+    order: list[str] = []
+    both = threading.Event()
+
+    def note(name: str) -> None:
+        order.append(name)
+        if len(order) == 2:
+            both.set()
+
+    alarms.call_later(0.3, lambda: note("later"))
+    alarms.call_later(0.01, lambda: note("sooner"))  # wakes the thread sleeping for "later"
+
+    assert both.wait(WAIT)
+    assert order == ["sooner", "later"]
+
+
+def test_a_cancelled_alarm_never_fires():
+    cancelled, after = threading.Event(), threading.Event()
+    alarms.call_later(0.01, cancelled.set).cancel()
+    alarms.call_later(0.05, after.set)
+
+    assert after.wait(WAIT)
+    assert not cancelled.is_set()
+
+
+def test_cancelled_alarms_do_not_pile_up():
+    for _ in range(3 * alarms._Alarms.SWEEP_AT):
+        alarms.call_later(3600, lambda: None).cancel()
+    assert len(alarms._alarms._queue) <= alarms._Alarms.SWEEP_AT
+
+
+def test_a_forked_child_has_alarms_of_its_own():
+    alarms.call_later(3600, lambda: None)  # the parent's thread is running
+    child = os.fork()
+    if child == 0:  # pragma: no cover (the child's exit status is the assertion)
+        fired = threading.Event()
+        alarms.call_later(0.01, fired.set)
+        os._exit(0 if fired.wait(WAIT) else 1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
