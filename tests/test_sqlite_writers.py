@@ -11,6 +11,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
@@ -238,3 +239,30 @@ def test_a_forked_child_starts_with_its_locks_free(tmp_path):
     finally:
         lock.release()
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_processes_take_turns_through_the_lock_file(tmp_path):
+    path = str(tmp_path / "shared.sqlite3")
+    taken_read, taken_write = os.pipe()
+    go_read, go_write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover (the parent's assertions tell how it went)
+        theirs = WriterQueue(path, 5, sqlite3.OperationalError)
+        theirs.acquire()
+        os.write(taken_write, b"x")
+        os.read(go_read, 1)
+        theirs.release()
+        os._exit(0)
+    try:
+        os.read(taken_read, 1)  # the other process holds its turn
+        mine = WriterQueue(path, 0.05, sqlite3.OperationalError)
+        with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+            mine.acquire()
+        assert not mine.lock.locked()  # this process's own turn given back with the failure
+    finally:
+        os.write(go_write, b"x")
+        os.waitpid(child, 0)
+    mine.timeout = 5
+    with mine.held():
+        assert mine.lock.locked()
+    assert Path(path + "-writer").exists()

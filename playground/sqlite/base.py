@@ -1,17 +1,22 @@
-"""Django's SQLite backend, with each process's writers taking the write lock in turn.
+"""Django's SQLite backend, with the writers of every process taking the write lock in turn.
 
 SQLite lets one connection write at a time. A writer that finds the lock taken waits in
 SQLite's busy handler, which sleeps 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100 ms between
-tries rather than waking when the lock frees. With a sweeper's sixteen threads and the web
-server's request threads all writing, the sleeps, not the writes, set the pace: in a burst of
-200 form posts, a post waited 85 ms on average for a lock that is held about a millisecond.
+tries rather than waking when the lock frees. With a sweeper's sixteen threads, the web
+server's request threads and the task workers all writing, the sleeps, not the writes, set the
+pace: in a burst of 200 form posts, a post waited 85 ms on average for a lock that is held
+about a millisecond.
 
-So within a process, writers queue on a lock of the process's own, which wakes the next one
-the moment the last is done, and only one writer per process at a time meets SQLite's busy
-handler. A transaction holds it from BEGIN (transactions begin IMMEDIATE, taking SQLite's
-write lock there: see settings) to its COMMIT or ROLLBACK; a write outside a transaction holds
-it for its statement. Waiting for it has the busy timeout's deadline (the `timeout` option) and
-fails as SQLite does when that runs out: "database is locked".
+So writers queue before they ask SQLite: within a process on a lock of its own, which wakes
+the next thread the moment the last is done, and between processes on a lock file beside the
+database (`<name>-writer`, `flock`), which the one thread per process that holds the first
+lock tries every fraction of a millisecond to two. SQLite's own lock is then free when a
+writer asks for it, and its busy handler stays the fallback for writers that do not queue
+(another program, the `sqlite3` shell). A transaction holds its turn from BEGIN (transactions
+begin IMMEDIATE, taking SQLite's write lock there: see settings) to its COMMIT or ROLLBACK; a
+write outside a transaction holds it for its statement. Waiting has the busy timeout's
+deadline (the `timeout` option) and fails as SQLite does when that runs out: "database is
+locked".
 
 In-memory databases are left as they are: each belongs to one connection, so there is nothing
 to queue.
@@ -19,9 +24,11 @@ to queue.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -33,14 +40,22 @@ DEFAULT_BUSY_TIMEOUT = 5.0
 # How statements that write start (Django writes no other kind outside a transaction).
 WRITE_KEYWORDS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 
+# The lock file is tried again after this long, doubling up to the most.
+FIRST_PAUSE_SECONDS = 0.0002
+MOST_PAUSE_SECONDS = 0.002
+LOCK_FILE_SUFFIX = "-writer"
+
 _writer_locks: dict[str, threading.Lock] = {}
+_lock_files: dict[str, int | None] = {}
 _writer_locks_guard = threading.Lock()
 
 
 def _forget_locks_in_child() -> None:
-    # A fork copies the locks as they were, held perhaps by threads the child does not have.
+    # A fork copies the locks as they were, held perhaps by threads the child does not have,
+    # and shares the parent's lock files' locks: the child opens its own.
     global _writer_locks_guard
     _writer_locks.clear()
+    _lock_files.clear()
     _writer_locks_guard = threading.Lock()
 
 
@@ -53,22 +68,47 @@ def writer_lock(path: str) -> threading.Lock:
         return _writer_locks.setdefault(os.path.realpath(path), threading.Lock())
 
 
+def lock_file(path: str) -> int | None:
+    """This process's descriptor of the lock file beside the database file at `path`; None
+    where it cannot be made (a read-only folder): then processes wait in SQLite's handler."""
+    real = os.path.realpath(path)
+    with _writer_locks_guard:
+        if real not in _lock_files:
+            try:
+                _lock_files[real] = os.open(real + LOCK_FILE_SUFFIX, os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError:
+                _lock_files[real] = None
+        return _lock_files[real]
+
+
 def is_write(sql: str) -> bool:
     return sql.lstrip()[:7].upper().startswith(WRITE_KEYWORDS)
 
 
 class WriterQueue:
-    """One database file's writer lock, taken with the busy timeout's deadline."""
+    """One database file's turns to write, taken with the busy timeout's deadline."""
 
     def __init__(self, path: str, timeout: float, locked_error: type[Exception]) -> None:
         self.lock = writer_lock(path)
+        self.lock_file = lock_file(path)
         self.timeout = timeout
         self.locked_error = locked_error
 
-    def acquire(self) -> threading.Lock:
+    def acquire(self) -> None:
+        """Wait for this process's turn, then for the other processes'."""
+        deadline = time.monotonic() + self.timeout
         if not self.lock.acquire(timeout=self.timeout):
             raise self.locked_error("database is locked")
-        return self.lock
+        try:
+            self._lock_the_file(deadline)
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def release(self) -> None:
+        if self.lock_file is not None:
+            fcntl.flock(self.lock_file, fcntl.LOCK_UN)
+        self.lock.release()
 
     @contextmanager
     def held(self) -> Iterator[None]:
@@ -76,7 +116,23 @@ class WriterQueue:
         try:
             yield
         finally:
-            self.lock.release()
+            self.release()
+
+    def _lock_the_file(self, deadline: float) -> None:
+        if self.lock_file is None:
+            return
+        pause = FIRST_PAUSE_SECONDS
+        while True:
+            try:
+                fcntl.flock(self.lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                pass
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise self.locked_error("database is locked")
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, MOST_PAUSE_SECONDS)
 
 
 class QueuedCursor(sqlite3_base.SQLiteCursorWrapper):
@@ -108,7 +164,7 @@ class DatabaseWrapper(sqlite3_base.DatabaseWrapper):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._held_writer_lock: threading.Lock | None = None
+        self._held_turn: WriterQueue | None = None
         self._writers: WriterQueue | None = None
         self._writers_pid = 0
 
@@ -134,13 +190,13 @@ class DatabaseWrapper(sqlite3_base.DatabaseWrapper):
             super()._start_transaction_under_autocommit()  # type: ignore[misc]  # private: not in the stubs
             return
         with self.wrap_database_errors:
-            lock = writers.acquire()
+            writers.acquire()
         try:
             super()._start_transaction_under_autocommit()  # type: ignore[misc]  # private: not in the stubs
         except BaseException:
-            lock.release()
+            writers.release()
             raise
-        self._held_writer_lock = lock
+        self._held_turn = writers
 
     def _commit(self) -> None:
         super()._commit()  # type: ignore[misc]  # private: not in the stubs
@@ -159,6 +215,6 @@ class DatabaseWrapper(sqlite3_base.DatabaseWrapper):
             self._release_writer_lock()
 
     def _release_writer_lock(self) -> None:
-        lock, self._held_writer_lock = self._held_writer_lock, None
-        if lock is not None:
-            lock.release()
+        turn, self._held_turn = self._held_turn, None
+        if turn is not None:
+            turn.release()
