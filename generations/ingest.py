@@ -6,9 +6,17 @@ import logging
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 
-from generations import background_renditions, imaging, lifecycle, outbound, provider, recipe
+from generations import (
+    background_renditions,
+    imaging,
+    lifecycle,
+    outbound,
+    provider,
+    recipe,
+    transactions,
+)
 from generations.models import Generation, Moderation, OutputImage
 
 log = logging.getLogger(__name__)
@@ -94,7 +102,7 @@ def _store_output(generation: Generation, index: int, url: str) -> None:
     # Storage picks a fresh name if one is taken, so a racing duplicate never overwrites.
     image.original.save(f"{generation.pk}-{index}.{extension}", ContentFile(data), save=False)
     try:
-        with transaction.atomic():
+        with transactions.savepoint_if_nested():
             image.save()
     except IntegrityError:
         # Another delivery of this task stored the same output first: keep theirs.

@@ -31,6 +31,7 @@ from generations import (
     lifecycle,
     provider,
     throttle,
+    transactions,
 )
 from generations.explain import describe_error
 from generations.models import Generation
@@ -204,11 +205,8 @@ def record_prediction(
         if answered_at is not None
         else None
     )
-    # Inside a caller's transaction, a savepoint, so that a refused row leaves it usable;
-    # alone, the one UPDATE needs no transaction of its own.
-    in_transaction = transaction.get_connection().in_atomic_block
     try:
-        with transaction.atomic() if in_transaction else contextlib.nullcontext():
+        with transactions.savepoint_if_nested():
             moved = lifecycle.attach_prediction(
                 generation_id,
                 prediction,

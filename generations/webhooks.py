@@ -156,22 +156,28 @@ def apply(webhook_id: str, prediction: ws.Prediction) -> Outcome:
     """Apply a verified call's prediction to its generation, once per webhook id."""
     _prune()
     now = timezone.now()
-    with transaction.atomic():
-        generation = Generation.objects.filter(prediction_id=prediction.id).first()
-        if generation is None:
-            # Not remembered: a retry may find it once its submit's answer is recorded.
-            log.info("Webhook %s: prediction %s is not ours (yet)", webhook_id, prediction.id)
-            return Outcome(202, "unknown prediction; ignored")
-        try:
-            with transaction.atomic():
-                WebhookDelivery.objects.create(webhook_id=webhook_id, received_at=now)
-        except IntegrityError:
-            return Outcome(200, "already received")
-        if not prediction.is_terminal:
-            return Outcome(202, "not finished; ignored")
-        if generation.status != S.PROCESSING:
-            return Outcome(200, "already applied")
-        following.apply_prediction(generation, prediction, now)
+    # Looked up before the transaction, which on SQLite holds the write lock from its start:
+    # the steps it applies are conditional, so a generation moved on meanwhile is left as is.
+    generation = Generation.objects.filter(prediction_id=prediction.id).first()
+    if generation is None:
+        # Not remembered: a retry may find it once its submit's answer is recorded.
+        log.info("Webhook %s: prediction %s is not ours (yet)", webhook_id, prediction.id)
+        return Outcome(202, "unknown prediction; ignored")
+    remembered = False
+    try:
+        with transaction.atomic():
+            # First, so that a repeated id ends the transaction before it did anything.
+            WebhookDelivery.objects.create(webhook_id=webhook_id, received_at=now)
+            remembered = True
+            if not prediction.is_terminal:
+                return Outcome(202, "not finished; ignored")
+            if generation.status != S.PROCESSING:
+                return Outcome(200, "already applied")
+            following.apply_prediction(generation, prediction, now)
+    except IntegrityError:
+        if remembered:
+            raise
+        return Outcome(200, "already received")
     log.info(
         "Generation %s: prediction %s %s (webhook %s)",
         generation.pk,

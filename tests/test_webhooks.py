@@ -16,7 +16,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import responses
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from generations import following, provider, submission, sweeper, tasks
@@ -523,6 +525,22 @@ def test_a_call_delivered_twice_is_applied_once(alice, webhooks_on, enqueued):
     assert (again.status_code, again.json()) == (200, {"detail": "already received"})
     assert enqueued.count(("ingest", generation.pk)) == 1
     assert WebhookDelivery.objects.filter(webhook_id="wh-twice").count() == 1
+
+
+@pipeline
+def test_a_call_holds_a_write_transaction_for_its_two_writes_only(alice, webhooks_on, enqueued):
+    # On SQLite a transaction holds the database's write lock from BEGIN: the lookup is
+    # made before it.
+    generation = processing(alice)
+    body = finished_body(webhooks_on, generation)
+    with CaptureQueriesContext(connection) as queries:
+        assert call(body).json() == {"detail": "applied"}
+    statements = [q["sql"] for q in queries.captured_queries]
+    begins = [i for i, sql in enumerate(statements) if sql.startswith("BEGIN")]
+    commits = [i for i, sql in enumerate(statements) if sql.startswith("COMMIT")]
+    assert len(begins) == len(commits) == 1
+    inside = statements[begins[0] + 1 : commits[0]]
+    assert [sql.split()[0] for sql in inside] == ["INSERT", "UPDATE"]
 
 
 @pipeline
