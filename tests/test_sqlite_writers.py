@@ -17,6 +17,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.db import OperationalError, connection, connections, transaction
 from django.db.utils import ConnectionHandler
+from django.test.utils import CaptureQueriesContext
 
 from playground.sqlite.base import WriterQueue, is_write, writer_lock
 
@@ -266,3 +267,13 @@ def test_processes_take_turns_through_the_lock_file(tmp_path):
     with mine.held():
         assert mine.lock.locked()
     assert Path(path + "-writer").exists()
+
+
+def test_statements_are_recorded_when_asked_not_because_debug_is_on(settings, handler):
+    settings.DEBUG = True  # as under make run
+    wrapper = handler["default"]
+    execute(handler, "SELECT 1")
+    assert wrapper.queries == []
+    with CaptureQueriesContext(wrapper) as queries:
+        execute(handler, "SELECT 2")
+    assert [query["sql"] for query in queries.captured_queries] == ["SELECT 2"]

@@ -218,3 +218,12 @@ class DatabaseWrapper(sqlite3_base.DatabaseWrapper):
         turn, self._held_turn = self._held_turn, None
         if turn is not None:
             turn.release()
+
+    @property
+    def queries_logged(self) -> bool:
+        """Whether statements are recorded (`connection.queries`, the `django.db.backends`
+        log): when something asks, as the tests' query counts do, not merely because DEBUG is
+        on. On SQLite, recording a statement renders its parameters with a query of its own
+        (`SELECT QUOTE(?), ...`): under `make run`'s DEBUG that doubled every statement, and
+        at 200 generations in flight the web server and the workers are short of CPU."""
+        return self.force_debug_cursor
