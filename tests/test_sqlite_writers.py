@@ -234,8 +234,11 @@ def test_a_forked_child_starts_with_its_locks_free(tmp_path):
     try:
         child = os.fork()
         if child == 0:  # pragma: no cover (the child's exit status is the assertion)
-            fresh = writer_lock(path)
-            os._exit(0 if fresh is not lock and fresh.acquire(timeout=5) else 1)
+            try:
+                fresh = writer_lock(path)
+                os._exit(0 if fresh is not lock and fresh.acquire(timeout=5) else 1)
+            finally:
+                os._exit(2)
         _, status = os.waitpid(child, 0)
     finally:
         lock.release()
@@ -248,12 +251,15 @@ def test_processes_take_turns_through_the_lock_file(tmp_path):
     go_read, go_write = os.pipe()
     child = os.fork()
     if child == 0:  # pragma: no cover (the parent's assertions tell how it went)
-        theirs = WriterQueue(path, 5, sqlite3.OperationalError)
-        theirs.acquire()
-        os.write(taken_write, b"x")
-        os.read(go_read, 1)
-        theirs.release()
-        os._exit(0)
+        try:
+            theirs = WriterQueue(path, 5, sqlite3.OperationalError)
+            theirs.acquire()
+            os.write(taken_write, b"x")
+            os.read(go_read, 1)
+            theirs.release()
+        finally:
+            os.write(taken_write, b"x")  # never leave the parent waiting
+            os._exit(0)
     try:
         os.read(taken_read, 1)  # the other process holds its turn
         mine = WriterQueue(path, 0.05, sqlite3.OperationalError)
@@ -277,3 +283,46 @@ def test_statements_are_recorded_when_asked_not_because_debug_is_on(settings, ha
     with CaptureQueriesContext(wrapper) as queries:
         execute(handler, "SELECT 2")
     assert [query["sql"] for query in queries.captured_queries] == ["SELECT 2"]
+
+
+def test_a_deferred_transaction_takes_no_turn_and_writers_go_on_beside_it(handler, database):
+    # A backup's snapshot: a deferred transaction that only reads.
+    wrapper = handler["default"]
+    wrapper.ensure_connection()
+    wrapper.transaction_mode = "DEFERRED"
+    with write_transaction(handler):
+        assert execute(handler, "SELECT COUNT(*) FROM tally") == [(0,)]
+        assert not writer_lock(database).locked()
+        writing = in_thread(handler, lambda: execute(handler, "INSERT INTO tally VALUES (1, 1)"))
+        writing.join(timeout=30)
+        assert not writing.is_alive()
+        assert execute(handler, "SELECT COUNT(*) FROM tally") == [(0,)]  # its snapshot
+    assert execute(handler, "SELECT COUNT(*) FROM tally") == [(1,)]
+
+
+def test_a_fork_inside_a_transaction_leaves_the_parents_turn_alone(tmp_path):
+    path = str(tmp_path / "forked.sqlite3")
+    mine = WriterQueue(path, 5, sqlite3.OperationalError)
+    mine.acquire()
+    child = os.fork()
+    if child == 0:  # pragma: no cover (the parent's assertions tell how it went)
+        try:
+            mine.release()  # what closing an inherited connection does
+        finally:
+            os._exit(0)
+    os.waitpid(child, 0)
+    try:
+        other = os.fork()
+        if other == 0:  # pragma: no cover
+            try:
+                theirs = WriterQueue(path, 0.05, sqlite3.OperationalError)
+                theirs.acquire()
+                os._exit(1)  # it got the turn the parent still holds
+            except sqlite3.OperationalError:
+                os._exit(0)
+            finally:
+                os._exit(2)
+        _, status = os.waitpid(other, 0)
+    finally:
+        mine.release()
+    assert os.waitstatus_to_exitcode(status) == 0

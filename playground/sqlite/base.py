@@ -14,9 +14,9 @@ lock tries every fraction of a millisecond to two. SQLite's own lock is then fre
 writer asks for it, and its busy handler stays the fallback for writers that do not queue
 (another program, the `sqlite3` shell). A transaction holds its turn from BEGIN (transactions
 begin IMMEDIATE, taking SQLite's write lock there: see settings) to its COMMIT or ROLLBACK; a
-write outside a transaction holds it for its statement. Waiting has the busy timeout's
-deadline (the `timeout` option) and fails as SQLite does when that runs out: "database is
-locked".
+write outside a transaction holds it for its statement; a deferred transaction (a backup's
+snapshot, which only reads) takes none. Waiting has the busy timeout's deadline (the `timeout`
+option) and fails as SQLite does when that runs out: "database is locked".
 
 In-memory databases are left as they are: each belongs to one connection, so there is nothing
 to queue.
@@ -24,6 +24,7 @@ to queue.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import sqlite3
@@ -37,6 +38,8 @@ from django.db.backends.sqlite3 import base as sqlite3_base
 
 # The default of Python's sqlite3 module for the `timeout` option, in seconds.
 DEFAULT_BUSY_TIMEOUT = 5.0
+# Transactions that take SQLite's write lock at BEGIN, and so their turn.
+LOCKING_MODES = ("IMMEDIATE", "EXCLUSIVE")
 # How statements that write start (Django writes no other kind outside a transaction).
 WRITE_KEYWORDS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 
@@ -52,8 +55,13 @@ _writer_locks_guard = threading.Lock()
 
 def _forget_locks_in_child() -> None:
     # A fork copies the locks as they were, held perhaps by threads the child does not have,
-    # and shares the parent's lock files' locks: the child opens its own.
+    # and shares the parent's lock files: a copy left open would keep the parent's flock
+    # alive after the parent died. The child closes them and opens its own when it writes.
     global _writer_locks_guard
+    for descriptor in _lock_files.values():
+        if descriptor is not None:
+            with contextlib.suppress(OSError):
+                os.close(descriptor)
     _writer_locks.clear()
     _lock_files.clear()
     _writer_locks_guard = threading.Lock()
@@ -93,6 +101,8 @@ class WriterQueue:
         self.lock_file = lock_file(path)
         self.timeout = timeout
         self.locked_error = locked_error
+        # The process whose locks these are: a forked child must not release its parent's.
+        self.pid = os.getpid()
 
     def acquire(self) -> None:
         """Wait for this process's turn, then for the other processes'."""
@@ -106,6 +116,8 @@ class WriterQueue:
             raise
 
     def release(self) -> None:
+        if self.pid != os.getpid():
+            return  # taken by the parent before a fork: the parent's to give back
         if self.lock_file is not None:
             fcntl.flock(self.lock_file, fcntl.LOCK_UN)
         self.lock.release()
@@ -139,6 +151,7 @@ class QueuedCursor(sqlite3_base.SQLiteCursorWrapper):
     """Django's SQLite cursor; a write outside a transaction waits its turn in the queue."""
 
     writers: WriterQueue | None = None
+    database: DatabaseWrapper | None = None
 
     def execute(self, query: str, params: Any = None) -> Any:
         if not self._queues(query):
@@ -155,8 +168,12 @@ class QueuedCursor(sqlite3_base.SQLiteCursorWrapper):
             return super().executemany(query, param_list)
 
     def _queues(self, query: str) -> bool:
-        # Inside a transaction the lock is held already, from its BEGIN.
-        return self.writers is not None and not self.connection.in_transaction and is_write(query)
+        # Inside a transaction the turn is held already, from its BEGIN (or SQLite waits).
+        if self.writers is None or self.connection.in_transaction:
+            return False
+        # A turn still held by this connection (SQLite ended its transaction by itself, after
+        # an I/O error, say) would be waited for by its own holder.
+        return (self.database is None or self.database.holds_turn is None) and is_write(query)
 
 
 class DatabaseWrapper(sqlite3_base.DatabaseWrapper):
@@ -164,28 +181,34 @@ class DatabaseWrapper(sqlite3_base.DatabaseWrapper):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._held_turn: WriterQueue | None = None
+        self.holds_turn: WriterQueue | None = None
         self._writers: WriterQueue | None = None
-        self._writers_pid = 0
+        self._writers_for: tuple[int, str] | None = None
 
     def writers(self) -> WriterQueue | None:
         """The queue this database's writers take turns in; None for an in-memory database."""
         if self.is_in_memory_db():
             return None
-        if self._writers is None or self._writers_pid != os.getpid():
+        # Made again in a forked child (locks of its own) and for a new file (the tests'
+        # databases are named on connections already made).
+        name = str(self.settings_dict["NAME"])
+        if self._writers is None or self._writers_for != (os.getpid(), name):
             timeout = float(self.settings_dict["OPTIONS"].get("timeout", DEFAULT_BUSY_TIMEOUT))
-            name = str(self.settings_dict["NAME"])
             self._writers = WriterQueue(name, timeout, sqlite3.OperationalError)
-            self._writers_pid = os.getpid()  # a forked child has locks of its own
+            self._writers_for = (os.getpid(), name)
         return self._writers
 
     def create_cursor(self, name: str | None = None) -> QueuedCursor:
         cursor = self.connection.cursor(factory=QueuedCursor)
         cursor.writers = self.writers()
+        cursor.database = self
         return cursor
 
     def _start_transaction_under_autocommit(self) -> None:
-        writers = self.writers()
+        # A deferred transaction (a backup's snapshot) takes no write lock at BEGIN, and no
+        # turn: writers go on beside it; a write inside one waits in SQLite's handler.
+        mode = getattr(self, "transaction_mode", None)  # set when connecting
+        writers = self.writers() if mode in LOCKING_MODES else None
         if writers is None:
             super()._start_transaction_under_autocommit()  # type: ignore[misc]  # private: not in the stubs
             return
@@ -196,7 +219,7 @@ class DatabaseWrapper(sqlite3_base.DatabaseWrapper):
         except BaseException:
             writers.release()
             raise
-        self._held_turn = writers
+        self.holds_turn = writers
 
     def _commit(self) -> None:
         super()._commit()  # type: ignore[misc]  # private: not in the stubs
@@ -215,7 +238,7 @@ class DatabaseWrapper(sqlite3_base.DatabaseWrapper):
             self._release_writer_lock()
 
     def _release_writer_lock(self) -> None:
-        turn, self._held_turn = self._held_turn, None
+        turn, self.holds_turn = self.holds_turn, None
         if turn is not None:
             turn.release()
 
