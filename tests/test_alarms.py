@@ -41,6 +41,19 @@ def test_a_cancelled_alarm_never_fires():
     assert not cancelled.is_set()
 
 
+def test_a_failing_callback_stops_no_other_alarm(caplog):
+    after = threading.Event()
+
+    def fail() -> None:
+        raise RuntimeError("a callback's own failure")
+
+    alarms.call_later(0.01, fail)
+    alarms.call_later(0.05, after.set)
+
+    assert after.wait(WAIT)
+    assert "An alarm's callback failed" in caplog.text
+
+
 def test_cancelled_alarms_do_not_pile_up():
     for _ in range(3 * alarms._Alarms.SWEEP_AT):
         alarms.call_later(3600, lambda: None).cancel()
@@ -51,8 +64,11 @@ def test_a_forked_child_has_alarms_of_its_own():
     alarms.call_later(3600, lambda: None)  # the parent's thread is running
     child = os.fork()
     if child == 0:  # pragma: no cover (the child's exit status is the assertion)
-        fired = threading.Event()
-        alarms.call_later(0.01, fired.set)
-        os._exit(0 if fired.wait(WAIT) else 1)
+        try:
+            fired = threading.Event()
+            alarms.call_later(0.01, fired.set)
+            os._exit(0 if fired.wait(WAIT) else 1)
+        finally:
+            os._exit(2)
     _, status = os.waitpid(child, 0)
     assert os.waitstatus_to_exitcode(status) == 0

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import logging
 import os
 import threading
 import time
 from collections.abc import Callable
+
+log = logging.getLogger(__name__)
 
 
 class Alarm:
@@ -38,7 +41,8 @@ class _Alarms:
     long, is swept), and then does nothing.
     """
 
-    # Cancelled alarms are swept out once the queue holds this many.
+    # Cancelled alarms are swept out once the queue holds this many, or twice as many as were
+    # left by the last sweep (so that many alarms still to come are not swept at every add).
     SWEEP_AT = 1024
 
     def __init__(self) -> None:
@@ -50,15 +54,18 @@ class _Alarms:
         self._queue: list[tuple[float, int, Alarm]] = []
         self._order = itertools.count()
         self._thread: threading.Thread | None = None
+        self._sweep_at = self.SWEEP_AT
 
     def add(self, alarm: Alarm) -> None:
         with self._condition:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="alarms", daemon=True)
-                self._thread.start()
-            if len(self._queue) >= self.SWEEP_AT:
+            if self._thread is None or not self._thread.is_alive():
+                thread = threading.Thread(target=self._run, name="alarms", daemon=True)
+                thread.start()  # if it cannot start, the next alarm tries again
+                self._thread = thread
+            if len(self._queue) >= self._sweep_at:
                 self._queue = [entry for entry in self._queue if not entry[2].cancelled]
                 heapq.heapify(self._queue)
+                self._sweep_at = max(self.SWEEP_AT, 2 * len(self._queue))
             heapq.heappush(self._queue, (alarm.at, next(self._order), alarm))
             if self._queue[0][2] is alarm:
                 self._condition.notify()  # sooner than the one the thread sleeps for
@@ -67,8 +74,13 @@ class _Alarms:
         while True:
             with self._condition:
                 alarm = self._next_due()
-            if not alarm.cancelled:
+            if alarm.cancelled:
+                continue
+            try:
                 alarm.callback()
+            except Exception:
+                # One failing alarm must not stop the deadlines of every call to come.
+                log.exception("An alarm's callback failed")
 
     def _next_due(self) -> Alarm:
         while True:
