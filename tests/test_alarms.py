@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import threading
 
 from generations.wavespeed import alarms
+from tests.forking import in_child
 
 WAIT = 10.0  # seconds: far more than any alarm here needs
 
@@ -62,13 +62,10 @@ def test_cancelled_alarms_do_not_pile_up():
 
 def test_a_forked_child_has_alarms_of_its_own():
     alarms.call_later(3600, lambda: None)  # the parent's thread is running
-    child = os.fork()
-    if child == 0:  # pragma: no cover (the child's exit status is the assertion)
-        try:
-            fired = threading.Event()
-            alarms.call_later(0.01, fired.set)
-            os._exit(0 if fired.wait(WAIT) else 1)
-        finally:
-            os._exit(2)
-    _, status = os.waitpid(child, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+
+    def fires() -> bool:
+        fired = threading.Event()
+        alarms.call_later(0.01, fired.set)
+        return fired.wait(WAIT)
+
+    assert in_child(fires)

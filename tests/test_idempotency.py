@@ -137,13 +137,18 @@ def just_created(prediction_id: str) -> ws.Prediction:
     )
 
 
-def test_a_prediction_cannot_belong_to_two_generations(alice, simulator, enqueued):
-    [first] = submission.create_batch(alice, PARAMS)
-    [second] = submission.create_batch(alice, PARAMS)
+def a_prediction_taken_by_another(owner) -> tuple[Generation, ws.Prediction]:
+    """A generation being submitted, and an answer naming the prediction of another one."""
+    [first] = submission.create_batch(owner, PARAMS)
+    [second] = submission.create_batch(owner, PARAMS)
     submission.submit(first.pk)
     first.refresh_from_db()
     Generation.objects.filter(pk=second.pk).update(status=S.SUBMITTING)
-    taken = just_created(first.prediction_id)
+    return second, just_created(first.prediction_id)
+
+
+def test_a_prediction_cannot_belong_to_two_generations(alice, simulator, enqueued):
+    second, taken = a_prediction_taken_by_another(alice)
     assert submission.record_prediction(second.pk, taken) is False
     second.refresh_from_db()
     assert second.status == S.SUBMITTING and second.prediction_id == ""
@@ -226,12 +231,7 @@ def test_a_lost_answer_is_followed_at_once_when_the_history_shows_its_input(
 
 
 def test_a_refused_prediction_leaves_the_callers_transaction_usable(alice, simulator, enqueued):
-    [first] = submission.create_batch(alice, PARAMS)
-    [second] = submission.create_batch(alice, PARAMS)
-    submission.submit(first.pk)
-    first.refresh_from_db()
-    Generation.objects.filter(pk=second.pk).update(status=S.SUBMITTING)
-    taken = just_created(first.prediction_id)
+    second, taken = a_prediction_taken_by_another(alice)
     with transaction.atomic():
         assert submission.record_prediction(second.pk, taken) is False
         # Its savepoint rolled back, the caller's transaction goes on.

@@ -20,6 +20,7 @@ from django.db.utils import ConnectionHandler
 from django.test.utils import CaptureQueriesContext
 
 from playground.sqlite.base import WriterQueue, is_write, writer_lock
+from tests.forking import in_child
 
 pytestmark = [
     pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's own backend"),
@@ -230,19 +231,13 @@ def test_what_counts_as_a_write(sql, writes):
 def test_a_forked_child_starts_with_its_locks_free(tmp_path):
     path = str(tmp_path / "forked.sqlite3")
     lock = writer_lock(path)
-    lock.acquire()
-    try:
-        child = os.fork()
-        if child == 0:  # pragma: no cover (the child's exit status is the assertion)
-            try:
-                fresh = writer_lock(path)
-                os._exit(0 if fresh is not lock and fresh.acquire(timeout=5) else 1)
-            finally:
-                os._exit(2)
-        _, status = os.waitpid(child, 0)
-    finally:
-        lock.release()
-    assert os.waitstatus_to_exitcode(status) == 0
+    with lock:
+
+        def free() -> bool:
+            fresh = writer_lock(path)
+            return fresh is not lock and fresh.acquire(timeout=5)
+
+        assert in_child(free)
 
 
 def test_processes_take_turns_through_the_lock_file(tmp_path):
@@ -303,26 +298,19 @@ def test_a_deferred_transaction_takes_no_turn_and_writers_go_on_beside_it(handle
 def test_a_fork_inside_a_transaction_leaves_the_parents_turn_alone(tmp_path):
     path = str(tmp_path / "forked.sqlite3")
     mine = WriterQueue(path, 5, sqlite3.OperationalError)
-    mine.acquire()
-    child = os.fork()
-    if child == 0:  # pragma: no cover (the parent's assertions tell how it went)
+
+    def releases() -> bool:
+        mine.release()  # what closing an inherited connection does
+        return True
+
+    def refused() -> bool:
+        theirs = WriterQueue(path, 0.05, sqlite3.OperationalError)
         try:
-            mine.release()  # what closing an inherited connection does
-        finally:
-            os._exit(0)
-    os.waitpid(child, 0)
-    try:
-        other = os.fork()
-        if other == 0:  # pragma: no cover
-            try:
-                theirs = WriterQueue(path, 0.05, sqlite3.OperationalError)
-                theirs.acquire()
-                os._exit(1)  # it got the turn the parent still holds
-            except sqlite3.OperationalError:
-                os._exit(0)
-            finally:
-                os._exit(2)
-        _, status = os.waitpid(other, 0)
-    finally:
-        mine.release()
-    assert os.waitstatus_to_exitcode(status) == 0
+            theirs.acquire()
+        except sqlite3.OperationalError:
+            return True
+        return False  # it got the turn the parent still holds
+
+    with mine.held():
+        assert in_child(releases)
+        assert in_child(refused)
