@@ -105,13 +105,7 @@ def claim(generation_id: int, claim_submit: Callable[[int, datetime], bool]) -> 
         # Nothing to race for: the claim is one conditional UPDATE, taken outside a
         # transaction so that it holds SQLite's write lock for that statement alone (a
         # burst's submits otherwise queue behind each other's reads).
-        if not claim_submit(generation_id, now):
-            return Claim.GONE  # already sent, finished or deleted: a second delivery does nothing
-        # A delete is a transaction of its own (Django's collector): read first.
-        waiting = WaitingGeneration.objects.filter(pk=generation_id)
-        if waiting.exists():
-            waiting.delete()
-        return Claim.TAKEN
+        return _take(generation_id, now, limits, claim_submit)
     with transaction.atomic():
         state = breaker.locked().state if limits.any else breaker.current().state
         created_at = (
@@ -122,17 +116,30 @@ def claim(generation_id: int, claim_submit: Callable[[int, datetime], bool]) -> 
         if created_at is None:
             return Claim.GONE  # already sent, finished or deleted: a second delivery does nothing
         if state == breaker.State.CLOSED and _may_go(limits, generation_id, created_at, now):
-            if not claim_submit(generation_id, now):
-                return Claim.GONE
-            WaitingGeneration.objects.filter(pk=generation_id).delete()
-            if limits.max_per_minute is not None:
-                SentSubmit.objects.filter(sent_at__lte=now - WINDOW).delete()
-                SentSubmit.objects.create(sent_at=now)
-            return Claim.TAKEN
+            return _take(generation_id, now, limits, claim_submit)
         if _wait(generation_id, created_at, now):
             # A sweeper releases it once a slot frees or the breaker closes.
             transaction.on_commit(enqueue.sweep)
     return Claim.WAITING
+
+
+def _take(
+    generation_id: int,
+    now: datetime,
+    limits: Limits,
+    claim_submit: Callable[[int, datetime], bool],
+) -> Claim:
+    """The claim itself, once admission lets the generation go; GONE if it was not queued."""
+    if not claim_submit(generation_id, now):
+        return Claim.GONE  # already sent, finished or deleted: a second delivery does nothing
+    # A delete is a transaction of its own (Django's collector): read first.
+    waiting = WaitingGeneration.objects.filter(pk=generation_id)
+    if waiting.exists():
+        waiting.delete()
+    if limits.max_per_minute is not None:
+        SentSubmit.objects.filter(sent_at__lte=now - WINDOW).delete()
+        SentSubmit.objects.create(sent_at=now)
+    return Claim.TAKEN
 
 
 def _may_go(limits: Limits, generation_id: int, created_at: datetime, now: datetime) -> bool:

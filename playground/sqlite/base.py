@@ -150,30 +150,29 @@ class WriterQueue:
 class QueuedCursor(sqlite3_base.SQLiteCursorWrapper):
     """Django's SQLite cursor; a write outside a transaction waits its turn in the queue."""
 
-    writers: WriterQueue | None = None
-    database: DatabaseWrapper | None = None
+    database: DatabaseWrapper
 
     def execute(self, query: str, params: Any = None) -> Any:
-        if not self._queues(query):
-            return super().execute(query, params)
-        assert self.writers is not None
-        with self.writers.held():
+        with self._turn_for(query):
             return super().execute(query, params)
 
     def executemany(self, query: str, param_list: Any) -> Any:
-        if not self._queues(query):
-            return super().executemany(query, param_list)
-        assert self.writers is not None
-        with self.writers.held():
+        with self._turn_for(query):
             return super().executemany(query, param_list)
 
-    def _queues(self, query: str) -> bool:
-        # Inside a transaction the turn is held already, from its BEGIN (or SQLite waits).
-        if self.writers is None or self.connection.in_transaction:
-            return False
-        # A turn still held by this connection (SQLite ended its transaction by itself, after
-        # an I/O error, say) would be waited for by its own holder.
-        return (self.database is None or self.database.holds_turn is None) and is_write(query)
+    def _turn_for(self, query: str) -> contextlib.AbstractContextManager[object]:
+        """The statement's turn, or nothing to wait for."""
+        # Inside a transaction the turn is held already, from its BEGIN (or SQLite waits). A
+        # turn still held by this connection (SQLite ended its transaction by itself, after an
+        # I/O error, say) would be waited for by its own holder.
+        if (
+            self.connection.in_transaction
+            or self.database.holds_turn is not None
+            or not is_write(query)
+            or (writers := self.database.writers()) is None
+        ):
+            return contextlib.nullcontext()
+        return writers.held()
 
 
 class DatabaseWrapper(sqlite3_base.DatabaseWrapper):
@@ -200,7 +199,6 @@ class DatabaseWrapper(sqlite3_base.DatabaseWrapper):
 
     def create_cursor(self, name: str | None = None) -> QueuedCursor:
         cursor = self.connection.cursor(factory=QueuedCursor)
-        cursor.writers = self.writers()
         cursor.database = self
         return cursor
 
