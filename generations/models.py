@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import models, transaction
 from django.db.models import Exists, OuterRef, Q
 
+from generations import reviewers
 from generations.wavespeed import contract
 
 
@@ -57,12 +58,12 @@ def default_visibility() -> str:
     return settings.DEFAULT_VISIBILITY
 
 
-REVIEW_PERMISSION = "generations.review_image"
+REVIEW_PERMISSION = reviewers.PERMISSION
 
 
 def is_moderator(user) -> bool:
     """Moderators see everything, private and flagged work included."""
-    return bool(user.is_authenticated and user.has_perm(REVIEW_PERMISSION))
+    return bool(user.is_authenticated and reviewers.may_review(user))
 
 
 class GenerationQuerySet(models.QuerySet):
@@ -437,7 +438,7 @@ class OutputImage(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["generation", "index"], name="image_unique_index"),
         ]
-        permissions = [("review_image", "Can review flagged images")]
+        permissions = [(reviewers.CODENAME, "Can review flagged images")]
 
     def __str__(self) -> str:
         return f"Image {self.index} of generation #{self.generation_id}"
