@@ -64,6 +64,15 @@ def test_postgresql_connections_persist_and_are_checked(tmp_path):
     assert database["CONN_HEALTH_CHECKS"] is True
 
 
+def test_sqlite_connections_persist_too(tmp_path):
+    found = settings_of(
+        {"DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}, tmp_path, "DATABASES"
+    )
+    database = found["DATABASES"]["default"]
+    assert database["ENGINE"] == "playground.sqlite"
+    assert database["CONN_MAX_AGE"] == 60
+
+
 def test_redis_url_moves_the_broker_and_the_cache_to_redis(tmp_path):
     found = settings_of(PRODUCTION, tmp_path, "CACHES", "Q_CLUSTER")
     assert found["CACHES"]["default"] == {
