@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from generations import ingest, submission, sweeper
+from generations import ingest, submission, sweeper, task_results
 from generations.downloads import downloads
 
 
@@ -20,3 +20,7 @@ def ingest_generation(generation_id: int) -> None:
     # downloaded here when every thread is busy (see `downloads`).
     if not downloads.start(generation_id):
         ingest.ingest_outputs(generation_id)
+
+
+def prune_task_results() -> None:
+    task_results.prune()

@@ -410,7 +410,9 @@ Q_CLUSTER = {
     # Tasks record their own failures; a crash is retried a bounded number of times.
     "max_attempts": 3,
     "ack_failures": False,
-    "save_limit": 1000,
+    # Successful results are kept unpruned here and pruned by a schedule instead
+    # (generations/task_results.py): django-q2 prunes in a transaction around every save.
+    "save_limit": 0,
     "catch_up": False,
     # The ORM broker's pusher sleeps this long whenever it finds the queue empty, so a task
     # enqueued into an idle queue waits up to this for a worker (0.2 s made half of the added

@@ -1,0 +1,81 @@
+"""Successful task results: saved by the cluster without pruning, pruned by a schedule."""
+
+from __future__ import annotations
+
+import pydoc
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from django_q.brokers import get_broker
+from django_q.models import Failure, Schedule, Success, Task
+from django_q.monitor import save_task
+
+from generations import task_results
+
+pytestmark = pytest.mark.django_db
+
+
+def a_result(stopped, *, success: bool = True) -> dict:
+    return {
+        "id": uuid.uuid4().hex,
+        "name": f"task-{uuid.uuid4().hex[:8]}",
+        "func": "generations.tasks.ingest_generation",
+        "args": (1,),
+        "kwargs": {},
+        "started": stopped - timedelta(seconds=1),
+        "stopped": stopped,
+        "result": None,
+        "success": success,
+    }
+
+
+def saved(count: int, *, success: bool = True) -> list[str]:
+    """`count` results, one a second, the newest last; their ids."""
+    now = timezone.now()
+    results = [a_result(now - timedelta(seconds=count - n), success=success) for n in range(count)]
+    Task.objects.bulk_create(Task(**result) for result in results)
+    return [result["id"] for result in results]
+
+
+def test_pruning_keeps_the_newest_successes_and_every_failure():
+    ids = saved(12)
+    failures = saved(3, success=False)
+    assert task_results.prune(kept=5) == 7
+    assert set(Success.objects.values_list("id", flat=True)) == set(ids[-5:])
+    assert set(Failure.objects.values_list("id", flat=True)) == set(failures)
+
+
+def test_results_stopped_at_the_same_moment_are_kept_to_the_number():
+    moment = timezone.now()
+    Task.objects.bulk_create(Task(**a_result(moment)) for _ in range(6))
+    assert task_results.prune(kept=4) == 2
+    assert Success.objects.count() == 4
+
+
+def test_pruning_fewer_results_than_are_kept_deletes_nothing():
+    saved(3)
+    assert task_results.prune(kept=5) == 0
+    assert Success.objects.count() == 3
+
+
+@pytest.mark.django_db(transaction=True)  # the monitor closes a connection inside one
+def test_the_cluster_saves_a_result_without_pruning_in_a_transaction():
+    saved(20)
+    with CaptureQueriesContext(connection) as queries:
+        save_task(a_result(timezone.now()), get_broker())
+    statements = [query["sql"].split()[0].upper() for query in queries.captured_queries]
+    # Django-q2's own pruning would lock and read every kept result first.
+    assert statements == ["SELECT", "INSERT"], statements
+    assert Success.objects.count() == 21
+
+
+def test_a_schedule_prunes_every_few_minutes():
+    schedule = Schedule.objects.get(name="generations: prune task results")
+    assert (schedule.schedule_type, schedule.minutes, schedule.repeats) == ("I", 5, -1)
+    saved(task_results.KEPT + 2)
+    pydoc.locate(schedule.func)()
+    assert Success.objects.count() == task_results.KEPT
