@@ -6,4 +6,10 @@ class GenerationsConfig(AppConfig):
     verbose_name = "Generations"
 
     def ready(self) -> None:
-        from generations import signals  # noqa: F401 (connects the receivers)
+        from django.db.models.signals import post_migrate
+
+        from generations import schedules, signals  # noqa: F401 (connects the receivers)
+
+        post_migrate.connect(
+            schedules.ensure_after_migrate, sender=self, dispatch_uid="generations_schedules"
+        )

@@ -5,7 +5,8 @@ transaction that locks and reads every kept result (up to the limit) before one 
 SQLite that is the database's one write lock, held by the cluster's monitor for each task,
 which every other writer then waits for: at 200 generations in flight with webhooks, the
 downloads' tasks waited 0.45 s (p50) for a worker instead of 0.12 s. The results are saved
-unpruned (`save_limit` 0) and a schedule prunes them every few minutes instead.
+unpruned (`save_limit` 0) and a schedule prunes them every few minutes instead
+(`schedules`, which makes it again if it goes missing).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ KEPT = 1000
 
 def prune(kept: int = KEPT) -> int:
     """Delete the successful results older than the newest `kept` (at least one); how many."""
+    if kept < 1:
+        raise ValueError(f"keep at least one result, not {kept}")
     newest_first = Success.objects.order_by("-stopped", "-pk").values_list("stopped", "pk")
     boundary = list(newest_first[kept - 1 : kept])
     if not boundary:

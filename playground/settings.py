@@ -135,7 +135,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # "old" connections before each of its queries, so with none kept every enqueue in a
     # request, every poll of the queue and every acknowledgement opened the database anew
     # (a third of the pipeline's CPU per generation with webhooks, measured at 200 in flight).
-    # The web server's request threads still close theirs when each request ends.
+    # (`make run`'s web server closes a request thread's connection when the request ends.)
     DATABASES["default"]["OPTIONS"] = {
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         "transaction_mode": "IMMEDIATE",

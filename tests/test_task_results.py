@@ -14,7 +14,7 @@ from django_q.brokers import get_broker
 from django_q.models import Failure, Schedule, Success, Task
 from django_q.monitor import save_task
 
-from generations import task_results
+from generations import schedules, task_results
 
 pytestmark = pytest.mark.django_db
 
@@ -42,8 +42,9 @@ def saved(count: int, *, success: bool = True) -> list[str]:
 
 
 def test_pruning_keeps_the_newest_successes_and_every_failure():
+    failures = saved(3, success=False)  # older than every success: only their kind keeps them
+    Task.objects.filter(id__in=failures).update(stopped=timezone.now() - timedelta(hours=1))
     ids = saved(12)
-    failures = saved(3, success=False)
     assert task_results.prune(kept=5) == 7
     assert set(Success.objects.values_list("id", flat=True)) == set(ids[-5:])
     assert set(Failure.objects.values_list("id", flat=True)) == set(failures)
@@ -73,9 +74,30 @@ def test_the_cluster_saves_a_result_without_pruning_in_a_transaction():
     assert Success.objects.count() == 21
 
 
+def test_pruning_keeps_at_least_one_result():
+    with pytest.raises(ValueError):
+        task_results.prune(kept=0)
+
+
 def test_a_schedule_prunes_every_few_minutes():
     schedule = Schedule.objects.get(name="generations: prune task results")
     assert (schedule.schedule_type, schedule.minutes, schedule.repeats) == ("I", 5, -1)
     saved(task_results.KEPT + 2)
     pydoc.locate(schedule.func)()
     assert Success.objects.count() == task_results.KEPT
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_schedules_are_made_again_after_a_flush():
+    from django.core.management import call_command
+
+    call_command("flush", interactive=False, verbosity=0)
+    assert set(Schedule.objects.values_list("name", flat=True)) == set(schedules.SCHEDULES)
+
+
+def test_a_missing_schedule_is_made_again_and_a_changed_one_left_as_it_is():
+    Schedule.objects.filter(name="generations: prune task results").delete()
+    Schedule.objects.filter(name="generations: sweep predictions").update(minutes=2)
+    assert schedules.ensure() == ["generations: prune task results"]
+    assert Schedule.objects.get(name="generations: sweep predictions").minutes == 2
+    assert Schedule.objects.get(name="generations: prune task results").minutes == 5
