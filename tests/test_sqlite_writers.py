@@ -314,3 +314,35 @@ def test_a_fork_inside_a_transaction_leaves_the_parents_turn_alone(tmp_path):
     with mine.held():
         assert in_child(releases)
         assert in_child(refused)
+
+
+def test_a_kept_connection_serves_again_while_its_file_is_the_same(handler, database):
+    execute(handler, "INSERT INTO tally VALUES (1, 1)")
+    assert handler["default"].is_usable()
+
+
+@pytest.mark.parametrize("change", ["replaced", "deleted"])
+def test_a_kept_connection_to_a_file_replaced_or_deleted_is_not_used_again(
+    handler, database, change
+):
+    kept = handler["default"]
+    execute(handler, "INSERT INTO tally VALUES (1, 1)")
+    if change == "replaced":
+        fresh = Path(database).with_name("fresh.sqlite3")
+        sqlite3.connect(fresh).close()
+        os.replace(fresh, database)
+    else:
+        os.remove(database)
+    assert not kept.is_usable()
+    # What Django does at the start of a request or task with a connection found unusable.
+    kept.health_check_done = False
+    kept.close_if_health_check_failed()
+    assert kept.connection is None
+    assert execute(handler, "SELECT name FROM sqlite_master WHERE name = 'tally'") == []
+
+
+def test_a_kept_connection_that_no_longer_answers_is_not_used_again(handler, database):
+    kept = handler["default"]
+    execute(handler, "SELECT 1")
+    kept.connection.close()  # what an I/O error leaves: a connection that cannot run anything
+    assert not kept.is_usable()

@@ -197,6 +197,34 @@ class DatabaseWrapper(sqlite3_base.DatabaseWrapper):
             self._writers_for = (os.getpid(), name)
         return self._writers
 
+    def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
+        connection = super().get_new_connection(conn_params)
+        self._opened_file = self._file_identity()
+        return connection
+
+    def is_usable(self) -> bool:
+        """Whether a kept connection may serve again (asked at the start of each request and
+        task, `CONN_HEALTH_CHECKS`): it still answers, and its database is still the file it
+        opened. Django's SQLite backend says yes to anything; a connection kept across a
+        database file deleted or replaced would go on using the old file."""
+        if self._file_identity() != getattr(self, "_opened_file", None):
+            return False
+        try:
+            self.connection.execute("SELECT 1")
+        except sqlite3.Error:
+            return False
+        return True
+
+    def _file_identity(self) -> tuple[int, int] | None:
+        """The database file's device and inode; None in memory or when there is no file."""
+        if self.is_in_memory_db():
+            return None
+        try:
+            found = os.stat(self.settings_dict["NAME"])
+        except OSError:
+            return None
+        return (found.st_dev, found.st_ino)
+
     def create_cursor(self, name: str | None = None) -> QueuedCursor:
         cursor = self.connection.cursor(factory=QueuedCursor)
         cursor.database = self
