@@ -1,9 +1,10 @@
 """The django-q2 schedules the app relies on, made again whenever they are missing.
 
-Migrations 0002 and 0016 made them; `manage.py flush` (or a hand in the admin) can remove
-them, and without them nothing would sweep lost work or prune task results (which the
-cluster saves unpruned, `task_results`). After every `migrate` and `flush` (Django's
-post_migrate signal) a missing one is made again; one that was changed is left as it is.
+Made after every `migrate` and `flush` (Django's post_migrate signal) when missing, which
+also brings them back when a flush or a hand in the admin removed them: without them nothing
+would sweep lost work or prune task results (which the cluster saves unpruned,
+`task_results`). One that was changed is left as it is. (Migration 0002 made the sweep's
+before this module existed.)
 """
 
 from __future__ import annotations

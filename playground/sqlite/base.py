@@ -183,6 +183,7 @@ class DatabaseWrapper(sqlite3_base.DatabaseWrapper):
         self.holds_turn: WriterQueue | None = None
         self._writers: WriterQueue | None = None
         self._writers_for: tuple[int, str] | None = None
+        self._opened_file: tuple[int, int] | None = None  # what get_new_connection opened
 
     def writers(self) -> WriterQueue | None:
         """The queue this database's writers take turns in; None for an in-memory database."""
@@ -207,7 +208,7 @@ class DatabaseWrapper(sqlite3_base.DatabaseWrapper):
         task, `CONN_HEALTH_CHECKS`): it still answers, and its database is still the file it
         opened. Django's SQLite backend says yes to anything; a connection kept across a
         database file deleted or replaced would go on using the old file."""
-        if self._file_identity() != getattr(self, "_opened_file", None):
+        if self._file_identity() != self._opened_file:
             return False
         try:
             self.connection.execute("SELECT 1")
