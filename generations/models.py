@@ -58,9 +58,6 @@ def default_visibility() -> str:
     return settings.DEFAULT_VISIBILITY
 
 
-REVIEW_PERMISSION = reviewers.PERMISSION
-
-
 def is_moderator(user) -> bool:
     """Moderators see everything, private and flagged work included."""
     return bool(user.is_authenticated and reviewers.may_review(user))

@@ -15,9 +15,10 @@ from generations.moderation import services as moderation
 from generations.moderation.forms import BulkDecisionForm, DecisionForm, HistoryFilters
 from generations.plurals import plural
 from generations.presenters import image_data
+from generations.reviewers import PERMISSION as REVIEW_PERMISSION
 
 # Logged-in people without the permission get 403; anonymous visitors the login page.
-moderators_only = permission_required("generations.review_image", raise_exception=True)
+moderators_only = permission_required(REVIEW_PERMISSION, raise_exception=True)
 
 
 @require_safe
