@@ -80,6 +80,7 @@ LEASE_RENEW_SECONDS = 5.0
 # few milliseconds. Answers are applied as they come; what a look starts waits at most this.
 LOOK_INTERVAL_SECONDS = 0.5
 LOOK_GAP_SECONDS = 0.05
+RECOVERY_INTERVAL_SECONDS = LOOK_INTERVAL_SECONDS
 # A slice ends early, within this long of its end, at a moment with no check due within the
 # hand-over to the next slice (`Sweep.quiet_near_the_end`); longer than a poll interval, so
 # such a moment comes between two polls of the same prediction.
@@ -180,6 +181,7 @@ class Sweep:
         self.streak = throttle.Streak()
         self.backlog = False  # due work left for lack of a free thread
         self.next_due_at: float | None = 0.0  # monotonic; unknown until the first look
+        self.recovered_at = float("-inf")  # monotonic: when a look last ran the recovery
         self._poll_pool: ThreadPoolExecutor | None = None
         self._poll_client: ws.WaveSpeedClient | None = None
 
@@ -240,17 +242,25 @@ class Sweep:
 
     def look(self, now: datetime) -> float | None:
         """Start the calls of everything due; seconds until the next check, None if none."""
-        _reingest_stale(now)
-        _abandon_claims(now)
+        # Recovery (work whose worker died, unconfirmed submits, the breaker's probe) is on a
+        # scale of seconds: looked for at most every RECOVERY_INTERVAL_SECONDS, not at every
+        # look, which with hundreds in flight comes every few dozen milliseconds.
+        recover = time.monotonic() - self.recovered_at >= RECOVERY_INTERVAL_SECONDS
+        if recover:
+            self.recovered_at = time.monotonic()
+            _reingest_stale(now)
+            _abandon_claims(now)
         until = throttle.throttled_until(now)
         self.backlog = False
         if until is None:
-            self._start_probe(now)
+            if recover:
+                self._start_probe(now)
             # Slots freed since the last look go to the generations waiting longest.
             for generation_id in admission.release_waiting(now):
                 lifecycle.release_submit(generation_id, now)
             self._start_submits(now)
-            self._start_settles(now)
+            if recover:
+                self._start_settles(now)
             self._start_polls(now)
         in_flight = {generation.pk for generation in self.polls.values()} | _errands.running()
         due_in = seconds_until_next_check(now, excluding=in_flight)
@@ -316,7 +326,8 @@ class Sweep:
     # -- starting calls -------------------------------------------------------------------------
 
     def _start_polls(self, now: datetime) -> None:
-        free = settings.SWEEP_CONCURRENCY - len(self.polls)
+        # Answers not yet applied hold no connection: only calls under way count.
+        free = settings.SWEEP_CONCURRENCY - sum(not future.done() for future in self.polls)
         polling = {generation.pk for generation in self.polls.values()}
         due = list(
             Generation.objects.filter(status=S.PROCESSING, next_check_at__lte=now)

@@ -330,3 +330,47 @@ def test_a_slice_ends_early_near_its_end_only_when_no_check_falls_due_in_the_han
         assert sweep.quiet_near_the_end()
     finally:
         sweep.close()
+
+
+def test_an_answer_waiting_to_be_applied_leaves_its_slot_to_the_next_poll(
+    alice, simulator, pipeline, settings
+):
+    """The cap is on calls under way: with hundreds in flight, answers that had come but were
+    not yet recorded held slots, and due polls waited for the next pass to record them."""
+    settings.SWEEP_CONCURRENCY = 1
+    first, second = generate(alice, "First"), generate(alice, "Second")
+    for generation in (first, second):
+        submission.submit(generation.pk)
+    Generation.objects.filter(pk__in=[first.pk, second.pk]).update(next_check_at=timezone.now())
+    sweep = sweeper.Sweep(max_seconds=10, leased=False)
+    try:
+        sweep.look(timezone.now())
+        assert len(sweep.polls) == 1  # the only slot
+        [answer] = sweep.polls
+        answer.result(timeout=5)  # answered, not yet applied
+        sweep.look(timezone.now())
+        assert {generation.pk for generation in sweep.polls.values()} == {first.pk, second.pk}
+    finally:
+        sweep.close()
+
+
+def test_recovery_is_looked_for_at_most_every_recovery_interval(monkeypatch):
+    """Dead workers' downloads and claims, unconfirmed submits and the breaker's probe wait
+    seconds anyway; the looks between, every few dozen milliseconds under load, skip them."""
+    ran: list[str] = []
+    for name in ("_reingest_stale", "_abandon_claims"):
+        monkeypatch.setattr(sweeper, name, lambda now, name=name: ran.append(name))
+    for name in ("_start_probe", "_start_settles"):
+        monkeypatch.setattr(sweeper.Sweep, name, lambda self, now, name=name: ran.append(name))
+    recovery = ["_reingest_stale", "_abandon_claims", "_start_probe", "_start_settles"]
+    sweep = sweeper.Sweep(max_seconds=10, leased=False)
+    try:
+        sweep.look(timezone.now())
+        assert ran == recovery  # the first look of a sweep
+        sweep.look(timezone.now())
+        assert ran == recovery  # one right after: none of it
+        sweep.recovered_at -= sweeper.RECOVERY_INTERVAL_SECONDS
+        sweep.look(timezone.now())
+        assert ran == recovery * 2
+    finally:
+        sweep.close()
