@@ -726,6 +726,60 @@ def test_the_record_says_when_each_prediction_finished_and_how_often_it_was_read
     assert before + 0.4 <= items[made["id"]]["finished_at"] <= time.time()
 
 
+def test_the_record_says_when_a_poll_first_saw_each_prediction_end(sim):
+    made = submit(sim, prompt="[latency=0.3] watched")
+    unseen = submit(sim, prompt="[latency=0.3] ended unseen")
+    path = f"/api/v3/predictions/{made['id']}/result"
+    assert call(sim, "GET", path).json()["data"]["status"] != "completed"
+
+    def seen() -> dict:
+        record = call(sim, "GET", "/_sim/record").json()["data"]
+        return {item["id"]: item for item in record["predictions"]}
+
+    assert seen()[made["id"]]["end_seen_at"] is None  # read, but still running
+    wait_until_terminal(sim, made["id"])  # polls until it answers "completed"
+    first_seen = seen()[made["id"]]["end_seen_at"]
+    # Seconds since the epoch, converted from the simulator's clock at each read: to 1 ms.
+    assert seen()[made["id"]]["finished_at"] - 0.001 <= first_seen <= time.time()
+    call(sim, "GET", path)
+    # The first answer, not the last.
+    assert seen()[made["id"]]["end_seen_at"] == pytest.approx(first_seen, abs=0.001)
+    deadline = time.monotonic() + 10
+    while seen()[unseen["id"]]["status"] != "completed":  # the record is no result GET
+        assert time.monotonic() < deadline, "the prediction never ended"
+        time.sleep(0.05)
+    assert seen()[unseen["id"]]["end_seen_at"] is None  # ended, never asked about
+
+
+def test_outputs_rendered_ahead_are_served_as_rendered_on_download(sim):
+    wanted = {"prompt": "rendered ahead", "seed": 42, "aspect_ratio": "16:9"}
+    _render_cached.cache_clear()
+    assert call(sim, "POST", "/_sim/prerender", {"outputs": [wanted]}, key=None).status_code == 401
+    answer = call(sim, "POST", "/_sim/prerender", {"outputs": [wanted]})
+    assert answer.json()["data"] == {"rendered": 1}
+    assert _render_cached.cache_info().currsize == 1
+    made = submit(sim, prompt="rendered ahead", seed=42, aspect_ratio="16:9")
+    finished, _ = wait_until_terminal(sim, made["id"])
+    served = requests.get(finished["outputs"][0], timeout=15)
+    assert served.content == render_png("rendered ahead", 42, "16:9")
+    assert _render_cached.cache_info().hits >= 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"outputs": [{"prompt": "no seed", "aspect_ratio": "1:1"}]},
+        {"outputs": [{"prompt": "x", "seed": "many", "aspect_ratio": "1:1"}]},
+        {"outputs": [{"prompt": "x", "seed": 1, "aspect_ratio": "5:4"}]},
+        {"outputs": [{"prompt": "x", "seed": n, "aspect_ratio": "1:1"} for n in range(257)]},
+    ],
+)
+def test_a_bad_prerender_request_is_refused_with_a_reason(sim, body):
+    answer = call(sim, "POST", "/_sim/prerender", body)
+    assert answer.status_code == 400 and answer.json()["message"]
+
+
 def test_a_revoked_key_is_refused_everywhere_until_restored(sim):
     made = submit(sim)
     assert call(sim, "POST", "/_sim/revoke-key", key=None).status_code == 401

@@ -51,5 +51,8 @@ Controls (POST, with the Bearer key; or the same methods on the in-thread server
     ``/_sim/restore-key`` the key works again (``server.restore_key()``)
     ``/_sim/record``      (GET) every prediction held (id, prompt, status, its result GETs,
                           its webhook call's attempts) and the faults injected so far,
-                          counted by kind (``server.tally``)
+                          counted by kind (``server.tally``), and when a result GET first
+                          answered that each had ended (``end_seen_at``)
+    ``/_sim/prerender``   render these outputs now and keep them (body: ``{"outputs":
+                          [{"prompt", "seed", "aspect_ratio"}]}``, at most 256)
 """

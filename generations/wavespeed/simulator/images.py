@@ -16,6 +16,8 @@ from generations.wavespeed.contract import OUTPUT_SIZES
 # full-size image is pixels, and a soft abstract background loses nothing by it.
 _SCALE = 8
 _EXCERPT_CHARS = 48
+# Rendered outputs kept: polls and re-downloads, and outputs rendered ahead (`/_sim/prerender`).
+CACHED_OUTPUTS = 256
 
 
 def render_png(prompt: str, seed: int, aspect_ratio: str) -> bytes:
@@ -25,7 +27,7 @@ def render_png(prompt: str, seed: int, aspect_ratio: str) -> bytes:
     return _render_cached(prompt, seed, aspect_ratio)
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=CACHED_OUTPUTS)
 def _render_cached(prompt: str, seed: int, aspect_ratio: str) -> bytes:
     """Render and encode once per distinct input; polls and re-downloads hit the cache."""
     width, height = OUTPUT_SIZES[aspect_ratio]

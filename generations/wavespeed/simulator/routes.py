@@ -19,7 +19,7 @@ from generations.wavespeed.validation import (
 )
 
 from .config import SimulatorConfig
-from .images import render_png
+from .images import CACHED_OUTPUTS, render_png
 from .protocol import Dice, envelope, parse_markers, parse_webhook_url, task_error
 from .store import Prediction, Store
 from .tally import Tally
@@ -116,7 +116,10 @@ def result(ctx: Context, prediction_id: str) -> Reply:
             "Too many requests for this prediction (simulated)",
             headers={"Retry-After": str(max(1, math.ceil(throttled)))},
         )
-    return success(prediction.to_json(ctx.base_url, ctx.store.now()))
+    now = ctx.store.now()
+    if prediction.status_at(now) in TERMINAL_STATUSES:
+        ctx.store.note_end_seen(prediction_id, now)
+    return success(prediction.to_json(ctx.base_url, now))
 
 
 def history(ctx: Context) -> Reply:
@@ -219,6 +222,31 @@ def restore_key(ctx: Context) -> Reply:
     return success({"key_revoked": False})
 
 
+def prerender(ctx: Context) -> Reply:
+    """Render these outputs now, before their predictions are made, and keep them.
+
+    Body: {"outputs": [{"prompt": ..., "seed": ..., "aspect_ratio": ...}, ...]}, at most
+    `CACHED_OUTPUTS`. The real API renders on its own machines and serves outputs from a CDN;
+    the pipeline benchmark renders here first, so that the simulator's CPU (about 80 ms per
+    output) does not compete with what is measured on the same cores.
+    """
+    try:
+        items = json.loads(ctx.body or b"{}")["outputs"]
+        wanted = [
+            (str(item["prompt"]), int(item["seed"]), str(item["aspect_ratio"])) for item in items
+        ]
+    except (ValueError, KeyError, TypeError) as error:
+        return json_reply(400, f"expected outputs: [{{prompt, seed, aspect_ratio}}]: {error}")
+    if len(wanted) > CACHED_OUTPUTS:
+        return json_reply(400, f"at most {CACHED_OUTPUTS} outputs are kept")
+    for prompt, seed, aspect_ratio in wanted:
+        try:
+            render_png(prompt, seed, aspect_ratio)
+        except ValueError as error:
+            return json_reply(400, str(error))
+    return success({"rendered": len(wanted)})
+
+
 def record(ctx: Context) -> Reply:
     """The simulator's own record: every prediction it holds and the faults it injected.
 
@@ -231,6 +259,7 @@ def record(ctx: Context) -> Reply:
     predictions = []
     for item in reversed(ctx.store.query()):
         result_gets, downloads = ctx.store.reads(item.id)
+        seen = ctx.store.end_seen(item.id)
         predictions.append(
             {
                 "id": item.id,
@@ -241,6 +270,8 @@ def record(ctx: Context) -> Reply:
                 "finished_at": ctx.store.epoch_of(item.submitted + item.latency),
                 "result_gets": result_gets,
                 "downloads": downloads,
+                # When a result GET first answered that it had ended: None if none did.
+                "end_seen_at": None if seen is None else ctx.store.epoch_of(seen),
                 "webhook": ctx.webhooks.summary(item.id) if ctx.webhooks else None,
             }
         )
@@ -301,6 +332,7 @@ ROUTES: list[tuple[re.Pattern[str], dict[str, Endpoint]]] = [
     (re.compile(r"/_sim/revoke-key"), {"POST": revoke_key}),
     (re.compile(r"/_sim/restore-key"), {"POST": restore_key}),
     (re.compile(r"/_sim/record"), {"GET": record}),
+    (re.compile(r"/_sim/prerender"), {"POST": prerender}),
 ]
 
 

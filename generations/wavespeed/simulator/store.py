@@ -128,6 +128,9 @@ class Store:
         # How often each prediction's result and outputs were asked for (the record shows it).
         self._result_reads: Counter[str] = Counter()
         self._output_reads: Counter[str] = Counter()
+        # When a result GET first answered that a prediction had ended (store clock): how long
+        # a poller took to notice, which the pipeline benchmark reports.
+        self._end_seen: dict[str, float] = {}
 
     def now(self) -> float:
         """Read the store clock."""
@@ -177,6 +180,16 @@ class Store:
         """Count one download of one of a prediction's outputs."""
         with self._lock:
             self._output_reads[prediction_id] += 1
+
+    def note_end_seen(self, prediction_id: str, reading: float) -> None:
+        """Remember the first time a result GET answered with the prediction's end."""
+        with self._lock:
+            self._end_seen.setdefault(prediction_id, reading)
+
+    def end_seen(self, prediction_id: str) -> float | None:
+        """When a result GET first answered with the prediction's end (store clock), if ever."""
+        with self._lock:
+            return self._end_seen.get(prediction_id)
 
     def reads(self, prediction_id: str) -> tuple[int, int]:
         """How many result GETs and output downloads a prediction has had."""
@@ -250,3 +263,4 @@ class Store:
             self._vanished.discard(oldest.id)
             self._result_reads.pop(oldest.id, None)
             self._output_reads.pop(oldest.id, None)
+            self._end_seen.pop(oldest.id, None)
