@@ -76,7 +76,7 @@ BATCH_SIZE = 500
 LEASE_EXTRA_SECONDS = enqueue.SWEEPER_LEASE_EXTRA_SECONDS
 LEASE_RENEW_SECONDS = 5.0
 # While it runs, the sweeper looks for new work at least this often, and at most this often:
-# a look is a dozen queries, and with hundreds in flight, answers and due checks come every
+# a look is about ten queries, and with hundreds in flight, answers and due checks come every
 # few milliseconds. Answers are applied as they come; what a look starts waits at most this.
 LOOK_INTERVAL_SECONDS = 0.5
 LOOK_GAP_SECONDS = 0.05
@@ -242,25 +242,24 @@ class Sweep:
 
     def look(self, now: datetime) -> float | None:
         """Start the calls of everything due; seconds until the next check, None if none."""
-        # Recovery (work whose worker died, unconfirmed submits, the breaker's probe) is on a
-        # scale of seconds: looked for at most every RECOVERY_INTERVAL_SECONDS, not at every
+        # Downloads and claims whose worker died are found on a scale of seconds (they are
+        # stale after INGEST_STALE_SECONDS, or when their claim runs out), and neither counts
+        # as a check due: looked for at most every RECOVERY_INTERVAL_SECONDS, not at every
         # look, which with hundreds in flight comes every few dozen milliseconds.
-        recover = time.monotonic() - self.recovered_at >= RECOVERY_INTERVAL_SECONDS
-        if recover:
+        if time.monotonic() - self.recovered_at >= RECOVERY_INTERVAL_SECONDS:
             self.recovered_at = time.monotonic()
             _reingest_stale(now)
             _abandon_claims(now)
         until = throttle.throttled_until(now)
         self.backlog = False
         if until is None:
-            if recover:
-                self._start_probe(now)
+            self._start_probe(now)
             # Slots freed since the last look go to the generations waiting longest.
             for generation_id in admission.release_waiting(now):
                 lifecycle.release_submit(generation_id, now)
             self._start_submits(now)
-            if recover:
-                self._start_settles(now)
+            # Before the polls: a result gone missing is held for its settle, not polled.
+            self._start_settles(now)
             self._start_polls(now)
         in_flight = {generation.pk for generation in self.polls.values()} | _errands.running()
         due_in = seconds_until_next_check(now, excluding=in_flight)

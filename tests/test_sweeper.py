@@ -350,27 +350,34 @@ def test_an_answer_waiting_to_be_applied_leaves_its_slot_to_the_next_poll(
         answer.result(timeout=5)  # answered, not yet applied
         sweep.look(timezone.now())
         assert {generation.pk for generation in sweep.polls.values()} == {first.pk, second.pk}
+        for answer in list(sweep.polls):
+            answer.result(timeout=5)
+        sweep.look(timezone.now())
+        # Both still due, both answered: neither is asked again before its answer is recorded.
+        assert len(sweep.polls) == 2
     finally:
         sweep.close()
 
 
-def test_recovery_is_looked_for_at_most_every_recovery_interval(monkeypatch):
-    """Dead workers' downloads and claims, unconfirmed submits and the breaker's probe wait
-    seconds anyway; the looks between, every few dozen milliseconds under load, skip them."""
+def test_dead_workers_work_is_looked_for_at_most_every_recovery_interval(monkeypatch):
+    """Stale downloads and abandoned claims wait seconds anyway; the looks between, every few
+    dozen milliseconds under load, skip them (settles and the probe are due checks: every
+    look starts them)."""
+    monkeypatch.setattr(sweeper, "RECOVERY_INTERVAL_SECONDS", 60.0)
     ran: list[str] = []
     for name in ("_reingest_stale", "_abandon_claims"):
         monkeypatch.setattr(sweeper, name, lambda now, name=name: ran.append(name))
     for name in ("_start_probe", "_start_settles"):
         monkeypatch.setattr(sweeper.Sweep, name, lambda self, now, name=name: ran.append(name))
-    recovery = ["_reingest_stale", "_abandon_claims", "_start_probe", "_start_settles"]
     sweep = sweeper.Sweep(max_seconds=10, leased=False)
     try:
         sweep.look(timezone.now())
-        assert ran == recovery  # the first look of a sweep
+        everything = ["_reingest_stale", "_abandon_claims", "_start_probe", "_start_settles"]
+        assert ran == everything  # the first look of a sweep
         sweep.look(timezone.now())
-        assert ran == recovery  # one right after: none of it
-        sweep.recovered_at -= sweeper.RECOVERY_INTERVAL_SECONDS
+        assert ran == [*everything, "_start_probe", "_start_settles"]  # one right after
+        sweep.recovered_at -= 60.0
         sweep.look(timezone.now())
-        assert ran == recovery * 2
+        assert ran == [*everything, "_start_probe", "_start_settles", *everything]
     finally:
         sweep.close()
