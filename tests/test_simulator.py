@@ -23,6 +23,7 @@ import requests
 from PIL import Image
 
 from generations.wavespeed.contract import MODEL_ID, OUTPUT_SIZES
+from generations.wavespeed.simulator import images, routes
 from generations.wavespeed.simulator.config import Faults, SimulatorConfig
 from generations.wavespeed.simulator.images import _render_cached, render_png
 from generations.wavespeed.simulator.server import SimulatorServer
@@ -727,8 +728,8 @@ def test_the_record_says_when_each_prediction_finished_and_how_often_it_was_read
 
 
 def test_the_record_says_when_a_poll_first_saw_each_prediction_end(sim):
-    made = submit(sim, prompt="[latency=0.3] watched")
-    unseen = submit(sim, prompt="[latency=0.3] ended unseen")
+    made = submit(sim, prompt="[latency=1.5] watched")
+    unseen = submit(sim, prompt="[latency=1.5] ended unseen")
     path = f"/api/v3/predictions/{made['id']}/result"
     assert call(sim, "GET", path).json()["data"]["status"] != "completed"
 
@@ -751,33 +752,63 @@ def test_the_record_says_when_a_poll_first_saw_each_prediction_end(sim):
     assert seen()[unseen["id"]]["end_seen_at"] is None  # ended, never asked about
 
 
-def test_outputs_rendered_ahead_are_served_as_rendered_on_download(sim):
+def test_outputs_rendered_ahead_are_served_without_rendering_again(sim, monkeypatch):
     wanted = {"prompt": "rendered ahead", "seed": 42, "aspect_ratio": "16:9"}
-    _render_cached.cache_clear()
     assert call(sim, "POST", "/_sim/prerender", {"outputs": [wanted]}, key=None).status_code == 401
     answer = call(sim, "POST", "/_sim/prerender", {"outputs": [wanted]})
     assert answer.json()["data"] == {"rendered": 1}
-    assert _render_cached.cache_info().currsize == 1
+
+    def no_rendering(*args: Any) -> None:
+        raise AssertionError("rendered again")
+
+    # Rendering would paint a background first: from now on, only the cache can serve it.
+    monkeypatch.setattr(images, "_background", no_rendering)
     made = submit(sim, prompt="rendered ahead", seed=42, aspect_ratio="16:9")
     finished, _ = wait_until_terminal(sim, made["id"])
     served = requests.get(finished["outputs"][0], timeout=15)
-    assert served.content == render_png("rendered ahead", 42, "16:9")
-    assert _render_cached.cache_info().hits >= 1
+    assert served.status_code == 200
+    assert Image.open(io.BytesIO(served.content)).size == OUTPUT_SIZES["16:9"]
 
 
 @pytest.mark.parametrize(
     "body",
     [
+        b"not json",
+        b"[1, 2]",
         {},
+        {"outputs": {"prompt": "not a list"}},
+        {"outputs": ["a prompt"]},
         {"outputs": [{"prompt": "no seed", "aspect_ratio": "1:1"}]},
-        {"outputs": [{"prompt": "x", "seed": "many", "aspect_ratio": "1:1"}]},
+        {"outputs": [{"prompt": "x", "seed": "12", "aspect_ratio": "1:1"}]},
+        {"outputs": [{"prompt": "x", "seed": True, "aspect_ratio": "1:1"}]},
+        {"outputs": [{"prompt": "x", "seed": 1.5, "aspect_ratio": "1:1"}]},
+        b'{"outputs": [{"prompt": "x", "seed": Infinity, "aspect_ratio": "1:1"}]}',
+        {"outputs": [{"prompt": "x", "seed": 2**40, "aspect_ratio": "1:1"}]},
+        {"outputs": [{"prompt": None, "seed": 1, "aspect_ratio": "1:1"}]},
         {"outputs": [{"prompt": "x", "seed": 1, "aspect_ratio": "5:4"}]},
         {"outputs": [{"prompt": "x", "seed": n, "aspect_ratio": "1:1"} for n in range(257)]},
     ],
 )
 def test_a_bad_prerender_request_is_refused_with_a_reason(sim, body):
-    answer = call(sim, "POST", "/_sim/prerender", body)
+    if isinstance(body, bytes):
+        answer = requests.post(
+            f"{sim.url}/_sim/prerender",
+            data=body,
+            headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"},
+            timeout=15,
+        )
+    else:
+        answer = call(sim, "POST", "/_sim/prerender", body)
     assert answer.status_code == 400 and answer.json()["message"]
+
+
+def test_a_prerender_request_is_checked_whole_before_anything_is_rendered(sim, monkeypatch):
+    rendered: list[tuple] = []
+    monkeypatch.setattr(routes, "render_png", lambda *inputs: rendered.append(inputs))
+    good = {"prompt": "fine", "seed": 1, "aspect_ratio": "1:1"}
+    bad = {"prompt": "odd ratio", "seed": 2, "aspect_ratio": "5:4"}
+    assert call(sim, "POST", "/_sim/prerender", {"outputs": [good, bad]}).status_code == 400
+    assert rendered == []
 
 
 def test_a_revoked_key_is_refused_everywhere_until_restored(sim):

@@ -40,7 +40,7 @@ from typing import Any
 import requests
 
 from generations.wavespeed.contract import MODEL_ID
-from generations.wavespeed.simulator.images import CACHED_OUTPUTS
+from generations.wavespeed.simulator.images import PRERENDERED_AT_MOST
 from tests.apprunner import (
     ADMIN_PASSWORD,
     ADMIN_USER,
@@ -73,7 +73,8 @@ class Sample:
     # answer came), and the API done -> its download started.
     to_submit: float | None = None
     to_ingest: float | None = None
-    # The API done -> the first result GET that answered so (None without one: webhooks).
+    # The API done -> the first result GET that answered so (None without one; with webhooks
+    # only the few that a safety-net poll saw first have one).
     to_seen: float | None = None
 
 
@@ -142,7 +143,12 @@ def measure(
             app.stop()
     poll = float(app.extra_env.get("POLL_INTERVAL_SECONDS", DEFAULT_POLL_INTERVAL))
     delivery = ", webhooks" if webhooks else ""
-    section = f"pipeline ({database}, {in_flight} in flight, {latency:g} s latency{delivery})"
+    rendering = (
+        "" if app_figures.rendered_ahead and client_figures.rendered_ahead else ", rendered in run"
+    )
+    section = (
+        f"pipeline ({database}, {in_flight} in flight, {latency:g} s latency{delivery}{rendering})"
+    )
     return _rows(section, app_figures, client_figures, latency, poll, webhooks)
 
 
@@ -159,16 +165,19 @@ class Figures:
     # Seconds from the first prediction the API finished to the last: with a fixed latency,
     # how long the submits took to reach it.
     finish_spread: float = 0.0
+    # Whether the simulator rendered the outputs before the run (`_render_ahead`).
+    rendered_ahead: bool = True
 
 
 def _run_app(
     app: RunningApp, count: int, latency: float, database_url: str | None, warm_up: int
 ) -> Figures:
     prompts = [f"pipeline bench lantern {number:05d}" for number in range(count)]
-    _render_ahead(app, prompts)
+    warm_ups = [f"{WARM_UP_PROMPT} {number}" for number in range(warm_up)]
+    rendered_ahead = _render_ahead(app, [*enumerate(warm_ups), *enumerate(prompts)])
     sessions = [_logged_in(app) for _ in range(min(SUBMITTING_SESSIONS, count))]
-    for number in range(warm_up):
-        _submit(app, sessions[0], f"{WARM_UP_PROMPT} {number}", number)
+    for number, prompt in enumerate(warm_ups):
+        _submit(app, sessions[0], prompt, number)
     deadline = time.monotonic() + 3 * latency + 120
     while warm_up and _finished(app, database_url) < warm_up and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -221,7 +230,7 @@ def _run_app(
             if row["prediction_id"] in record
         ]
     )
-    return Figures(samples, last - started, len(samples), failed, cpu, spread)
+    return Figures(samples, last - started, len(samples), failed, cpu, spread, rendered_ahead)
 
 
 def _spread(moments: list[float]) -> float:
@@ -310,29 +319,29 @@ def _generations(app: RunningApp) -> list[dict[str, Any]]:
     return json.loads(output)
 
 
-def _render_ahead(app: RunningApp, prompts: list[str]) -> None:
-    """Have the simulator render these outputs (seed = position, 1:1) before they are asked for.
+def _render_ahead(app: RunningApp, outputs: list[tuple[int, str]]) -> bool:
+    """Have the simulator render these outputs ((seed, prompt), 1:1) before they are asked
+    for; False if they are more than it renders ahead, and are rendered during the run.
 
     The real API renders on its own machines and serves outputs from a CDN. The simulator,
     on the same two cores as the app and the client, spends about 80 ms of CPU an output:
     rendered during the run, 200 of them took CPU from what is measured, and downloads
     waited for their rendering (the client's more than the app's).
     """
-    if len(prompts) > CACHED_OUTPUTS:
-        print(f"{len(prompts)} outputs are more than the simulator keeps: rendered on demand")
-        return
+    if len(outputs) > PRERENDERED_AT_MOST:
+        return False
     answer = requests.post(
         f"http://127.0.0.1:{app.simulator_port}/_sim/prerender",
         headers={"Authorization": f"Bearer {SIMULATOR_KEY}"},
         json={
             "outputs": [
-                {"prompt": prompt, "seed": seed, "aspect_ratio": "1:1"}
-                for seed, prompt in enumerate(prompts)
+                {"prompt": prompt, "seed": seed, "aspect_ratio": "1:1"} for seed, prompt in outputs
             ]
         },
         timeout=600,
     )
     answer.raise_for_status()
+    return True
 
 
 def _record(app: RunningApp) -> list[dict[str, Any]]:
@@ -354,7 +363,9 @@ def _run_client(app: RunningApp, count: int) -> Figures:
 
     client = Client(api_key=SIMULATOR_KEY, base_url=f"http://127.0.0.1:{app.simulator_port}")
     prefix = "pipeline bench client lantern"
-    _render_ahead(app, [f"{prefix} {number:05d}" for number in range(count)])
+    rendered_ahead = _render_ahead(
+        app, [(number, f"{prefix} {number:05d}") for number in range(count)]
+    )
 
     def one(number: int) -> tuple[str, float] | None:
         try:
@@ -386,7 +397,14 @@ def _run_client(app: RunningApp, count: int) -> Figures:
         samples.append(Sample(downloaded_at - item["finished_at"], item["result_gets"]))
     last = max((at for _, at in done), default=started)
     spread = _spread([item["finished_at"] for item in record.values()])
-    return Figures(samples, last - started, len(done), count - len(done), finish_spread=spread)
+    return Figures(
+        samples,
+        last - started,
+        len(done),
+        count - len(done),
+        finish_spread=spread,
+        rendered_ahead=rendered_ahead,
+    )
 
 
 # -- the figures ----------------------------------------------------------------------------

@@ -53,6 +53,6 @@ Controls (POST, with the Bearer key; or the same methods on the in-thread server
                           its webhook call's attempts) and the faults injected so far,
                           counted by kind (``server.tally``), and when a result GET first
                           answered that each had ended (``end_seen_at``)
-    ``/_sim/prerender``   render these outputs now and keep them (body: ``{"outputs":
-                          [{"prompt", "seed", "aspect_ratio"}]}``, at most 256)
+    ``/_sim/prerender``   render these outputs now, into the renderer's cache (body:
+                          ``{"outputs": [{"prompt", "seed", "aspect_ratio"}]}``, at most 256)
 """

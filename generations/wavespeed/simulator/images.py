@@ -16,8 +16,10 @@ from generations.wavespeed.contract import OUTPUT_SIZES
 # full-size image is pixels, and a soft abstract background loses nothing by it.
 _SCALE = 8
 _EXCERPT_CHARS = 48
-# Rendered outputs kept: polls and re-downloads, and outputs rendered ahead (`/_sim/prerender`).
-CACHED_OUTPUTS = 256
+# Outputs rendered ahead at once (`/_sim/prerender`); the cache keeps twice as many, so they
+# outlast as many renders of other outputs (re-downloads are served from it too).
+PRERENDERED_AT_MOST = 256
+CACHED_OUTPUTS = 2 * PRERENDERED_AT_MOST
 
 
 def render_png(prompt: str, seed: int, aspect_ratio: str) -> bytes:

@@ -10,7 +10,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from generations.wavespeed.contract import MODEL_ID, SYNC_TIMEOUT_CODE, TERMINAL_STATUSES
+from generations.wavespeed.contract import (
+    MODEL_ID,
+    OUTPUT_SIZES,
+    SEED_MAX,
+    SEED_MIN,
+    SYNC_TIMEOUT_CODE,
+    TERMINAL_STATUSES,
+)
 from generations.wavespeed.validation import (
     SYNC_TIMEOUT_ERROR,
     InvalidInput,
@@ -19,7 +26,7 @@ from generations.wavespeed.validation import (
 )
 
 from .config import SimulatorConfig
-from .images import CACHED_OUTPUTS, render_png
+from .images import PRERENDERED_AT_MOST, render_png
 from .protocol import Dice, envelope, parse_markers, parse_webhook_url, task_error
 from .store import Prediction, Store
 from .tally import Tally
@@ -223,28 +230,54 @@ def restore_key(ctx: Context) -> Reply:
 
 
 def prerender(ctx: Context) -> Reply:
-    """Render these outputs now, before their predictions are made, and keep them.
+    """Render these outputs now, before their predictions are made, into the renderer's cache.
 
     Body: {"outputs": [{"prompt": ..., "seed": ..., "aspect_ratio": ...}, ...]}, at most
-    `CACHED_OUTPUTS`. The real API renders on its own machines and serves outputs from a CDN;
-    the pipeline benchmark renders here first, so that the simulator's CPU (about 80 ms per
+    `PRERENDERED_AT_MOST` (the cache holds twice as many, so they outlast as many other
+    renders). The real API renders on its own machines and serves outputs from a CDN; the
+    pipeline benchmark renders here first, so that the simulator's CPU (about 80 ms an
     output) does not compete with what is measured on the same cores.
     """
     try:
-        items = json.loads(ctx.body or b"{}")["outputs"]
-        wanted = [
-            (str(item["prompt"]), int(item["seed"]), str(item["aspect_ratio"])) for item in items
-        ]
-    except (ValueError, KeyError, TypeError) as error:
-        return json_reply(400, f"expected outputs: [{{prompt, seed, aspect_ratio}}]: {error}")
-    if len(wanted) > CACHED_OUTPUTS:
-        return json_reply(400, f"at most {CACHED_OUTPUTS} outputs are kept")
+        wanted = _outputs_to_render(ctx.body)
+    except InvalidInput as error:
+        return json_reply(400, str(error))
     for prompt, seed, aspect_ratio in wanted:
-        try:
-            render_png(prompt, seed, aspect_ratio)
-        except ValueError as error:
-            return json_reply(400, str(error))
+        render_png(prompt, seed, aspect_ratio)
     return success({"rendered": len(wanted)})
+
+
+def _outputs_to_render(body: bytes) -> list[tuple[str, int, str]]:
+    """The prerender body's outputs, every one checked before any is rendered."""
+    try:
+        outputs = json.loads(body or b"{}").get("outputs")
+    except (ValueError, AttributeError):
+        raise InvalidInput('expected a JSON object: {"outputs": [...]}') from None
+    if not isinstance(outputs, list):
+        raise InvalidInput('"outputs" must be a list of {prompt, seed, aspect_ratio}')
+    if len(outputs) > PRERENDERED_AT_MOST:
+        raise InvalidInput(f"at most {PRERENDERED_AT_MOST} outputs at once")
+    wanted = []
+    for number, item in enumerate(outputs):
+        prompt, seed, ratio = (
+            (item.get("prompt"), item.get("seed"), item.get("aspect_ratio"))
+            if isinstance(item, dict)
+            else (None, None, None)
+        )
+        # bool is an int subclass in Python, but true is no seed.
+        if (
+            not isinstance(prompt, str)
+            or not isinstance(seed, int)
+            or isinstance(seed, bool)
+            or not SEED_MIN <= seed <= SEED_MAX
+            or ratio not in OUTPUT_SIZES
+        ):
+            raise InvalidInput(
+                f"outputs[{number}] must have a prompt, a seed from {SEED_MIN} to {SEED_MAX} "
+                f"and one of the aspect ratios {', '.join(OUTPUT_SIZES)}"
+            )
+        wanted.append((prompt, seed, ratio))
+    return wanted
 
 
 def record(ctx: Context) -> Reply:
@@ -253,7 +286,8 @@ def record(ctx: Context) -> Reply:
     Read by soak runs to count predictions per prompt, by the pipeline benchmark for when
     each prediction finished (`finished_at`, seconds since the epoch) and how often its result
     and outputs were read, and by tests for each one's webhook attempts; unlike the history it
-    is never faulted, paged or stripped of inputs.
+    is never faulted, paged or stripped of inputs. `end_seen_at`: when a result GET first
+    answered that the prediction had ended (seconds since the epoch), None if none did.
     """
     now = ctx.store.now()
     predictions = []

@@ -184,7 +184,8 @@ class Store:
     def note_end_seen(self, prediction_id: str, reading: float) -> None:
         """Remember the first time a result GET answered with the prediction's end."""
         with self._lock:
-            self._end_seen.setdefault(prediction_id, reading)
+            if prediction_id in self._items:  # not one evicted meanwhile
+                self._end_seen.setdefault(prediction_id, reading)
 
     def end_seen(self, prediction_id: str) -> float | None:
         """When a result GET first answered with the prediction's end (store clock), if ever."""
