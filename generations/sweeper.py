@@ -331,6 +331,9 @@ class Sweep:
         due = list(
             Generation.objects.filter(status=S.PROCESSING, next_check_at__lte=now)
             .exclude(pk__in=polling)
+            # The history decides a result gone missing: its settle, not one more 404 (while a
+            # settle errand is still busy, these wait for the next one).
+            .exclude(MISSING)
             .order_by("next_check_at")[: max(free, 0) + 1]
         )
         self.backlog |= len(due) > free

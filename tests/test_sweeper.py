@@ -381,3 +381,27 @@ def test_dead_workers_work_is_looked_for_at_most_every_recovery_interval(monkeyp
         assert ran == [*everything, "_start_probe", "_start_settles", *everything]
     finally:
         sweep.close()
+
+
+def test_a_result_gone_missing_is_left_to_its_settle_not_polled_again(
+    alice, simulator, pipeline, monkeypatch
+):
+    """While a settle errand is busy, a result that answered 404 twice waits for the next
+    settle: polled meanwhile, each 404 made it due again at once, a poll every look."""
+    monkeypatch.setattr(sweeper.Sweep, "_start_settles", lambda self, now: None)  # one is busy
+    missing, failing_once = generate(alice, "Gone missing"), generate(alice, "One 404")
+    for generation in (missing, failing_once):
+        submission.submit(generation.pk)
+    now = timezone.now()
+    Generation.objects.filter(pk=missing.pk).update(
+        failed_poll_code=404, failed_polls=2, next_check_at=now
+    )
+    Generation.objects.filter(pk=failing_once.pk).update(
+        failed_poll_code=404, failed_polls=1, next_check_at=now
+    )
+    sweep = sweeper.Sweep(max_seconds=10, leased=False)
+    try:
+        sweep.look(timezone.now())
+        assert [generation.pk for generation in sweep.polls.values()] == [failing_once.pk]
+    finally:
+        sweep.close()
